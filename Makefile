@@ -1,0 +1,58 @@
+# Every target sets itself up: the virtual environment is created and filled from pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+
+.PHONY: help install test lint typecheck unit integration e2e bench dev build schema clean
+
+help:
+	@echo "make dev    run the whole product locally on http://127.0.0.1:3000 (no AWS account)"
+	@echo "make test   lint, type-check and run every test"
+	@echo "make bench  print the performance figures (JSON lines)"
+	@echo "make build  sam build of infra/template.yaml"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check layers functions tests scripts
+	$(BIN)/ruff format --check layers functions tests scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+schema: $(STAMP)
+	$(BIN)/python -m automations.language.schema > layers/core/automations/language/automation.schema.json
+
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench
+
+dev: $(STAMP)
+	$(BIN)/python -m automations.local
+
+build:
+	test -x $(SAM_VENV)/bin/sam || ( $(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.150.1 )
+	PATH="$$(dirname $$(command -v python3.13 || pyenv which python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)):$$PATH" \
+		$(SAM_VENV)/bin/sam build --template-file infra/template.yaml --build-dir .aws-sam/build
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

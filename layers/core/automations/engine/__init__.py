@@ -1,0 +1,22 @@
+"""The pure engine: start a run, advance it, and say what must happen as effects. No clock, no AWS."""
+
+from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.machine import Outcome, advance, build_context, cancel, match_trigger, start_run
+from automations.engine.state import Decision, RunState, RunStatus
+
+__all__ = [
+    "CancelSchedule",
+    "Decision",
+    "Effect",
+    "EmailRequest",
+    "Finish",
+    "Outcome",
+    "RunState",
+    "RunStatus",
+    "ScheduleStep",
+    "advance",
+    "build_context",
+    "cancel",
+    "match_trigger",
+    "start_run",
+]

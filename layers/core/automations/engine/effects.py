@@ -1,0 +1,86 @@
+"""What the engine asks the world to do. The services apply them through ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from automations.engine.state import RunStatus
+
+
+@dataclass(frozen=True)
+class ScheduleStep:
+    """Call the run back at ``due_at`` for ``step`` (a one-time schedule)."""
+
+    workspace: str
+    run_id: str
+    step: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CancelSchedule:
+    """Drop the pending call-back of a run that waits on ``step``."""
+
+    workspace: str
+    run_id: str
+    step: str
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    """One email of one step, rendered; each recipient gets its own message."""
+
+    workspace: str
+    automation_id: str
+    version: int
+    run_id: str
+    step: str
+    type: str
+    recipients: tuple[str, ...]
+    subject: str
+    html: str
+    text: str
+    from_name: str | None = None
+    from_address: str | None = None
+    reply_to: str | None = None
+    person: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    unsubscribe: bool = False
+    test: bool = False
+
+    def as_message(self) -> dict[str, Any]:
+        """The JSON body of the email queue's message: everything the sender needs, nothing to look up."""
+        return {
+            "workspace": self.workspace,
+            "automation_id": self.automation_id,
+            "version": self.version,
+            "run_id": self.run_id,
+            "step": self.step,
+            "type": self.type,
+            "recipients": list(self.recipients),
+            "subject": self.subject,
+            "html": self.html,
+            "text": self.text,
+            "from_name": self.from_name,
+            "from_address": self.from_address,
+            "reply_to": self.reply_to,
+            "person": self.person,
+            "headers": dict(self.headers),
+            "unsubscribe": self.unsubscribe,
+            "test": self.test,
+        }
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The run ended; ``status`` and ``reason`` are recorded on it."""
+
+    workspace: str
+    run_id: str
+    status: RunStatus
+    reason: str
+
+
+Effect = ScheduleStep | CancelSchedule | EmailRequest | Finish

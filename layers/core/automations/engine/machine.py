@@ -1,0 +1,358 @@
+"""The state machine: pure functions from (definition, state, now) to (new state, effects)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.state import Decision, RunState, RunStatus
+from automations.errors import EngineError, TemplateError
+from automations.language.conditions import MISSING, explain, parse_instant, resolve
+from automations.language.durations import parse_duration
+from automations.language.model import Automation, DelayUntil, SendEmail
+from automations.language.program import Node, Program
+from automations.language.templates import html_to_text, render
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass
+class Outcome:
+    """The new state of a run and what must happen because of it."""
+
+    state: RunState
+    effects: list[Effect] = field(default_factory=list)
+    noop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """Whether an event starts this automation, and for whom."""
+
+    matched: bool
+    reason: str
+    person: str | None = None
+    run_key: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _scalar_key(value: Any) -> str | None:
+    if value is MISSING or isinstance(value, dict | list):
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def build_context(
+    event: Mapping[str, Any],
+    *,
+    automation: Automation | None = None,
+    version: int | None = None,
+    run_id: str | None = None,
+    started_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The names conditions and templates see: ``event``, ``contact``, ``data``, ``run``, ``automation``."""
+    context: dict[str, Any] = {
+        "event": {k: event.get(k) for k in ("id", "type", "occurred_at")},
+        "contact": dict(event.get("contact") or {}),
+        "data": dict(event.get("data") or {}),
+    }
+    if run_id is not None:
+        context["run"] = {"id": run_id, "started_at": started_at.isoformat() if started_at else None}
+    if automation is not None:
+        context["automation"] = {"id": automation.id, "name": automation.name, "version": version}
+    return context
+
+
+def match_trigger(automation: Automation, event: Mapping[str, Any]) -> Match:
+    """Type, ``where``, ``person`` and ``run_key`` of one event against one automation (no storage)."""
+    if event.get("type") != automation.trigger.event:
+        return Match(False, f"event type {event.get('type')!r} is not {automation.trigger.event!r}")
+    context = build_context(event)
+    checks: list[dict[str, Any]] = []
+    if automation.trigger.where is not None:
+        result, evaluated = explain(automation.trigger.where, context)
+        checks = [check.as_dict() for check in evaluated]
+        if not result:
+            return Match(False, "filtered out by trigger.where", checks=checks)
+    person = _scalar_key(resolve(context, automation.person))
+    if person is None:
+        return Match(False, f"no person: field {automation.person!r} is missing", checks=checks)
+    run_key = None
+    if automation.run_key is not None:
+        run_key = _scalar_key(resolve(context, automation.run_key))
+        if run_key is None:
+            return Match(False, f"no run key: field {automation.run_key!r} is missing", checks=checks)
+    return Match(True, "matched", person=person, run_key=run_key, checks=checks)
+
+
+def start_run(
+    automation: Automation,
+    version: int,
+    event: Mapping[str, Any],
+    *,
+    now: datetime,
+    run_id: str,
+    workspace: str,
+    person: str | None = None,
+    run_key: str | None = None,
+    reason: str = "matched trigger",
+) -> Outcome:
+    """A new run pinned to ``version``, executed up to its first delay that lies in the future."""
+    _aware(now)
+    state = RunState(
+        id=run_id,
+        workspace=workspace,
+        automation_id=automation.id,
+        version=version,
+        person=person,
+        run_key=run_key,
+        started_at=now,
+        updated_at=now,
+        context=build_context(event, automation=automation, version=version, run_id=run_id, started_at=now),
+    )
+    details = {"event_id": event.get("id"), "event_type": event.get("type"), "version": version}
+    state.log.append(Decision(at=now, kind="started", reason=reason, details=details))
+    program = Program.of(automation)
+    return _run_from(program, automation, state, program.first, now)
+
+
+def advance(automation: Automation, state: RunState, *, now: datetime, step: str | None = None) -> Outcome:
+    """Continue a waiting run whose delay is over; before its time, or on another step, nothing happens."""
+    _aware(now)
+    if state.status is not RunStatus.WAITING:
+        return Outcome(state, noop_reason=f"run is {state.status.value}, not waiting")
+    if step is not None and step != state.position:
+        return Outcome(state, noop_reason=f"run waits on {state.position!r}, not {step!r}")
+    if state.due_at is None or now < state.due_at:
+        return Outcome(
+            state, noop_reason=f"not due before {state.due_at.isoformat() if state.due_at else '?'}"
+        )
+    program = Program.of(automation)
+    if state.position is None or state.position not in program:
+        raise EngineError(
+            f"run {state.id} waits on step {state.position!r}, unknown to version {state.version}"
+        )
+    node = program[state.position]
+    new = state.model_copy(deep=True)
+    new.status = RunStatus.RUNNING
+    new.log.append(
+        Decision(
+            at=now,
+            kind="resumed",
+            reason="delay over",
+            step=node.id,
+            details={"due_at": state.due_at.isoformat()},
+        )
+    )
+    new.position = None
+    new.due_at = None
+    return _run_from(program, automation, new, node.next, now)
+
+
+def cancel(
+    state: RunState, *, now: datetime, reason: str, status: RunStatus = RunStatus.CANCELLED
+) -> Outcome:
+    """End a run that has not ended yet (cancel_on, deactivation, deletion), dropping its call-back."""
+    if state.status.ended:
+        return Outcome(state, noop_reason=f"run already {state.status.value}")
+    new = state.model_copy(deep=True)
+    effects: list[Effect] = []
+    if new.status is RunStatus.WAITING and new.position is not None:
+        effects.append(CancelSchedule(new.workspace, new.id, new.position))
+    effects.extend(_finish(new, now, status, reason))
+    return Outcome(new, effects)
+
+
+# --- execution ---------------------------------------------------------------------------------------------
+
+
+def _aware(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise EngineError("the engine needs an aware 'now' (UTC)")
+
+
+def _finish(
+    state: RunState, now: datetime, status: RunStatus, reason: str, step: str | None = None
+) -> list[Effect]:
+    state.status = status
+    state.position = None
+    state.due_at = None
+    state.ended_at = now
+    state.updated_at = now
+    state.end_reason = reason
+    state.log.append(
+        Decision(at=now, kind="finished", reason=reason, step=step, details={"status": status.value})
+    )
+    return [Finish(state.workspace, state.id, status, reason)]
+
+
+def _run_from(
+    program: Program, automation: Automation, state: RunState, start: str | None, now: datetime
+) -> Outcome:
+    effects: list[Effect] = []
+    position = start
+    state.updated_at = now
+    while position is not None:
+        node = program[position]
+        if node.id in state.visited:
+            raise EngineError(f"step {node.id!r} of run {state.id} would run twice")
+        state.visited.append(node.id)
+        kind = node.step.kind
+        if kind == "delay":
+            nxt, done = _delay(node, state, now, effects)
+            if done:
+                return Outcome(state, effects)
+            position = nxt
+        elif kind == "if":
+            position = _branch(node, state, now)
+        elif kind == "send_email":
+            _email(node, automation, state, now, effects)
+            position = node.next
+        else:  # pragma: no cover - the language admits no other kind
+            raise EngineError(f"unknown step kind {kind!r}")
+    effects.extend(_finish(state, now, RunStatus.COMPLETED, "reached the end of the automation"))
+    return Outcome(state, effects)
+
+
+def _delay(node: Node, state: RunState, now: datetime, effects: list[Effect]) -> tuple[str | None, bool]:
+    """Wait (schedule and stop), continue at once, or end; returns (next position, stopped)."""
+    spec = node.step.delay
+    if isinstance(spec, DelayUntil):
+        raw = resolve(state.context, spec.until)
+        moment = parse_instant(raw)
+        if moment is None:
+            what = "missing" if raw is MISSING else f"not a timestamp ({raw!r})"
+            effects.extend(
+                _finish(state, now, RunStatus.SKIPPED, f"delay.until field {spec.until!r} is {what}", node.id)
+            )
+            return None, True
+        due = moment + spec.offset_delta
+        if due <= now:
+            details = {"due_at": due.isoformat(), "if_past": spec.if_past}
+            if spec.if_past == "skip":
+                state.log.append(
+                    Decision(
+                        at=now, kind="past", reason="moment already passed", step=node.id, details=details
+                    )
+                )
+                effects.extend(
+                    _finish(
+                        state, now, RunStatus.SKIPPED, f"moment {due.isoformat()} already passed", node.id
+                    )
+                )
+                return None, True
+            state.log.append(
+                Decision(
+                    at=now,
+                    kind="past",
+                    reason="moment already passed: running now",
+                    step=node.id,
+                    details=details,
+                )
+            )
+            return node.next, False
+    else:
+        assert isinstance(spec, str)
+        due = now + parse_duration(spec)
+    state.status = RunStatus.WAITING
+    state.position = node.id
+    state.due_at = due
+    state.log.append(
+        Decision(
+            at=now,
+            kind="wait",
+            reason=f"waiting until {due.isoformat()}",
+            step=node.id,
+            details={"due_at": due.isoformat()},
+        )
+    )
+    effects.append(ScheduleStep(state.workspace, state.id, node.id, due))
+    return None, True
+
+
+def _branch(node: Node, state: RunState, now: datetime) -> str | None:
+    condition = node.step.if_
+    assert condition is not None
+    result, checks = explain(condition, state.context)
+    branch = "then" if result else "else"
+    first = node.then_first if result else node.else_first
+    state.log.append(
+        Decision(
+            at=now,
+            kind="branch",
+            reason=f"condition {'held' if result else 'did not hold'}: took {branch}"
+            + ("" if first else " (empty)"),
+            step=node.id,
+            details={"result": result, "branch": branch, "checks": [c.as_dict() for c in checks]},
+        )
+    )
+    return first or node.next
+
+
+def _recipients(spec: SendEmail, context: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    found: list[str] = []
+    note = None
+    if spec.to.trigger_contact:
+        address = resolve(context, "contact.email")
+        if isinstance(address, str) and "@" in address and "\n" not in address and "\r" not in address:
+            found.append(address.strip())
+        else:
+            note = "the trigger contact has no email address"
+    found.extend(spec.to.additional)
+    unique: dict[str, str] = {}
+    for address in found:
+        unique.setdefault(address.lower(), address)
+    return list(unique.values()), note
+
+
+def render_email(spec: SendEmail, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Subject, HTML and text of an email for a context; raises ``TemplateError``."""
+    subject = " ".join(render(spec.subject, context, html=False).split())
+    html = render(spec.html, context, html=True)
+    text = render(spec.text, context, html=False) if spec.text else html_to_text(html)
+    return subject, html, text
+
+
+def _email(node: Node, automation: Automation, state: RunState, now: datetime, effects: list[Effect]) -> None:
+    spec = node.step.send_email
+    assert spec is not None
+    recipients, note = _recipients(spec, state.context)
+    if not recipients:
+        reason = note or "no recipients"
+        state.log.append(Decision(at=now, kind="email_skipped", reason=reason, step=node.id))
+        return
+    try:
+        subject, html, text = render_email(spec, state.context)
+    except TemplateError as exc:
+        state.log.append(
+            Decision(at=now, kind="email_failed", reason=f"template failed to render: {exc}", step=node.id)
+        )
+        return
+    headers = {"List-Unsubscribe-Post": ONE_CLICK} if spec.type == "promotional" else {}
+    effects.append(
+        EmailRequest(
+            workspace=state.workspace,
+            automation_id=automation.id,
+            version=state.version,
+            run_id=state.id,
+            step=node.id,
+            type=spec.type,
+            recipients=tuple(recipients),
+            subject=subject,
+            html=html,
+            text=text,
+            from_name=spec.from_name,
+            from_address=spec.from_,
+            reply_to=spec.reply_to,
+            person=state.person,
+            headers=headers,
+            unsubscribe=spec.type == "promotional",
+        )
+    )
+    details: dict[str, Any] = {"recipients": recipients, "type": spec.type, "subject": subject}
+    if note:
+        details["note"] = note
+    state.log.append(Decision(at=now, kind="email", reason="email requested", step=node.id, details=details))

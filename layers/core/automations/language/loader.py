@@ -1,0 +1,109 @@
+"""Reading a definition from YAML or JSON and reporting every problem with its exact location."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from automations.errors import DefinitionError, FieldError
+from automations.language.model import Automation
+from automations.language.program import flatten
+
+_UNION_FIELDS = {"where", "if", "frequency", "delay"}
+_CONDITION_LISTS = {"all", "any"}
+
+
+def _is_union_tag(parts: list[int | str], index: int) -> bool:
+    """Pydantic puts the tag of a union right after the field holding it; it is no place in the document."""
+    previous = parts[index - 1] if index > 0 else None
+    if previous in _UNION_FIELDS:
+        return True
+    return isinstance(previous, int) and index >= 2 and parts[index - 2] in _CONDITION_LISTS
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """``('steps', 2, 'then', 0, 'send_email', 'subject')`` -> ``steps[2].then[0].send_email.subject``."""
+    parts = list(loc)
+    out = ""
+    for index, part in enumerate(parts):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _is_union_tag(parts, index):
+            out += f".{part}" if out else part
+    return out
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    msg = str(error["msg"])
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "field required"
+    if kind in {"literal_error", "enum"}:
+        return msg[0].lower() + msg[1:]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg[0].lower() + msg[1:] if msg[:1].isupper() and not msg[:2].isupper() else msg
+
+
+def errors_of(exc: ValidationError) -> list[FieldError]:
+    """Every error of a pydantic validation, each as ``loc: message``, duplicates dropped."""
+    seen: set[tuple[str, str]] = set()
+    out: list[FieldError] = []
+    for error in exc.errors(include_url=False):
+        item = (format_loc(error["loc"]), _message(error))
+        if item not in seen:
+            seen.add(item)
+            out.append(FieldError(*item))
+    return out
+
+
+def parse_document(text: str | bytes) -> Any:
+    """Parse YAML (a superset of JSON) into plain data; a syntax error names its line."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise DefinitionError([FieldError("", f"not valid YAML or JSON: {exc.problem}{where}")]) from None
+    except yaml.YAMLError as exc:
+        raise DefinitionError([FieldError("", f"not valid YAML or JSON: {exc}")]) from None
+
+
+def _step_id_errors(automation: Automation) -> list[FieldError]:
+    nodes = flatten(automation)
+    counts = Counter(node.id for node in nodes)
+    return [
+        FieldError(f"{node.loc}.id" if node.step.id else node.loc, f"duplicate step id '{node.id}'")
+        for node in nodes
+        if counts[node.id] > 1
+    ]
+
+
+def load_definition(source: str | bytes | dict[str, Any]) -> Automation:
+    """Validate a definition (YAML or JSON text, or parsed data); ``DefinitionError`` lists every error."""
+    data = parse_document(source) if isinstance(source, str | bytes) else source
+    if not isinstance(data, dict):
+        raise DefinitionError([FieldError("", "an automation must be a mapping (YAML) or an object (JSON)")])
+    try:
+        automation = Automation.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(errors_of(exc)) from None
+    problems = _step_id_errors(automation)
+    if problems:
+        raise DefinitionError(problems)
+    return automation
+
+
+def dump_definition(automation: Automation) -> dict[str, Any]:
+    """The definition as plain JSON-ready data, with the document's own key names."""
+    data: dict[str, Any] = json.loads(automation.model_dump_json(by_alias=True, exclude_none=True))
+    return data

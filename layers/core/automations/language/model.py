@@ -1,0 +1,332 @@
+"""The automation definition (DESIGN.md §3) as pydantic models. Unknown keys are errors everywhere."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from automations.errors import DurationError, TemplateError
+from automations.language.durations import parse_duration
+from automations.language.templates import check_template
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
+PATH = r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$"
+EVENT_TYPE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_EMAIL = re.compile(r"^[^@\s<>,;\"()]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+Operator = Literal[
+    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains",
+    "starts_with", "ends_with", "exists", "not_exists", "is_empty", "is_not_empty", "before", "after",
+]  # fmt: skip
+UNARY_OPERATORS = frozenset({"exists", "not_exists", "is_empty", "is_not_empty"})
+LIST_OPERATORS = frozenset({"in", "not_in"})
+INSTANT_OPERATORS = frozenset({"before", "after"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _duration(value: Any, *, signed: bool = False) -> str:
+    try:
+        parse_duration(value, signed=signed)
+    except DurationError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+    return str(value).strip()
+
+
+def _check_duration(value: Any) -> str:
+    return _duration(value)
+
+
+def _check_offset(value: Any) -> str:
+    return _duration(value, signed=True)
+
+
+def _check_email(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise PydanticCustomError("email", "not an email address: '{value}'", {"value": value})
+    return value.strip()
+
+
+def _no_newlines(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise PydanticCustomError("header", "must be on one line")
+    return value
+
+
+Duration = Annotated[
+    str, BeforeValidator(_check_duration), Field(examples=["15m", "2h", "3d", "1w", "1d12h"])
+]
+Offset = Annotated[str, BeforeValidator(_check_offset), Field(examples=["-1d", "2h"])]
+EmailAddress = Annotated[str, BeforeValidator(_check_email)]
+FieldPath = Annotated[str, Field(pattern=PATH, max_length=256, examples=["data.invoice.total"])]
+HeaderText = Annotated[str, Field(max_length=256), AfterValidator(_no_newlines)]
+
+
+# --- conditions ---------------------------------------------------------------------------------------------
+
+
+class Leaf(Strict):
+    """``{field, op, value}``: one comparison of a field of the run's context."""
+
+    field: FieldPath
+    op: Operator
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Leaf:
+        if self.op in UNARY_OPERATORS:
+            if self.value is not None:
+                raise PydanticCustomError("operator", "operator '{op}' takes no value", {"op": self.op})
+        elif self.op in LIST_OPERATORS:
+            if not isinstance(self.value, list):
+                raise PydanticCustomError("operator", "operator '{op}' needs a list value", {"op": self.op})
+        elif self.value is None:
+            raise PydanticCustomError("operator", "operator '{op}' needs a value", {"op": self.op})
+        elif self.op in INSTANT_OPERATORS:
+            from automations.language.conditions import parse_instant
+
+            if parse_instant(self.value) is None:
+                raise PydanticCustomError(
+                    "operator", "operator '{op}' needs an ISO-8601 timestamp value", {"op": self.op}
+                )
+        return self
+
+
+class All(Strict):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: list[Condition] = Field(min_length=1)
+
+
+def _condition_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "all" in value:
+            return "all"
+        if "any" in value:
+            return "any"
+        return "leaf"
+    if isinstance(value, All):
+        return "all"
+    if isinstance(value, AnyOf):
+        return "any"
+    if isinstance(value, Leaf):
+        return "leaf"
+    return None
+
+
+Condition = Annotated[
+    Annotated[Leaf, Tag("leaf")] | Annotated[All, Tag("all")] | Annotated[AnyOf, Tag("any")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition",
+        custom_error_message="expected a condition: {field, op, value}, {all: [...]} or {any: [...]}",
+    ),
+]
+All.model_rebuild()
+AnyOf.model_rebuild()
+
+
+# --- trigger, frequency, cancel_on ------------------------------------------------------------------------
+
+
+class Trigger(Strict):
+    event: str = Field(pattern=EVENT_TYPE, description="The event type the app posts.")
+    where: Condition | None = None
+    nth: int | None = Field(default=None, ge=1, le=1_000_000, description="Run on the person's nth event.")
+    after_silence: Duration | None = Field(
+        default=None, description="Run this long after the person's last event of this type."
+    )
+
+    @model_validator(mode="after")
+    def _one_variant(self) -> Trigger:
+        if self.nth is not None and self.after_silence is not None:
+            raise PydanticCustomError("trigger", "'nth' and 'after_silence' cannot be combined")
+        return self
+
+
+class EveryWindow(Strict):
+    once_per_person_every: Duration
+
+
+def _frequency_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "simple"
+    if isinstance(value, dict | EveryWindow):
+        return "window"
+    return None
+
+
+Frequency = Annotated[
+    Annotated[Literal["unlimited", "once_per_person"], Tag("simple")] | Annotated[EveryWindow, Tag("window")],
+    Discriminator(
+        _frequency_kind,
+        custom_error_type="frequency",
+        custom_error_message="expected unlimited, once_per_person or {once_per_person_every: <duration>}",
+    ),
+]
+
+
+class CancelOn(Strict):
+    event: str = Field(pattern=EVENT_TYPE)
+    key: FieldPath = Field(description="Field of the cancelling event compared with the run's run_key.")
+
+
+# --- steps ------------------------------------------------------------------------------------------------
+
+
+class DelayUntil(Strict):
+    until: FieldPath = Field(description="A field holding an ISO-8601 timestamp.")
+    offset: Offset | None = None
+    if_past: Literal["skip", "run_now"] = "skip"
+
+    @property
+    def offset_delta(self) -> timedelta:
+        return parse_duration(self.offset, signed=True) if self.offset else timedelta(0)
+
+
+def _delay_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "relative"
+    if isinstance(value, dict | DelayUntil):
+        return "until"
+    return None
+
+
+Delay = Annotated[
+    Annotated[Duration, Tag("relative")] | Annotated[DelayUntil, Tag("until")],
+    Discriminator(
+        _delay_kind,
+        custom_error_type="delay",
+        custom_error_message="expected a duration (3d) or {until: <field>, offset: -1d, if_past: skip}",
+    ),
+]
+
+
+class Recipients(Strict):
+    trigger_contact: bool = Field(default=False, description="Send to the event's contact.email.")
+    additional: list[EmailAddress] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Recipients:
+        if not self.trigger_contact and not self.additional:
+            raise PydanticCustomError(
+                "recipients", "an email needs at least one recipient (trigger_contact or additional)"
+            )
+        return self
+
+
+def _template(value: str, *, html: bool) -> str:
+    try:
+        check_template(value, html=html)
+    except TemplateError as exc:
+        raise PydanticCustomError("template", str(exc)) from None
+    return value
+
+
+def _html_template(value: str) -> str:
+    return _template(value, html=True)
+
+
+def _text_template(value: str) -> str:
+    return _template(value, html=False)
+
+
+HtmlTemplate = Annotated[str, Field(min_length=1, max_length=200_000), AfterValidator(_html_template)]
+TextTemplate = Annotated[str, Field(min_length=1, max_length=200_000), AfterValidator(_text_template)]
+SubjectTemplate = Annotated[
+    str, Field(min_length=1, max_length=998), AfterValidator(_no_newlines), AfterValidator(_text_template)
+]
+
+
+class SendEmail(Strict):
+    type: Literal["promotional", "transactional", "business_critical"] = "transactional"
+    from_name: HeaderText | None = None
+    from_: EmailAddress | None = Field(default=None, alias="from")
+    reply_to: EmailAddress | None = None
+    to: Recipients
+    subject: SubjectTemplate
+    html: HtmlTemplate
+    text: TextTemplate | None = Field(default=None, description="Derived from html when absent.")
+
+
+STEP_KINDS = ("delay", "if", "send_email")
+
+
+class Step(Strict):
+    """One step: exactly one of ``delay``, ``if`` (with ``then``/``else``) or an action."""
+
+    id: str | None = Field(default=None, pattern=SLUG)
+    delay: Delay | None = None
+    if_: Condition | None = Field(default=None, alias="if")
+    then: list[Step] | None = None
+    else_: list[Step] | None = Field(default=None, alias="else")
+    send_email: SendEmail | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in STEP_KINDS if getattr(self, "if_" if k == "if" else k) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            raise PydanticCustomError(
+                "step",
+                "a step needs exactly one of {kinds} (found: {found})",
+                {"kinds": ", ".join(STEP_KINDS), "found": found},
+            )
+        if kinds[0] != "if" and (self.then is not None or self.else_ is not None):
+            raise PydanticCustomError("step", "'then' and 'else' belong to an 'if' step")
+        return self
+
+    @property
+    def kind(self) -> str:
+        for k in STEP_KINDS:
+            if getattr(self, "if_" if k == "if" else k) is not None:
+                return k
+        raise AssertionError("validated steps have a kind")
+
+
+Step.model_rebuild()
+
+
+class Automation(Strict):
+    """One automation: a trigger, then steps."""
+
+    id: str = Field(pattern=SLUG, description="Slug, unique in the workspace.")
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    status: Literal["draft", "active", "inactive"] = "draft"
+    trigger: Trigger
+    person: FieldPath = Field(default="contact.id", description="Field identifying the person.")
+    frequency: Frequency = "unlimited"
+    run_key: FieldPath | None = Field(default=None, description="At most one active run per value.")
+    cancel_on: list[CancelOn] = Field(default_factory=list, max_length=10)
+    steps: list[Step] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _cancel_on_needs_run_key(self) -> Automation:
+        if self.cancel_on and self.run_key is None:
+            raise PydanticCustomError("cancel_on", "'cancel_on' needs a 'run_key' to know which runs to end")
+        return self
+
+    @property
+    def window(self) -> timedelta | None:
+        """How long ``frequency`` keeps a person out after a run: None for unlimited, forever as max."""
+        if isinstance(self.frequency, EveryWindow):
+            return parse_duration(self.frequency.once_per_person_every)
+        return None
