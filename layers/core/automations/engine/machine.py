@@ -39,7 +39,7 @@ class Match:
     checks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _scalar_key(value: Any) -> str | None:
+def scalar_key(value: Any) -> str | None:
     if value is MISSING or isinstance(value, dict | list):
         return None
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -77,12 +77,12 @@ def match_trigger(automation: Automation, event: Mapping[str, Any]) -> Match:
         checks = [check.as_dict() for check in evaluated]
         if not result:
             return Match(False, "filtered out by trigger.where", checks=checks)
-    person = _scalar_key(resolve(context, automation.person))
+    person = scalar_key(resolve(context, automation.person))
     if person is None:
         return Match(False, f"no person: field {automation.person!r} is missing", checks=checks)
     run_key = None
     if automation.run_key is not None:
-        run_key = _scalar_key(resolve(context, automation.run_key))
+        run_key = scalar_key(resolve(context, automation.run_key))
         if run_key is None:
             return Match(False, f"no run key: field {automation.run_key!r} is missing", checks=checks)
     return Match(True, "matched", person=person, run_key=run_key, checks=checks)
@@ -127,14 +127,10 @@ def advance(automation: Automation, state: RunState, *, now: datetime, step: str
     if step is not None and step != state.position:
         return Outcome(state, noop_reason=f"run waits on {state.position!r}, not {step!r}")
     if state.due_at is None or now < state.due_at:
-        return Outcome(
-            state, noop_reason=f"not due before {state.due_at.isoformat() if state.due_at else '?'}"
-        )
+        return Outcome(state, noop_reason=f"not due before {state.due_at.isoformat() if state.due_at else '?'}")
     program = Program.of(automation)
     if state.position is None or state.position not in program:
-        raise EngineError(
-            f"run {state.id} waits on step {state.position!r}, unknown to version {state.version}"
-        )
+        raise EngineError(f"run {state.id} waits on step {state.position!r}, unknown to version {state.version}")
     node = program[state.position]
     new = state.model_copy(deep=True)
     new.status = RunStatus.RUNNING
@@ -152,9 +148,7 @@ def advance(automation: Automation, state: RunState, *, now: datetime, step: str
     return _run_from(program, automation, new, node.next, now)
 
 
-def cancel(
-    state: RunState, *, now: datetime, reason: str, status: RunStatus = RunStatus.CANCELLED
-) -> Outcome:
+def cancel(state: RunState, *, now: datetime, reason: str, status: RunStatus = RunStatus.CANCELLED) -> Outcome:
     """End a run that has not ended yet (cancel_on, deactivation, deletion), dropping its call-back."""
     if state.status.ended:
         return Outcome(state, noop_reason=f"run already {state.status.value}")
@@ -174,24 +168,18 @@ def _aware(now: datetime) -> None:
         raise EngineError("the engine needs an aware 'now' (UTC)")
 
 
-def _finish(
-    state: RunState, now: datetime, status: RunStatus, reason: str, step: str | None = None
-) -> list[Effect]:
+def _finish(state: RunState, now: datetime, status: RunStatus, reason: str, step: str | None = None) -> list[Effect]:
     state.status = status
     state.position = None
     state.due_at = None
     state.ended_at = now
     state.updated_at = now
     state.end_reason = reason
-    state.log.append(
-        Decision(at=now, kind="finished", reason=reason, step=step, details={"status": status.value})
-    )
+    state.log.append(Decision(at=now, kind="finished", reason=reason, step=step, details={"status": status.value}))
     return [Finish(state.workspace, state.id, status, reason)]
 
 
-def _run_from(
-    program: Program, automation: Automation, state: RunState, start: str | None, now: datetime
-) -> Outcome:
+def _run_from(program: Program, automation: Automation, state: RunState, start: str | None, now: datetime) -> Outcome:
     effects: list[Effect] = []
     position = start
     state.updated_at = now
@@ -234,14 +222,10 @@ def _delay(node: Node, state: RunState, now: datetime, effects: list[Effect]) ->
             details = {"due_at": due.isoformat(), "if_past": spec.if_past}
             if spec.if_past == "skip":
                 state.log.append(
-                    Decision(
-                        at=now, kind="past", reason="moment already passed", step=node.id, details=details
-                    )
+                    Decision(at=now, kind="past", reason="moment already passed", step=node.id, details=details)
                 )
                 effects.extend(
-                    _finish(
-                        state, now, RunStatus.SKIPPED, f"moment {due.isoformat()} already passed", node.id
-                    )
+                    _finish(state, now, RunStatus.SKIPPED, f"moment {due.isoformat()} already passed", node.id)
                 )
                 return None, True
             state.log.append(
@@ -283,8 +267,7 @@ def _branch(node: Node, state: RunState, now: datetime) -> str | None:
         Decision(
             at=now,
             kind="branch",
-            reason=f"condition {'held' if result else 'did not hold'}: took {branch}"
-            + ("" if first else " (empty)"),
+            reason=f"condition {'held' if result else 'did not hold'}: took {branch}" + ("" if first else " (empty)"),
             step=node.id,
             details={"result": result, "branch": branch, "checks": [c.as_dict() for c in checks]},
         )

@@ -68,9 +68,7 @@ def _no_newlines(value: str) -> str:
     return value
 
 
-Duration = Annotated[
-    str, BeforeValidator(_check_duration), Field(examples=["15m", "2h", "3d", "1w", "1d12h"])
-]
+Duration = Annotated[str, BeforeValidator(_check_duration), Field(examples=["15m", "2h", "3d", "1w", "1d12h"])]
 Offset = Annotated[str, BeforeValidator(_check_offset), Field(examples=["-1d", "2h"])]
 EmailAddress = Annotated[str, BeforeValidator(_check_email)]
 FieldPath = Annotated[str, Field(pattern=PATH, max_length=256, examples=["data.invoice.total"])]

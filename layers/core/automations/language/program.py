@@ -26,9 +26,7 @@ def _ids(steps: list[Step], parent: str | None, branch: str) -> list[str]:
     return [step.id or derived[i] for i, step in enumerate(steps)]
 
 
-def _walk(
-    steps: list[Step], prefix: str, parent: str | None, branch: str, after: str | None
-) -> Iterator[Node]:
+def _walk(steps: list[Step], prefix: str, parent: str | None, branch: str, after: str | None) -> Iterator[Node]:
     ids = _ids(steps, parent, branch)
     for index, step in enumerate(steps):
         loc = f"{prefix}[{index}]"

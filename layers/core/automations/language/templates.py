@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateAssertionError, TemplateSyntaxError, Undefined
+from jinja2 import ChainableUndefined, TemplateAssertionError, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -50,9 +50,7 @@ def _money(value: Any, currency: str = "") -> str:
 
 
 def _make_env(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=True
-    )
+    env = SandboxedEnvironment(autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=True)
     env.filters["default"] = _default
     env.filters["d"] = _default
     env.filters["datetime"] = _datetime
@@ -77,12 +75,27 @@ def _describe(exc: JinjaTemplateError) -> str:
     return message.rstrip(".")
 
 
+def _check_names(env: SandboxedEnvironment, source: str) -> None:
+    """Jinja defers unknown filters and tests inside ``{% if %}`` and ``x if y else z`` to render time."""
+    unknown = [
+        (node.lineno, "test" if isinstance(node, nodes.Test) else "filter", node.name)
+        for node in env.parse(source).find_all((nodes.Filter, nodes.Test))
+        if node.name not in (env.tests if isinstance(node, nodes.Test) else env.filters)
+    ]
+    if unknown:
+        line, kind, name = min(unknown)
+        raise TemplateError(f"unknown {kind} '{name}'", line)
+
+
 @lru_cache(maxsize=1024)
 def _compile(source: str, autoescape: bool) -> Any:
+    env = environment(autoescape)
     try:
-        return environment(autoescape).from_string(source)
+        template = env.from_string(source)
     except (TemplateSyntaxError, TemplateAssertionError) as exc:
         raise TemplateError(_describe(exc), exc.lineno) from None
+    _check_names(env, source)
+    return template
 
 
 def check_template(source: str, *, html: bool) -> None:

@@ -1,0 +1,1 @@
+"""Adapters: DynamoDB (pynamodb), EventBridge Scheduler, SQS, SES, the clock and settings."""

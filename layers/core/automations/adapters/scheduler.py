@@ -1,0 +1,87 @@
+"""EventBridge Scheduler: one-time schedules that call ``evaluate_step`` back when a delay is over."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.observability import logger
+from automations.settings import Settings
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z_.-]")
+
+
+def schedule_name(kind: str, *parts: str) -> str:
+    """A deterministic name (so a retried creation conflicts instead of making a twin), at most 64 chars."""
+    readable = _UNSAFE.sub("-", "-".join([kind, *parts]))
+    if len(readable) <= 64:
+        return readable
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+    return f"{readable[:43]}-{digest}"
+
+
+def at_expression(moment: datetime) -> str:
+    """``at(yyyy-mm-ddThh:mm:ss)`` in UTC, rounded up to the next second so it never fires early."""
+    utc = moment.astimezone(UTC)
+    if utc.microsecond:
+        utc = utc.replace(microsecond=0) + timedelta(seconds=1)
+    return f"at({utc.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+@dataclass
+class Scheduler:
+    """Creates and deletes the stack's one-time schedules in its schedule group."""
+
+    client: Any
+    settings: Settings
+
+    def create(self, name: str, due_at: datetime, payload: dict[str, Any]) -> bool:
+        """Create a schedule; False when one of that name already exists (a retry), which is fine."""
+        target: dict[str, Any] = {
+            "Arn": self.settings.evaluate_step_arn,
+            "RoleArn": self.settings.scheduler_role_arn,
+            "Input": json.dumps(payload, separators=(",", ":")),
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
+        }
+        if self.settings.scheduler_dlq_arn:
+            target["DeadLetterConfig"] = {"Arn": self.settings.scheduler_dlq_arn}
+        try:
+            self.client.create_schedule(
+                Name=name,
+                GroupName=self.settings.schedule_group,
+                ScheduleExpression=at_expression(due_at),
+                ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                ActionAfterCompletion="DELETE",
+                State="ENABLED",
+                Target=target,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConflictException":
+                logger.info("schedule already exists", extra={"schedule": name})
+                return False
+            raise
+        return True
+
+    def replace(self, name: str, due_at: datetime, payload: dict[str, Any]) -> None:
+        """Create the schedule, or move an existing one to a new time and input (after_silence)."""
+        if self.create(name, due_at, payload):
+            return
+        self.delete(name)
+        self.create(name, due_at, payload)
+
+    def delete(self, name: str) -> bool:
+        """Delete a schedule; False when it was already gone (fired, or deleted before)."""
+        try:
+            self.client.delete_schedule(Name=name, GroupName=self.settings.schedule_group)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False
+            raise
+        return True

@@ -1,0 +1,78 @@
+"""Statistics counters: atomic ``ADD`` updates spread over shards so that no partition runs hot.
+
+A busy automation would put every counter update on one item; instead each update picks one of
+``SHARDS`` partition keys at random (``{ws}#stats#{automation}#{shard}``), and a read sums the shards
+(one query per shard, a few items each). The sort key is ``{day}#{step}``, with ``-`` for the
+automation as a whole, so a time range is a key condition.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from automations.adapters.tables import COUNTERS, StatsItem
+
+SHARDS = 8
+WHOLE = "-"
+
+
+def stats_key(workspace: str, automation_id: str, day: str, step: str | None, shard: int) -> tuple[str, str]:
+    return f"{workspace}#stats#{automation_id}#{shard}", f"{day}#{step or WHOLE}"
+
+
+def day_of(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def counter_item(
+    workspace: str, automation_id: str, moment: datetime, step: str | None = None, shard: int | None = None
+) -> StatsItem:
+    """The item a counter update goes to (a random shard unless given)."""
+    chosen = random.randrange(SHARDS) if shard is None else shard
+    day = day_of(moment)
+    pk, sk = stats_key(workspace, automation_id, day, step, chosen)
+    return StatsItem(pk, sk, automation_id=automation_id, step=step or WHOLE, day=day)
+
+
+def add_actions(counts: Mapping[str, int], item: StatsItem) -> list[Any]:
+    """pynamodb update actions for ``ADD`` of each counter, plus the item's descriptive fields."""
+    unknown = set(counts) - set(COUNTERS)
+    if unknown:
+        raise KeyError(f"unknown counters: {sorted(unknown)}")
+    actions: list[Any] = [getattr(StatsItem, name).add(value) for name, value in counts.items() if value]
+    actions.append(StatsItem.automation_id.set(item.automation_id))
+    actions.append(StatsItem.step.set(item.step))
+    actions.append(StatsItem.day.set(item.day))
+    return actions
+
+
+def increment(
+    workspace: str, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+) -> None:
+    """Add to counters of the automation (and of a step, when given): one request each."""
+    targets: list[str | None] = [None] if step is None else [None, step]
+    for target in targets:
+        item = counter_item(workspace, automation_id, moment, target)
+        item.update(actions=add_actions(counts, item))
+
+
+def read(
+    workspace: str, automation_id: str, start: date | None = None, end: date | None = None
+) -> dict[str, dict[str, int]]:
+    """Counters summed over shards and days: ``{"-": {...whole...}, "step-id": {...}}``."""
+    low = (start or date(2000, 1, 1)).isoformat()
+    high = (end or date(2999, 12, 31)).isoformat() + "#\uffff"
+    totals: dict[str, dict[str, int]] = {}
+    for shard in range(SHARDS):
+        pk = f"{workspace}#stats#{automation_id}#{shard}"
+        for item in StatsItem.query(pk, StatsItem.sk.between(low, high)):
+            bucket = totals.setdefault(item.step, dict.fromkeys(COUNTERS, 0))
+            for name in COUNTERS:
+                value = getattr(item, name)
+                if value:
+                    bucket[name] += int(value)
+    totals.setdefault(WHOLE, dict.fromkeys(COUNTERS, 0))
+    return totals

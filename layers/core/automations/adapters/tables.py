@@ -1,0 +1,240 @@
+"""The DynamoDB tables as pynamodb models. Keys always start with the workspace id.
+
+The table names come from the settings (:func:`bind`), so the same models serve AWS, moto and the local
+stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's prefix:
+
+- automations: ``{ws}#automations / {id}`` (head: status, current version), ``{ws}#automation#{id} /
+  v#{n:08d}`` (an immutable version), ``{ws}#route#{event type} / {id}#{trigger|cancel}`` (what to query
+  when an event of that type arrives: only for active automations).
+- events: ``{ws}#event#{id} / event``.
+- runs: ``{ws}#run#{id} / run``, indexed by automation and by person, newest first.
+- state: locks and counters: ``freq#``, ``runkey#``, ``nth#`` and ``silence#`` items, expiring by TTL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from automations.settings import Settings
+
+
+class _Base(Model):
+    class Meta:
+        abstract = True
+        table_name = "unbound"
+        region = "us-east-1"
+        max_retry_attempts = 5
+        base_backoff_ms = 25
+
+    setting: ClassVar[str] = ""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class AutomationHead(_Base):
+    """The current state of one automation: status and current version (one per automation)."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "automations_table"
+    name = UnicodeAttribute()
+    status = UnicodeAttribute()
+    version = NumberAttribute()
+    trigger_event = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    status_reason = UnicodeAttribute(null=True)
+
+
+class AutomationVersion(_Base):
+    """One immutable version of a definition."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "automations_table"
+    version = NumberAttribute()
+    definition = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class Route(_Base):
+    """An active automation listening to an event type, as its trigger or as one of its ``cancel_on``."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "automations_table"
+    automation_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    version = NumberAttribute()
+
+
+class EventItem(_Base):
+    """A trigger event as received, kept whether or not it matched anything."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "events_table"
+    type = UnicodeAttribute()
+    body = JSONAttribute()
+    received_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute(default="received")
+    runs = ListAttribute(of=UnicodeAttribute, null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class RunsByAutomation(GlobalSecondaryIndex["RunItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_automation"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class RunsByPerson(GlobalSecondaryIndex["RunItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_person"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class RunItem(_Base):
+    """A run: its engine state as JSON, plus the fields that conditions and indexes need."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "runs_table"
+    automation_id = UnicodeAttribute()
+    version = NumberAttribute()
+    status = UnicodeAttribute()
+    position = UnicodeAttribute(null=True)
+    person = UnicodeAttribute(null=True)
+    run_key = UnicodeAttribute(null=True)
+    revision = NumberAttribute(default=0)
+    state = JSONAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    by_automation = RunsByAutomation()
+    by_person = RunsByPerson()
+
+
+class StateItem(_Base):
+    """A lock or a counter: frequency windows, run keys, nth counters, after_silence countdowns."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "state_table"
+    counter = NumberAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)
+    until = NumberAttribute(null=True)
+    data = JSONAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+#: The counters kept per automation, per step and per day (see :mod:`automations.adapters.stats`).
+COUNTERS = (
+    "runs_started",
+    "runs_completed",
+    "runs_cancelled",
+    "runs_failed",
+    "skipped_filter",
+    "skipped_frequency",
+    "skipped_run_key",
+    "emails_requested",
+    "sent",
+    "delivered",
+    "opened",
+    "opened_unique",
+    "clicked",
+    "clicked_unique",
+    "bounced_hard",
+    "bounced_soft",
+    "complained",
+    "rejected",
+    "delayed",
+    "unsubscribed",
+    "suppressed",
+    "send_failed",
+    "send_unknown",
+    "rendering_failed",
+)
+
+
+class StatsItem(_Base):
+    """Counters of one automation (or one of its steps) for one day, in one of several shards."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "stats_table"
+    automation_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    day = UnicodeAttribute()
+    runs_started = NumberAttribute(null=True)
+    runs_completed = NumberAttribute(null=True)
+    runs_cancelled = NumberAttribute(null=True)
+    runs_failed = NumberAttribute(null=True)
+    skipped_filter = NumberAttribute(null=True)
+    skipped_frequency = NumberAttribute(null=True)
+    skipped_run_key = NumberAttribute(null=True)
+    emails_requested = NumberAttribute(null=True)
+    sent = NumberAttribute(null=True)
+    delivered = NumberAttribute(null=True)
+    opened = NumberAttribute(null=True)
+    opened_unique = NumberAttribute(null=True)
+    clicked = NumberAttribute(null=True)
+    clicked_unique = NumberAttribute(null=True)
+    bounced_hard = NumberAttribute(null=True)
+    bounced_soft = NumberAttribute(null=True)
+    complained = NumberAttribute(null=True)
+    rejected = NumberAttribute(null=True)
+    delayed = NumberAttribute(null=True)
+    unsubscribed = NumberAttribute(null=True)
+    suppressed = NumberAttribute(null=True)
+    send_failed = NumberAttribute(null=True)
+    send_unknown = NumberAttribute(null=True)
+    rendering_failed = NumberAttribute(null=True)
+
+
+MODELS: list[type[_Base]] = [
+    AutomationHead,
+    AutomationVersion,
+    Route,
+    EventItem,
+    RunItem,
+    StateItem,
+    StatsItem,
+]
+
+
+def bind(settings: Settings, models: list[type[Any]] | None = None) -> None:
+    """Point the models at the stack's tables (and at the moto server when an endpoint is set)."""
+    for model in models or MODELS:
+        meta: Any = model.Meta
+        meta.table_name = getattr(settings, model.setting)
+        meta.region = settings.region
+        meta.host = settings.endpoint_url
+        model._connection = None

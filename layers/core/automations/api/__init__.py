@@ -1,0 +1,1 @@
+"""HTTP helpers shared by the handlers that sit behind API Gateway."""

@@ -1,0 +1,1 @@
+"""Services: ingest, runner, email sending, feedback and management, applying effects through adapters."""

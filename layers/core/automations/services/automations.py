@@ -1,0 +1,179 @@
+"""Managing automations: create, replace (new version), activate, deactivate, rename, duplicate, delete."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from automations.adapters.store import ConflictError, NotFoundError
+from automations.adapters.tables import AutomationHead
+from automations.errors import AutomationsError, DefinitionError, FieldError
+from automations.language.loader import dump_definition, load_definition
+from automations.language.model import Automation
+from automations.services import runner
+from automations.services.deps import Deps
+
+
+class ActivationError(AutomationsError):
+    """An automation that cannot run, with the reasons."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class Summary:
+    id: str
+    name: str
+    status: str
+    version: int
+    trigger: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_reason: str | None = None
+
+    @classmethod
+    def of(cls, head: AutomationHead) -> Summary:
+        return cls(
+            id=head.sk,
+            name=head.name,
+            status=head.status,
+            version=int(head.version),
+            trigger=head.trigger_event,
+            description=head.description,
+            created_at=head.created_at,
+            updated_at=head.updated_at,
+            status_reason=head.status_reason,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "version": self.version,
+            "trigger": self.trigger,
+            "description": self.description,
+            "status_reason": self.status_reason,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def activation_problems(deps: Deps, automation: Automation) -> list[str]:
+    """What keeps an automation from running (checked when it is activated)."""
+    problems = []
+    sends = any(node for node in _send_steps(automation))
+    if sends and not deps.settings.sender_address and not all(s.from_ for s in _send_steps(automation)):
+        problems.append("no sender address is configured (SENDER_ADDRESS) and an email step has no 'from'")
+    if sends and not deps.settings.email_queue_url:
+        problems.append("no email queue is configured (EMAIL_QUEUE_URL)")
+    return problems
+
+
+def _send_steps(automation: Automation) -> list[Any]:
+    from automations.language.program import flatten
+
+    return [node.step.send_email for node in flatten(automation) if node.step.send_email is not None]
+
+
+def create(deps: Deps, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
+    """Validate and store version 1; refuses an id that exists."""
+    automation = load_definition(source)
+    if automation.status == "active":
+        _check_activation(deps, automation)
+    definition = dump_definition(automation)
+    try:
+        head = deps.automations.create(definition, now)
+    except ConflictError as exc:
+        raise ConflictError(f"{exc}; use PUT to make a new version") from None
+    return Summary.of(head)
+
+
+def replace(deps: Deps, automation_id: str, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
+    """A new immutable version; runs in flight keep the version they started with."""
+    automation = load_definition(source)
+    if automation.id != automation_id:
+        raise DefinitionError([FieldError("id", f"must be {automation_id!r}, the automation being replaced")])
+    head = deps.automations.head(automation_id)
+    definition = dump_definition(automation)
+    if "status" not in (source if isinstance(source, dict) else {}):
+        definition["status"] = head.status
+    if definition["status"] == "active":
+        _check_activation(deps, automation)
+    deps.automations.replace(definition, now)
+    return get(deps, automation_id)
+
+
+def get(deps: Deps, automation_id: str) -> Summary:
+    return Summary.of(deps.automations.head(automation_id))
+
+
+def definition_of(deps: Deps, automation_id: str, version: int | None = None) -> dict[str, Any]:
+    head = deps.automations.head(automation_id)
+    definition = dict(deps.automations.version(automation_id, version or int(head.version)))
+    definition["status"] = head.status
+    return definition
+
+
+def list_all(deps: Deps, status: str | None = None) -> list[Summary]:
+    return [Summary.of(h) for h in deps.automations.heads() if status is None or h.status == status]
+
+
+def _check_activation(deps: Deps, automation: Automation) -> None:
+    problems = activation_problems(deps, automation)
+    if problems:
+        raise ActivationError(problems)
+
+
+def activate(deps: Deps, automation_id: str, now: datetime) -> Summary:
+    head = deps.automations.head(automation_id)
+    _check_activation(deps, deps.definition(automation_id, int(head.version)))
+    if head.status == "active":
+        return Summary.of(head)
+    return Summary.of(deps.automations.set_status(automation_id, "active", now))
+
+
+def deactivate(deps: Deps, automation_id: str, now: datetime, reason: str = "automation deactivated") -> Summary:
+    """Stop matching new events, and end every waiting run with the reason."""
+    head = deps.automations.head(automation_id)
+    if head.status != "inactive":
+        head = deps.automations.set_status(automation_id, "inactive", now, reason)
+    runner.end_waiting_runs(deps, automation_id, now, reason)
+    return Summary.of(head)
+
+
+def delete(deps: Deps, automation_id: str, now: datetime) -> int:
+    """Delete the automation; its waiting runs end with the reason. Returns how many ended."""
+    deps.automations.delete(automation_id)
+    return runner.end_waiting_runs(deps, automation_id, now, "automation deleted")
+
+
+def rename(deps: Deps, automation_id: str, name: str, description: str | None, now: datetime) -> Summary:
+    if not name.strip() or len(name) > 200:
+        raise DefinitionError([FieldError("name", "must be 1 to 200 characters")])
+    return Summary.of(deps.automations.rename(automation_id, name.strip(), description, now))
+
+
+def _free_id(deps: Deps, base: str) -> str:
+    stem = re.sub(r"-copy(-\d+)?$", "", base)[:70]
+    for n in range(1, 100):
+        candidate = f"{stem}-copy" if n == 1 else f"{stem}-copy-{n}"
+        try:
+            deps.automations.head(candidate)
+        except NotFoundError:
+            return candidate
+    raise ConflictError(f"no free id for a copy of {base!r}")
+
+
+def duplicate(deps: Deps, automation_id: str, now: datetime, new_id: str | None = None) -> Summary:
+    """A draft copy, "Copy of …", with a new id."""
+    definition = definition_of(deps, automation_id)
+    definition["id"] = new_id or _free_id(deps, automation_id)
+    definition["name"] = f"Copy of {definition['name']}"[:200]
+    definition["status"] = "draft"
+    return create(deps, definition, now)

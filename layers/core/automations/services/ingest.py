@@ -1,0 +1,194 @@
+"""Ingest: store each trigger event once, match it to active automations, start and cancel runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from automations.adapters.scheduler import schedule_name
+from automations.adapters.stats import increment
+from automations.adapters.store import NotFoundError, RouteInfo
+from automations.engine import RunStatus, build_context, match_trigger
+from automations.engine.machine import Match, scalar_key
+from automations.events import TriggerEvent
+from automations.language.conditions import resolve
+from automations.language.durations import parse_duration
+from automations.language.model import Automation
+from automations.observability import logger
+from automations.services import runner
+from automations.services.deps import Deps
+
+
+@dataclass
+class EventResult:
+    id: str
+    status: str  # "accepted" | "duplicate"
+    runs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "runs": self.runs}
+
+
+def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventResult]:
+    """Store and process validated events; the answer has, per event, its status and the runs started."""
+    bodies = [event.normalized(now) for event in events]
+    routes = {body["type"]: deps.automations.routes_for(body["type"]) for body in bodies}
+    items = [deps.events.item(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
+    stored = deps.events.put_new(items)
+    results: list[EventResult] = []
+    for body, is_new in zip(bodies, stored, strict=True):
+        if not is_new:
+            previous = deps.events.get(body["id"])
+            if previous is not None and previous.status == "processed":
+                results.append(EventResult(body["id"], "duplicate", [str(r) for r in previous.runs or []]))
+                continue
+            logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
+        run_ids = process(deps, body, routes[body["type"]], now)
+        if routes[body["type"]]:
+            deps.events.mark_processed(body["id"], run_ids)
+        results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids))
+    return results
+
+
+def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: datetime) -> list[str]:
+    """Cancel what the event cancels, then start what it triggers; returns the ids of the runs started."""
+    started: list[str] = []
+    for route in sorted(routes, key=lambda r: r.role != "cancel"):
+        try:
+            automation = deps.definition(route.automation_id, route.version)
+        except NotFoundError:
+            deps.automations.forget_routes()
+            continue
+        if route.role == "cancel":
+            _cancel_runs(deps, automation, event, now)
+            continue
+        run_id = _trigger(deps, automation, route.version, event, now)
+        if run_id:
+            started.append(run_id)
+    return started
+
+
+def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime) -> None:
+    context = build_context(event)
+    for rule in automation.cancel_on:
+        if rule.event != event["type"]:
+            continue
+        key = resolve(context, rule.key)
+        key = scalar_key(key)
+        if key is None:
+            continue
+        run_id = deps.runs.run_for_key(automation.id, str(key))
+        if run_id is None:
+            continue
+        try:
+            stored = deps.runs.get(run_id)
+        except NotFoundError:
+            continue
+        reason = f"cancelled by {event['type']} ({event['id']})"
+        result = runner.end_run(deps, stored.state, stored.revision, now, reason)
+        logger.info("cancel_on", extra={"run": run_id, "result": result.status, "automation": automation.id})
+
+
+def _skip(deps: Deps, automation: Automation, now: datetime, counter: str) -> None:
+    increment(deps.settings.workspace, automation.id, now, {counter: 1})
+
+
+def _trigger(deps: Deps, automation: Automation, version: int, event: dict[str, Any], now: datetime) -> str | None:
+    match = match_trigger(automation, event)
+    if not match.matched:
+        if match.reason == "filtered out by trigger.where":
+            _skip(deps, automation, now, "skipped_filter")
+        logger.debug("not matched", extra={"automation": automation.id, "reason": match.reason})
+        return None
+    assert match.person is not None
+    trigger = automation.trigger
+    if trigger.after_silence is not None:
+        _restart_silence(deps, automation, version, event, match, now)
+        return None
+    if trigger.nth is not None:
+        count = deps.counters.bump(automation.id, match.person, event["id"])
+        if count != trigger.nth:
+            return None
+        reason = f"the person's event number {count} of type {trigger.event}"
+    else:
+        reason = "matched trigger"
+    return _start(deps, automation, version, event, match, now, reason)
+
+
+def _start(
+    deps: Deps,
+    automation: Automation,
+    version: int,
+    event: dict[str, Any],
+    match: Match,
+    now: datetime,
+    reason: str,
+) -> str | None:
+    assert match.person is not None
+    started = runner.start(
+        deps, automation, version, event, person=match.person, run_key=match.run_key, now=now, reason=reason
+    )
+    if started.skipped:
+        _skip(deps, automation, now, f"skipped_{started.skipped}")
+    return started.run_id
+
+
+def silence_schedule_name(automation_id: str, person: str) -> str:
+    return schedule_name("silence", automation_id, person)
+
+
+def _restart_silence(
+    deps: Deps, automation: Automation, version: int, event: dict[str, Any], match: Match, now: datetime
+) -> None:
+    """Every event restarts the person's countdown: the run starts ``after_silence`` after the last one."""
+    assert match.person is not None and automation.trigger.after_silence is not None
+    silence = parse_duration(automation.trigger.after_silence)
+    occurred = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
+    due = occurred + silence
+    if due <= now:
+        logger.info("event too old to start a countdown", extra={"event": event["id"], "automation": automation.id})
+        return
+    deps.counters.set_silence(automation.id, match.person, event, due)
+    payload = {
+        "kind": "silence",
+        "workspace": deps.settings.workspace,
+        "automation": automation.id,
+        "version": version,
+        "person": match.person,
+        "event": event["id"],
+        "due_at": due.isoformat(),
+    }
+    deps.scheduler.replace(silence_schedule_name(automation.id, match.person), due, payload)
+
+
+def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.StepResult:
+    """The person stayed silent: start the run with their last event, if it is still the last one."""
+    automation_id = str(payload["automation"])
+    person = str(payload["person"])
+    item = deps.counters.silence(automation_id, person)
+    if item is None or item.run_id != payload["event"]:
+        return runner.StepResult("noop", "a newer event restarted the countdown")
+    if item.until is not None and now.timestamp() < item.until:
+        return runner.StepResult("noop", "not due yet")
+    try:
+        head = deps.automations.head(automation_id)
+    except NotFoundError:
+        return runner.StepResult("noop", "automation deleted")
+    if head.status != "active":
+        deps.counters.clear_silence(automation_id, person, str(payload["event"]))
+        return runner.StepResult("noop", f"automation {head.status}")
+    automation = deps.definition(automation_id, int(head.version))
+    event = dict(item.data or {})
+    match = match_trigger(automation, event)
+    if not match.matched:
+        deps.counters.clear_silence(automation_id, person, str(payload["event"]))
+        return runner.StepResult("noop", match.reason)
+    silence = automation.trigger.after_silence
+    run_id = _start(
+        deps, automation, int(head.version), event, match, now, f"no {automation.trigger.event} for {silence}"
+    )
+    deps.counters.clear_silence(automation_id, person, str(payload["event"]))
+    if run_id is None:
+        return runner.StepResult("noop", "skipped by frequency or run key")
+    return runner.StepResult("advanced", "run started", RunStatus.RUNNING.value)

@@ -1,0 +1,193 @@
+"""Running runs: starting them with their locks, applying the engine's effects, continuing them when due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from automations.adapters.scheduler import schedule_name
+from automations.adapters.store import Locks, NotFoundError, SkippedError
+from automations.engine import (
+    CancelSchedule,
+    EmailRequest,
+    Outcome,
+    RunState,
+    RunStatus,
+    ScheduleStep,
+    advance,
+    cancel,
+    start_run,
+)
+from automations.ids import derived_id
+from automations.language.model import Automation, EveryWindow
+from automations.observability import logger
+from automations.services.deps import Deps
+
+
+def run_schedule_name(run_id: str, step: str) -> str:
+    return schedule_name("run", run_id, step)
+
+
+def step_payload(effect: ScheduleStep) -> dict[str, Any]:
+    """The input of a step's schedule: what ``evaluate_step`` is invoked with."""
+    return {
+        "kind": "step",
+        "workspace": effect.workspace,
+        "run": effect.run_id,
+        "step": effect.step,
+        "due_at": effect.due_at.isoformat(),
+    }
+
+
+def apply_effects(deps: Deps, outcome: Outcome) -> None:
+    """Make the effects real: schedules, queued emails, cancelled schedules. Each is safe to repeat."""
+    emails: list[EmailRequest] = []
+    for effect in outcome.effects:
+        if isinstance(effect, ScheduleStep):
+            deps.scheduler.create(run_schedule_name(effect.run_id, effect.step), effect.due_at, step_payload(effect))
+        elif isinstance(effect, EmailRequest):
+            emails.append(effect)
+        elif isinstance(effect, CancelSchedule):
+            deps.scheduler.delete(run_schedule_name(effect.run_id, effect.step))
+    if emails:
+        deps.email_queue.send(emails)
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str | None
+    skipped: str | None = None
+
+
+def locks_for(automation: Automation, run_key: str | None, now: datetime, *, ended: bool) -> Locks:
+    forever = automation.frequency == "once_per_person"
+    until = None
+    if isinstance(automation.frequency, EveryWindow):
+        window = automation.window
+        assert window is not None
+        until = now + window
+    return Locks(frequency_until=until, frequency_forever=forever, run_key=None if ended else run_key)
+
+
+def start(
+    deps: Deps,
+    automation: Automation,
+    version: int,
+    event: dict[str, Any],
+    *,
+    person: str,
+    run_key: str | None,
+    now: datetime,
+    reason: str = "matched trigger",
+) -> Started:
+    """Start a run for an event (the same event and automation always give the same run id)."""
+    run_id = derived_id("run", deps.settings.workspace, event["id"], automation.id)
+    outcome = start_run(
+        automation,
+        version,
+        event,
+        now=now,
+        run_id=run_id,
+        workspace=deps.settings.workspace,
+        person=person,
+        run_key=run_key,
+        reason=reason,
+    )
+    locks = locks_for(automation, run_key, now, ended=outcome.state.status.ended)
+    try:
+        deps.runs.create(outcome.state, locks, now)
+    except SkippedError as exc:
+        if exc.reason == "exists":
+            return _resume_existing(deps, run_id)
+        logger.info(
+            "run not started",
+            extra={"automation": automation.id, "person": person, "event": event["id"], "reason": exc.reason},
+        )
+        return Started(None, skipped=exc.reason)
+    apply_effects(deps, outcome)
+    return Started(run_id)
+
+
+def _resume_existing(deps: Deps, run_id: str) -> Started:
+    """The event was processed before (a retry): make sure a waiting run still has its schedule."""
+    stored = deps.runs.get(run_id)
+    state = stored.state
+    if state.status is RunStatus.WAITING and state.position and state.due_at:
+        effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
+        deps.scheduler.create(run_schedule_name(state.id, state.position), state.due_at, step_payload(effect))
+    return Started(run_id)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    status: str  # "advanced" | "noop" | "ended"
+    reason: str
+    run_status: str | None = None
+
+
+def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepResult:
+    """Continue a run that waits on ``payload['step']``, at most once and never before its time."""
+    run_id = str(payload["run"])
+    step = str(payload["step"])
+    try:
+        stored = deps.runs.get(run_id)
+    except NotFoundError:
+        return StepResult("noop", f"run {run_id} not found")
+    state = stored.state
+    if state.status.ended:
+        return StepResult("noop", f"run already {state.status.value}", state.status.value)
+    if state.position != step:
+        return StepResult("noop", f"run waits on {state.position!r}, not {step!r}", state.status.value)
+    try:
+        head = deps.automations.head(state.automation_id)
+    except NotFoundError:
+        return end_run(deps, state, stored.revision, now, "automation deleted")
+    if head.status != "active":
+        return end_run(deps, state, stored.revision, now, f"automation {head.status}")
+    automation = deps.definition(state.automation_id, state.version)
+    outcome = advance(automation, state, now=now, step=step)
+    if outcome.noop_reason:
+        _heal_early_delivery(deps, state, payload, now)
+        return StepResult("noop", outcome.noop_reason, state.status.value)
+    apply_effects(deps, outcome)
+    if not deps.runs.save(outcome.state, stored.revision, position=step, now=now):
+        return StepResult("noop", "another delivery advanced the run first", state.status.value)
+    return StepResult("advanced", "delay over", outcome.state.status.value)
+
+
+def _heal_early_delivery(deps: Deps, state: RunState, payload: dict[str, Any], now: datetime) -> None:
+    """A schedule that fired before the run's due time (two racing deliveries): call back when due."""
+    if state.status is RunStatus.WAITING and state.due_at and state.due_at > now and state.position:
+        effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
+        name = schedule_name("run", state.id, state.position, "due")
+        if payload.get("due_at") != state.due_at.isoformat() and state.due_at - now < timedelta(minutes=5):
+            deps.scheduler.create(name, state.due_at, step_payload(effect))
+
+
+def end_run(
+    deps: Deps,
+    state: RunState,
+    revision: int,
+    now: datetime,
+    reason: str,
+    status: RunStatus = RunStatus.CANCELLED,
+) -> StepResult:
+    """End a run that has not ended (deactivation, deletion, ``cancel_on``), with the reason recorded."""
+    outcome = cancel(state, now=now, reason=reason, status=status)
+    if outcome.noop_reason:
+        return StepResult("noop", outcome.noop_reason, state.status.value)
+    if not deps.runs.save(outcome.state, revision, position=state.position, now=now):
+        return StepResult("noop", "the run changed meanwhile", state.status.value)
+    apply_effects(deps, outcome)
+    logger.info("run ended", extra={"run": state.id, "reason": reason})
+    return StepResult("ended", reason, outcome.state.status.value)
+
+
+def end_waiting_runs(deps: Deps, automation_id: str, now: datetime, reason: str) -> int:
+    """End every run of an automation that has not ended yet; returns how many were ended."""
+    ended = 0
+    for stored in deps.runs.waiting_of(automation_id):
+        if end_run(deps, stored.state, stored.revision, now, reason).status == "ended":
+            ended += 1
+    return ended

@@ -1,0 +1,154 @@
+"""An AWS account in moto: the template's tables, the email queue and the schedule group, and handlers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from automations.adapters.clock import Clock
+from automations.local.provision import create_tables
+from automations.local.template import load_template
+from automations.services import deps as deps_module
+from automations.services.deps import Deps
+from automations.settings import Settings
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class FixedClock(Clock):
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__()
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment + self.offset
+
+
+@dataclass
+class Stack:
+    deps: Deps
+    settings: Settings
+    clock: FixedClock
+    sqs: Any
+    scheduler: Any
+    dynamodb: Any
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule in the group, with its target input parsed."""
+        out = []
+        paginator = self.scheduler.get_paginator("list_schedules")
+        for page in paginator.paginate(GroupName=self.settings.schedule_group):
+            for summary in page["Schedules"]:
+                full = self.scheduler.get_schedule(Name=summary["Name"], GroupName=self.settings.schedule_group)
+                full["Input"] = json.loads(full["Target"]["Input"])
+                out.append(full)
+        return out
+
+    def queued_emails(self, delete: bool = True) -> list[dict[str, Any]]:
+        """Drain the email queue: every message body, parsed."""
+        bodies: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(
+                QueueUrl=self.settings.email_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = got.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                if delete:
+                    self.sqs.delete_message(
+                        QueueUrl=self.settings.email_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+
+
+def _environment(monkeypatch: Any) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@contextmanager
+def aws_stack(monkeypatch: Any, start: datetime, **overrides: Any) -> Iterator[Stack]:
+    """Inside ``mock_aws``: resources created from the template, settings pointing at them, fresh deps."""
+    _environment(monkeypatch)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_url = sqs.create_queue(QueueName="automations-test-email")["QueueUrl"]
+        dlq_url = sqs.create_queue(QueueName="automations-test-scheduler-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        scheduler = boto3.client("scheduler", region_name=REGION)
+        scheduler.create_schedule_group(Name="automations-test")
+        values: dict[str, Any] = {
+            "automations_table": "test-automations",
+            "events_table": "test-events",
+            "runs_table": "test-runs",
+            "state_table": "test-state",
+            "messages_table": "test-messages",
+            "stats_table": "test-stats",
+            "contacts_table": "test-contacts",
+            "email_queue_url": queue_url,
+            "schedule_group": "automations-test",
+            "scheduler_dlq_arn": dlq_arn,
+            "sender_address": "hello@acme.example",
+            "configuration_set": "automations-test",
+            "unsubscribe_base_url": "https://api.acme.example/u",
+            "unsubscribe_secret": "test-secret",
+            "automation_cache_seconds": 0.0,
+            "region": REGION,
+        }
+        values.update(overrides)
+        settings = Settings.model_validate(values)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        create_tables(load_template(TEMPLATE), settings, dynamodb)
+        clock = FixedClock(start)
+        deps = Deps.from_settings(settings, the_clock=clock)
+        deps_module._current = deps
+        try:
+            yield Stack(deps, settings, clock, sqs, scheduler, dynamodb)
+        finally:
+            deps_module._current = None
+
+
+def load_handler(name: str) -> ModuleType:
+    """The handler module of ``functions/<name>/app.py`` (each function has its own ``app``)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LambdaContextStub:
+    """The attributes of a Lambda context that Powertools reads."""
+
+    function_name = "automations-test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:automations-test"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
