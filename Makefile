@@ -49,9 +49,13 @@ bench: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python -m automations.local
 
+# sam build needs a real python3.13 (not a pyenv shim that points elsewhere): found in pyenv or on PATH.
+PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+
 build:
-	test -x $(SAM_VENV)/bin/sam || ( $(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.150.1 )
-	PATH="$$(dirname $$(command -v python3.13 || pyenv which python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)):$$PATH" \
+	test -x $(SAM_VENV)/bin/sam || ( $(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0 )
+	@test -n "$(PY313)" || { echo "sam build needs python3.13: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
+	PATH="$(dir $(PY313)):$$PATH" SAM_CLI_TELEMETRY=0 \
 		$(SAM_VENV)/bin/sam build --template-file infra/template.yaml --build-dir .aws-sam/build
 
 clean:

@@ -1,0 +1,152 @@
+"""Performance figures, one JSON object per line: ``{"bench": NAME, "value": N, "unit": U}``.
+
+AWS requests are counted with botocore's event hooks (``before-call``) on every client, under moto.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+
+ROOT = Path(__file__).resolve().parent.parent
+START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def emit(name: str, value: float, unit: str, **extra: Any) -> None:
+    line = {"bench": name, "value": round(value, 3), "unit": unit, **extra}
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+class RequestCounter:
+    """Counts AWS API calls of every botocore client created while it is installed."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._original: Callable[..., Any] | None = None
+
+    def _hook(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    @contextmanager
+    def installed(self) -> Iterator[RequestCounter]:
+        original = botocore.session.Session.create_client
+        counter = self
+
+        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, *args, **kwargs)
+            client.meta.events.register("before-call.*.*", counter._hook)
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            botocore.session.Session.create_client = original  # type: ignore[method-assign]
+
+    @contextmanager
+    def measure(self) -> Iterator[list[str]]:
+        before = len(self.calls)
+        window: list[str] = []
+        yield window
+        window.extend(self.calls[before:])
+
+
+def _event(n: int, kind: str) -> dict[str, Any]:
+    contact = {"id": f"c_{n}", "email": f"client{n}@example.com", "first_name": "Ana"}
+    if kind == "nomatch":
+        return {"id": f"evt_nm_{n}", "type": "page.viewed", "contact": contact, "data": {"page": "/pricing"}}
+    if kind == "waiting":
+        invoice = {"id": f"inv_w_{n}", "number": f"2026-{n}", "total": 640, "url": "https://acme.example/pay"}
+        return {"id": f"evt_w_{n}", "type": "invoice.overdue", "contact": contact, "data": {"invoice": invoice}}
+    invoice = {"id": f"inv_p_{n}", "number": f"2026-{n}", "total": 640, "currency": "EUR"}
+    return {"id": f"evt_p_{n}", "type": "invoice.paid", "contact": contact, "data": {"invoice": invoice}}
+
+
+def bench_requests() -> None:
+    import pytest
+
+    from automations.events import parse_events
+    from automations.services import automations as manage
+    from automations.services.ingest import ingest
+    from tests.support.aws import aws_stack
+
+    counter = RequestCounter()
+    monkeypatch = pytest.MonkeyPatch()
+    with counter.installed(), aws_stack(monkeypatch, START, automation_cache_seconds=3600.0) as stack:
+        deps = stack.deps
+        for name in ("overdue-invoice-reminder", "invoice-paid-thank-you"):
+            manage.create(deps, (ROOT / "examples" / "automations" / f"{name}.yaml").read_text(), START)
+        # one of each first, so that the route cache and the version cache are warm, as in a busy function
+        for kind in ("nomatch", "waiting", "paid"):
+            ingest(deps, parse_events(_event(0, kind)), START)
+        for kind, label in (("nomatch", "no_match"), ("waiting", "starts_waiting_run"), ("paid", "queues_email")):
+            with counter.measure() as calls:
+                ingest(deps, parse_events(_event(1, kind)), START)
+            emit(f"aws_requests_per_event.{label}", len(calls), "requests", calls=sorted(calls))
+        for kind, label in (("nomatch", "no_match"), ("paid", "queues_email"), ("waiting", "starts_waiting_run")):
+            batch = {"events": [_event(1000 + i, kind) for i in range(100)]}
+            with counter.measure() as calls:
+                ingest(deps, parse_events(batch), START)
+            emit(f"aws_requests_per_event.batch_of_100.{label}", len(calls) / 100, "requests")
+        # the cold path: a new process's first event, before any cache is filled
+        deps.automations.forget_routes()
+        deps.automations._versions.clear()
+        deps._parsed.clear()
+        with counter.measure() as calls:
+            ingest(deps, parse_events(_event(2, "waiting")), START)
+        emit("aws_requests_per_event.starts_waiting_run.cold_cache", len(calls), "requests", calls=sorted(calls))
+    monkeypatch.undo()
+
+
+def _import_ms(code: str, cwd: Path) -> float:
+    """Cumulative import time (ms) of the last top-level import in ``code``, by ``-X importtime``."""
+    runs = []
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "0"},
+        )
+        total = 0
+        for line in result.stderr.splitlines():
+            found = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s(\S.*)$", line)
+            if found and not found.group(2).startswith(" "):
+                total += int(found.group(1))
+        runs.append(total / 1000)
+    return min(runs)
+
+
+def bench_imports() -> None:
+    boto = _import_ms("import boto3", ROOT)
+    emit("cold_import.boto3", boto, "ms")
+    for name in ("ingest_trigger", "evaluate_step"):
+        folder = ROOT / "functions" / name
+        emit(f"cold_import.{name}", _import_ms("import app", folder), "ms", boto3_ms=round(boto, 1))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory():
+        bench_requests()
+        bench_imports()
+        extra = ROOT / "scripts" / "bench_email.py"
+        if extra.exists():
+            subprocess.run([sys.executable, "-m", "scripts.bench_email"], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    main()
