@@ -76,10 +76,10 @@ def _event(n: int, kind: str) -> dict[str, Any]:
 
 def bench_requests() -> None:
     import pytest
-
     from automations.events import parse_events
     from automations.services import automations as manage
     from automations.services.ingest import ingest
+
     from tests.support.aws import aws_stack
 
     counter = RequestCounter()

@@ -18,9 +18,14 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z_.-]")
 
 
 def schedule_name(kind: str, *parts: str) -> str:
-    """A deterministic name (so a retried creation conflicts instead of making a twin), at most 64 chars."""
-    readable = _UNSAFE.sub("-", "-".join([kind, *parts]))
-    if len(readable) <= 64:
+    """A deterministic name (so a retried creation conflicts instead of making a twin), at most 64 chars.
+
+    A name that had to be shortened or had characters replaced ends with a digest of the parts, so that
+    ``ana+yoga@example.com`` and ``ana-yoga@example.com`` never share a schedule.
+    """
+    raw = "-".join([kind, *parts])
+    readable = _UNSAFE.sub("-", raw)
+    if len(readable) <= 64 and readable == raw:
         return readable
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
     return f"{readable[:43]}-{digest}"

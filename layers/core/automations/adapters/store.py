@@ -54,9 +54,22 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+_connections: dict[tuple[str, str | None], Connection] = {}
+
+
 def connection() -> Connection:
+    """The connection transactions go through, one per region and endpoint, reused.
+
+    A new pynamodb ``Connection`` builds a new botocore session and client (tens of milliseconds of
+    loading service models), so making one per transaction would slow every write down. Its session
+    and client are per thread, so sharing it is safe.
+    """
     meta: Any = RunItem.Meta
-    return Connection(region=meta.region, host=meta.host)
+    key = (meta.region, meta.host)
+    found = _connections.get(key)
+    if found is None:
+        found = _connections[key] = Connection(region=meta.region, host=meta.host)
+    return found
 
 
 # --- automations --------------------------------------------------------------------------------------------
@@ -547,14 +560,24 @@ class CounterStore:
         except DoesNotExist:
             return None
 
-    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> None:
-        """Remember the person's latest event; the countdown restarts from it."""
+    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
+        """Remember the person's latest event; the countdown restarts from it.
+
+        False (and nothing changed) when the countdown already runs from a later event: an older event
+        that arrives late never shortens the silence.
+        """
         item = StateItem(*lock_key(self.workspace, "silence", automation_id, person))
         item.run_id = event["id"]
         item.until = _epoch(due_at)
         item.data = event
         item.expires_at = _epoch(due_at + timedelta(days=30))
-        item.save()
+        try:
+            item.save(condition=StateItem.pk.does_not_exist() | (StateItem.until <= _epoch(due_at)))
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
         """Drop the countdown if it is still the one for ``event_id``; False if a newer event replaced it."""

@@ -9,6 +9,8 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
 - events: ``{ws}#event#{id} / event``.
 - runs: ``{ws}#run#{id} / run``, indexed by automation and by person, newest first.
 - state: locks and counters: ``freq#``, ``runkey#``, ``nth#`` and ``silence#`` items, expiring by TTL.
+- messages: ``{ws}#run#{run} / msg#{step}#{message id}``, one per email and recipient, indexed by SES id.
+- contacts: ``{ws}#contact#{address} / suppressed#{kind}``: hard bounces, complaints, unsubscribes.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -238,3 +242,79 @@ def bind(settings: Settings, models: list[type[Any]] | None = None) -> None:
         meta.region = settings.region
         meta.host = settings.endpoint_url
         model._connection = None
+
+
+class MessagesBySesId(GlobalSecondaryIndex["MessageItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_ses_id"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class MessageItem(_Base):
+    """One email to one recipient: ``{ws}#run#{run} / msg#{step}#{message id}``, found by run or by SES id.
+
+    ``state`` is the sending lifecycle (sending, retrying, sent, unknown, failed, skipped); ``status`` is what
+    SES reported last, by precedence (sent < delayed < delivered < opened < clicked < rejected < bounced <
+    complained), and ``seen`` holds the digests of the SES events already counted for it.
+    """
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "messages_table"
+    automation_id = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    run_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    address = UnicodeAttribute()
+    type = UnicodeAttribute(default="transactional")
+    person = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    test = BooleanAttribute(default=False)
+    state = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    attempt = UnicodeAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    status_rank = NumberAttribute(null=True)
+    status_at = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)
+    opened_at = UnicodeAttribute(null=True)
+    clicked_at = UnicodeAttribute(null=True)
+    opens = NumberAttribute(null=True)
+    clicks = NumberAttribute(null=True)
+    bounce_type = UnicodeAttribute(null=True)
+    seen = UnicodeSetAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    by_ses_id = MessagesBySesId()
+
+
+class SuppressionItem(_Base):
+    """An address that must not get some mail: ``{ws}#contact#{address} / suppressed#{kind}``.
+
+    ``kind`` is ``bounce`` or ``complaint`` (every type of mail) or ``unsubscribe`` (promotional mail only).
+    """
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "contacts_table"
+    address = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    scope = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    source = UnicodeAttribute()
+    automation_id = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+
+
+MODELS.extend([MessageItem, SuppressionItem])

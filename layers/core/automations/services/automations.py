@@ -10,7 +10,7 @@ from typing import Any
 from automations.adapters.store import ConflictError, NotFoundError
 from automations.adapters.tables import AutomationHead
 from automations.errors import AutomationsError, DefinitionError, FieldError
-from automations.language.loader import dump_definition, load_definition
+from automations.language.loader import dump_definition, load_definition, parse_document
 from automations.language.model import Automation
 from automations.services import runner
 from automations.services.deps import Deps
@@ -96,12 +96,13 @@ def create(deps: Deps, source: str | bytes | dict[str, Any], now: datetime) -> S
 
 def replace(deps: Deps, automation_id: str, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
     """A new immutable version; runs in flight keep the version they started with."""
-    automation = load_definition(source)
+    data = parse_document(source) if isinstance(source, str | bytes) else source
+    automation = load_definition(data)
     if automation.id != automation_id:
         raise DefinitionError([FieldError("id", f"must be {automation_id!r}, the automation being replaced")])
     head = deps.automations.head(automation_id)
     definition = dump_definition(automation)
-    if "status" not in (source if isinstance(source, dict) else {}):
+    if not isinstance(data, dict) or "status" not in data:
         definition["status"] = head.status
     if definition["status"] == "active":
         _check_activation(deps, automation)
@@ -115,8 +116,14 @@ def get(deps: Deps, automation_id: str) -> Summary:
 
 def definition_of(deps: Deps, automation_id: str, version: int | None = None) -> dict[str, Any]:
     head = deps.automations.head(automation_id)
-    definition = dict(deps.automations.version(automation_id, version or int(head.version)))
+    current = int(head.version)
+    definition = dict(deps.automations.version(automation_id, version or current))
     definition["status"] = head.status
+    if (version or current) == current:
+        # A rename changes the head, not the versions: the current definition shows the new name.
+        definition["name"] = head.name
+        if head.description is not None:
+            definition["description"] = head.description
     return definition
 
 

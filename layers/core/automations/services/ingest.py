@@ -9,7 +9,7 @@ from typing import Any
 from automations.adapters.scheduler import schedule_name
 from automations.adapters.stats import increment
 from automations.adapters.store import NotFoundError, RouteInfo
-from automations.engine import RunStatus, build_context, match_trigger
+from automations.engine import build_context, match_trigger
 from automations.engine.machine import Match, scalar_key
 from automations.events import TriggerEvent
 from automations.language.conditions import resolve
@@ -149,7 +149,9 @@ def _restart_silence(
     if due <= now:
         logger.info("event too old to start a countdown", extra={"event": event["id"], "automation": automation.id})
         return
-    deps.counters.set_silence(automation.id, match.person, event, due)
+    if not deps.counters.set_silence(automation.id, match.person, event, due):
+        logger.info("a later event already restarted the countdown", extra={"event": event["id"]})
+        return
     payload = {
         "kind": "silence",
         "workspace": deps.settings.workspace,
@@ -191,4 +193,4 @@ def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.S
     deps.counters.clear_silence(automation_id, person, str(payload["event"]))
     if run_id is None:
         return runner.StepResult("noop", "skipped by frequency or run key")
-    return runner.StepResult("advanced", "run started", RunStatus.RUNNING.value)
+    return runner.StepResult("advanced", "run started", deps.runs.get(run_id).state.status.value)

@@ -110,10 +110,32 @@ def start(
 
 
 def _resume_existing(deps: Deps, run_id: str) -> Started:
-    """The event was processed before (a retry): make sure a waiting run still has its schedule."""
+    """The event was processed before but not finished (a retry): make sure the run's first effects happened.
+
+    A run untouched since its creation (revision 0) may have been stored by an attempt that failed before
+    its effects were applied (an email of its first steps, its first schedule): the engine is pure, so
+    starting it again from its stored event, version and moment gives the same effects, and repeating them
+    is safe (schedules have fixed names; the sender sends each (run, step, recipient) once). A run that has
+    moved on since only needs the schedule it waits on.
+    """
     stored = deps.runs.get(run_id)
     state = stored.state
-    if state.status is RunStatus.WAITING and state.position and state.due_at:
+    if stored.revision == 0:
+        context = state.context
+        event = {**context.get("event", {}), "contact": context.get("contact"), "data": context.get("data")}
+        replay = start_run(
+            deps.definition(state.automation_id, state.version),
+            state.version,
+            event,
+            now=state.started_at,
+            run_id=state.id,
+            workspace=state.workspace,
+            person=state.person,
+            run_key=state.run_key,
+            reason=state.log[0].reason if state.log else "matched trigger",
+        )
+        apply_effects(deps, replay)
+    elif state.status is RunStatus.WAITING and state.position and state.due_at:
         effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
         deps.scheduler.create(run_schedule_name(state.id, state.position), state.due_at, step_payload(effect))
     return Started(run_id)
@@ -144,7 +166,8 @@ def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepRes
     except NotFoundError:
         return end_run(deps, state, stored.revision, now, "automation deleted")
     if head.status != "active":
-        return end_run(deps, state, stored.revision, now, f"automation {head.status}")
+        # A deactivation that had not reached this run yet: end it with the deactivation's own reason.
+        return end_run(deps, state, stored.revision, now, head.status_reason or f"automation {head.status}")
     automation = deps.definition(state.automation_id, state.version)
     outcome = advance(automation, state, now=now, step=step)
     if outcome.noop_reason:

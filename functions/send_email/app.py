@@ -1,0 +1,65 @@
+"""send_email: the email queue's consumer. Each record is one rendered email request; each recipient is sent
+at most once (see ``automations.services.sending``). A record SES could not take now is reported as a batch
+item failure and kept invisible for a backoff delay; a record no retry can fix is logged and dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automations.observability import logger, metrics
+from automations.services import sending
+from automations.services.deps import get_deps
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_METRICS = {
+    "sent": "EmailsSent",
+    "skipped": "EmailsSuppressed",
+    "failed": "EmailsFailed",
+    "unknown": "EmailsUnknown",
+    "done": "EmailsAlreadyHandled",
+}
+
+
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    deps = get_deps()
+    try:
+        request = sending.request_from_body(record.body)
+    except sending.InvalidEmailMessageError as exc:
+        # No retry can fix it: say why, count it, and let the queue delete it.
+        logger.error("invalid email message dropped", extra={"message_id": record.message_id, "reason": str(exc)})
+        metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
+        return {"status": "invalid", "reason": str(exc)}
+    try:
+        deliveries = sending.send_request(deps, request, deps.clock.now())
+    except sending.TransientSendError as exc:
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        delay = sending.postpone(deps, record.receipt_handle, receive_count, record.event_source_arn)
+        logger.warning(
+            "email message goes back to the queue",
+            extra={
+                "message_id": record.message_id,
+                "reason": exc.reason,
+                "receive_count": receive_count,
+                "delay": delay,
+            },
+        )
+        metrics.add_metric(name="EmailsThrottled", unit="Count", value=1)
+        raise
+    for delivery in deliveries:
+        if not request.test:
+            metrics.add_metric(name=_METRICS.get(delivery.state, "EmailsOther"), unit="Count", value=1)
+    return {"status": "processed", "deliveries": [d.as_dict() for d in deliveries]}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return response

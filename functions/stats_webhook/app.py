@@ -1,0 +1,91 @@
+"""stats_webhook: SES feedback from the configuration set's SNS topic, and the unsubscribe pages.
+
+- SNS events (``Records[].Sns.Message`` is an SES event-publishing record as a JSON string) update the
+  message's status, the counters, the suppressions and the reputation guard, once per record.
+- API Gateway events serve ``GET /u/{token}`` (a page with an unsubscribe button) and ``POST /u/{token}``
+  (RFC 8058 one-click, body ``List-Unsubscribe=One-Click``), with no API key: the signed token is the proof.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automations.adapters.messages import SuppressionStore
+from automations.observability import logger, metrics
+from automations.services import feedback, unsubscribe
+from automations.services.deps import get_deps
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+app = APIGatewayRestResolver()
+
+_HTML = "text/html; charset=utf-8"
+_NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+
+
+def _page(status: int, body: str) -> Response[str]:
+    return Response(status_code=status, content_type=_HTML, body=body, headers=dict(_NO_STORE))
+
+
+@app.get("/u/<token>")
+def unsubscribe_page(token: str) -> Response[str]:
+    settings = get_deps().settings
+    try:
+        claim = unsubscribe.verify_token(settings.unsubscribe_secret, token, settings.workspace)
+    except unsubscribe.InvalidTokenError as exc:
+        logger.info("unsubscribe link refused", extra={"reason": str(exc)})
+        return _page(400, unsubscribe.invalid_page())
+    return _page(200, unsubscribe.confirm_page(claim))
+
+
+@app.post("/u/<token>")
+def unsubscribe_one_click(token: str) -> Response[str]:
+    deps = get_deps()
+    settings = deps.settings
+    try:
+        claim = unsubscribe.verify_token(settings.unsubscribe_secret, token, settings.workspace)
+    except unsubscribe.InvalidTokenError as exc:
+        logger.info("unsubscribe refused", extra={"reason": str(exc)})
+        metrics.add_metric(name="UnsubscribeRefused", unit="Count", value=1)
+        return _page(400, unsubscribe.invalid_page())
+    if not unsubscribe.is_one_click(app.current_event.decoded_body):
+        return _page(400, unsubscribe.bad_request_page())
+    unsubscribe.unsubscribe(
+        SuppressionStore(settings.workspace), claim.address, claim.automation_id, deps.clock.now(), source="one-click"
+    )
+    return _page(200, unsubscribe.done_page(claim))
+
+
+def _sns(event: dict[str, Any]) -> dict[str, Any]:
+    deps = get_deps()
+    results = []
+    for record in SNSEvent(event).records:
+        sns_id = record.sns.message_id
+        try:
+            result = feedback.handle(deps, record.sns.message, deps.clock.now())
+        except feedback.UnprocessableFeedbackError as exc:
+            # Retrying cannot fix it: say why, count it, and let it go (SNS must not retry it forever).
+            logger.error("SES event cannot be processed", extra={"sns_message_id": sns_id, "reason": str(exc)})
+            metrics.add_metric(name="FeedbackUnprocessable", unit="Count", value=1)
+            results.append({"sns_message_id": sns_id, "status": "invalid", "reason": str(exc)})
+            continue
+        if result.status == "counted":
+            metrics.add_metric(name="FeedbackCounted", unit="Count", value=1)
+        elif result.status == "duplicate":
+            metrics.add_metric(name="FeedbackDuplicates", unit="Count", value=1)
+        results.append({"sns_message_id": sns_id, **result.as_dict()})
+    return {"results": results}
+
+
+def _is_sns(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return bool(records) and isinstance(records, list) and records[0].get("EventSource") == "aws:sns"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if _is_sns(event):
+        return _sns(event)
+    return app.resolve(event, context)

@@ -1,0 +1,248 @@
+"""SES v2: building the MIME message, sending it, and telling a retryable failure from a final one.
+
+Emails go out as Raw content (``Content.Raw``), an :class:`email.message.EmailMessage` built here: that is
+the one form that both SES and moto accept with our own headers (``List-Unsubscribe``,
+``List-Unsubscribe-Post``), a display name in ``From`` and a text and an HTML part, while the configuration
+set and the message tags still apply.
+
+The client makes exactly one attempt per call: botocore's own retries would repeat a request that SES may
+already have accepted (a read timeout), which would break "at most once". Throttling goes back to the queue
+instead, with a backoff.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from automations.errors import AutomationsError
+from automations.settings import Settings
+
+#: One attempt per call (see the module's note), short timeouts.
+CLIENT_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=20,
+)
+
+#: Refusals that a later attempt can overcome: rate and quota limits, and the stack's own credentials or
+#: permissions (an operator can fix those; until then the message waits in the queue, then its DLQ).
+TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
+        "LimitExceededException",
+        "InternalFailure",
+        "InternalServiceError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "RequestExpired",
+    }
+)
+
+#: Header names the sender sets itself; a request's own ``headers`` may not override them.
+RESERVED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "subject",
+        "date",
+        "sender",
+        "return-path",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # printable ASCII without ':' (RFC 5322 field-name)
+_TAG_VALUE = re.compile(r"[^A-Za-z0-9_-]")
+
+# The classic (compat32) email API: several times faster than EmailMessage's header registry, and it writes
+# header values as given. They are cleaned here, non-ASCII ones become RFC 2047 encoded words, and nothing
+# is folded, so a long ``List-Unsubscribe`` URL stays one token. Parts are quoted-printable (7-bit, lines of
+# at most 76 characters), as SES's raw API asks, whatever the language of the text.
+_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=0)
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.header_encoding = QP
+_UTF8_QP.body_encoding = QP
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
+
+
+class SesError(AutomationsError):
+    """Base of the sending errors; ``code`` is SES's error code (or the client's exception name)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class SesTransientError(SesError):
+    """SES did not take the email, and a later attempt may succeed (throttling, 5xx, network before send)."""
+
+
+class SesRejectedError(SesError):
+    """SES refused the email for good (rejected, unverified sender, sending paused, bad request...)."""
+
+
+class SesOutcomeUnknownError(SesError):
+    """The request may have reached SES (a read timeout): it must not be sent again."""
+
+
+def clean_header(value: str | None, limit: int = 900) -> str:
+    """A header value on one line: control characters (CR, LF, NUL, ...) become spaces, runs collapse."""
+    if not value:
+        return ""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())[:limit]
+
+
+def clean_header_name(name: str) -> str | None:
+    """A header name as RFC 5322 allows it, or None when it cannot be one."""
+    name = str(name).strip()
+    return name if _HEADER_NAME.match(name) else None
+
+
+def sanitize_tag(value: Any) -> str:
+    """An SES message tag value: only ``[A-Za-z0-9_-]``, at most 256 characters, never empty."""
+    text = _TAG_VALUE.sub("_", str(value if value is not None else ""))[:256]
+    return text or "_"
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email to one recipient, ready for SES."""
+
+    from_address: str
+    to: str
+    subject: str
+    html: str
+    text: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    configuration_set: str | None = None
+
+
+def check_address(address: str) -> str:
+    """A plain ASCII ``local@domain.tld`` (what SES takes without SMTPUTF8), or a final refusal."""
+    value = (address or "").strip()
+    if not _ADDRESS.match(value) or len(value) > 254:
+        raise SesRejectedError("InvalidAddress", f"not a usable address {address!r}")
+    return value
+
+
+def _header_value(value: str) -> str:
+    """ASCII as is (never folded); anything else as RFC 2047 encoded words, folded between words."""
+    return value if value.isascii() else Header(value, _UTF8_QP).encode(maxlinelen=76, linesep="\r\n")
+
+
+def build_mime(email: OutgoingEmail, now: datetime) -> bytes:
+    """The raw message: headers on one line each, a text part and an HTML part (multipart/alternative)."""
+    message = MIMEMultipart("alternative", policy=_POLICY)
+    name = clean_header(email.from_name, 200)
+    sender = check_address(email.from_address)
+    message["From"] = formataddr((name, sender)) if name.isascii() else f"{_header_value(name)} <{sender}>"
+    message["To"] = check_address(email.to)
+    if email.reply_to:
+        message["Reply-To"] = check_address(email.reply_to)
+    message["Subject"] = _header_value(clean_header(email.subject, 998))
+    message["Date"] = format_datetime(now)
+    for raw_name, raw_value in email.headers.items():
+        header = clean_header_name(raw_name)
+        value = clean_header(raw_value)
+        if header is None or not value or header.lower() in RESERVED_HEADERS:
+            continue
+        del message[header]
+        message[header] = _header_value(value)
+    for subtype, content in (("plain", email.text), ("html", email.html)):
+        part = MIMENonMultipart("text", subtype, policy=_POLICY)
+        part.set_payload(content, _UTF8_QP)
+        message.attach(part)
+    return message.as_bytes(policy=_POLICY)
+
+
+def make_client(settings: Settings) -> Any:
+    """An ``sesv2`` client for the stack's region (and the moto server when an endpoint is set)."""
+    kwargs: dict[str, Any] = {"region_name": settings.region, "config": CLIENT_CONFIG}
+    if settings.endpoint_url:
+        kwargs["endpoint_url"] = settings.endpoint_url
+    return boto3.client("sesv2", **kwargs)
+
+
+def prepare(email: OutgoingEmail, now: datetime) -> dict[str, Any]:
+    """The ``SendEmail`` request for one email; ``SesRejectedError`` when it can never be sent (bad address)."""
+    request: dict[str, Any] = {
+        "FromEmailAddress": check_address(email.from_address),
+        "Destination": {"ToAddresses": [check_address(email.to)]},
+        "Content": {"Raw": {"Data": build_mime(email, now)}},
+        "EmailTags": [{"Name": sanitize_tag(k), "Value": sanitize_tag(v)} for k, v in email.tags.items()],
+    }
+    if email.configuration_set:
+        request["ConfigurationSetName"] = email.configuration_set
+    return request
+
+
+def submit(client: Any, request: Mapping[str, Any]) -> str:
+    """Send a prepared request; returns SES's MessageId. Raises one of the three :class:`SesError` kinds."""
+    try:
+        response = client.send_email(**request)
+    except ClientError as exc:
+        raise classify(exc) from exc
+    except (ConnectTimeoutError, EndpointConnectionError) as exc:
+        raise SesTransientError(type(exc).__name__, str(exc)) from exc
+    except (ReadTimeoutError, ConnectionClosedError) as exc:
+        raise SesOutcomeUnknownError(type(exc).__name__, str(exc)) from exc
+    return str(response["MessageId"])
+
+
+def send(client: Any, email: OutgoingEmail, now: datetime) -> str:
+    """Prepare and submit one email."""
+    return submit(client, prepare(email, now))
+
+
+def classify(exc: ClientError) -> SesError:
+    """Throttling, 5xx and the stack's own access problems are transient; every other refusal is final."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code") or "Unknown")
+    message = str(error.get("Message") or "")
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in TRANSIENT_CODES or status >= 500 or status == 429:
+        return SesTransientError(code, message)
+    return SesRejectedError(code, message)

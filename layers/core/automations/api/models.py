@@ -1,0 +1,229 @@
+"""The shapes of the management API's bodies, as pydantic models: validation in, OpenAPI document out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldErrorOut(BaseModel):
+    loc: str = Field(description="Where: steps[2].then[0].send_email.subject, body.name, query.from, ...")
+    message: str
+
+
+class ErrorOut(BaseModel):
+    message: str
+    errors: list[FieldErrorOut] | None = Field(default=None, description="Every problem, each with its place.")
+    reasons: list[str] | None = Field(default=None, description="Why an automation cannot be activated.")
+
+
+class AutomationSummary(BaseModel):
+    id: str
+    name: str
+    status: str = Field(description="draft | active | inactive")
+    version: int = Field(description="The current version; every replace makes a new one.")
+    trigger: str = Field(description="The trigger's event type.")
+    description: str | None = None
+    status_reason: str | None = Field(default=None, description="Why it was last deactivated, if it was.")
+    created_at: str
+    updated_at: str
+
+
+class AutomationOut(AutomationSummary):
+    definition: dict[str, Any] = Field(description="The definition of the version asked for (the current one).")
+    definition_version: int
+
+
+class AutomationList(BaseModel):
+    automations: list[AutomationSummary]
+
+
+class VersionOut(BaseModel):
+    version: int
+    created_at: str
+    name: str
+    trigger: str
+    current: bool
+
+
+class VersionList(BaseModel):
+    automation_id: str
+    versions: list[VersionOut]
+
+
+class RenameIn(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class DuplicateIn(_In):
+    id: str | None = Field(default=None, description="The copy's id (default: <id>-copy, <id>-copy-2, ...).")
+    name: str | None = Field(default=None, max_length=200, description='Default: "Copy of <name>".')
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool
+    runs_ended: int = Field(description="Waiting runs that were ended, each with the reason 'automation deleted'.")
+
+
+class Rates(BaseModel):
+    delivery_rate: float | None = Field(description="delivered / sent")
+    open_rate: float | None = Field(description="unique opens / delivered")
+    click_rate: float | None = Field(description="unique clicks / delivered")
+    bounce_rate: float | None = Field(description="bounced (hard and soft) / sent")
+    hard_bounce_rate: float | None = Field(description="hard bounces / sent")
+    complaint_rate: float | None = Field(description="complained / delivered")
+    unsubscribe_rate: float | None = Field(description="unsubscribed / delivered")
+
+
+class Figures(BaseModel):
+    """Counters of an automation or a step; rates are null when their denominator is 0."""
+
+    model_config = ConfigDict(extra="allow")
+
+    runs_started: int
+    runs_completed: int
+    runs_cancelled: int
+    runs_failed: int
+    skipped: int = Field(description="skipped_filter + skipped_frequency + skipped_run_key")
+    skipped_filter: int
+    skipped_frequency: int
+    skipped_run_key: int
+    sent: int
+    delivered: int
+    opened: int
+    opened_unique: int
+    clicked: int
+    clicked_unique: int
+    bounced: int
+    bounced_hard: int
+    bounced_soft: int
+    complained: int
+    unsubscribed: int
+    suppressed: int
+    rates: Rates
+
+
+class StepFigures(Figures):
+    step: str
+    kind: str | None = Field(description="delay | if | send_email; null for a step of an earlier version")
+    loc: str | None
+
+
+class StatsOut(BaseModel):
+    automation_id: str
+    version: int
+    from_: str | None = Field(alias="from")
+    to: str | None
+    totals: Figures
+    steps: list[StepFigures]
+
+
+class RunEventOut(BaseModel):
+    id: str | None
+    type: str | None
+
+
+class RunSummary(BaseModel):
+    id: str
+    automation_id: str
+    version: int
+    person: str | None
+    run_key: str | None
+    status: str = Field(description="running | waiting | completed | skipped | cancelled | failed")
+    position: str | None = Field(description="The step the run waits on, while waiting.")
+    due_at: str | None
+    started_at: str
+    updated_at: str
+    ended_at: str | None
+    end_reason: str | None
+    event: RunEventOut = Field(description="The trigger event that started the run.")
+    emails: int = Field(description="Emails requested so far.")
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+
+
+class DecisionOut(BaseModel):
+    at: str
+    kind: str = Field(description="started, branch, wait, resumed, past, email, email_skipped, finished, ...")
+    reason: str
+    step: str | None
+    details: dict[str, Any]
+
+
+class MessageOut(BaseModel):
+    message_id: str
+    step: str
+    address: str
+    type: str
+    subject: str | None
+    test: bool
+    state: str = Field(description="sending | retrying | sent | unknown | failed | skipped")
+    status: str | None = Field(description="SES's latest: delivered, opened, clicked, bounced, complained, ...")
+    reason: str | None
+    bounce_type: str | None
+    created_at: str | None
+    sent_at: str | None
+    delivered_at: str | None
+    opened_at: str | None
+    clicked_at: str | None
+    opens: int
+    clicks: int
+
+
+class RunDetail(RunSummary):
+    timeline: list[DecisionOut]
+    context: dict[str, Any] = Field(description="What conditions and templates see: event, contact, data, run.")
+    messages: list[MessageOut] = Field(description="The run's emails, one per recipient, with SES's feedback.")
+
+
+class TemplateOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    category: str
+    trigger: str
+    name: str
+    definition: dict[str, Any]
+    sample_event: dict[str, Any] | None
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateOut]
+
+
+class SuppressionOut(BaseModel):
+    address: str
+    kind: str = Field(description="bounce | complaint | unsubscribe")
+    scope: str = Field(description="all (every type of mail) | promotional")
+    reason: str
+    source: str
+    automation_id: str | None
+    at: str
+
+
+class AddressOut(BaseModel):
+    address: str
+    receives: dict[str, bool] = Field(description="Per email type (promotional, transactional, business_critical).")
+
+
+class ContactOut(BaseModel):
+    person: str = Field(description="The person's id (contact.id by default) or an email address.")
+    addresses: list[AddressOut] = Field(description="The person's known addresses, and what each still gets.")
+    suppressions: list[SuppressionOut] = Field(description="Hard bounces and complaints: no mail of any type.")
+    unsubscribed: list[SuppressionOut] = Field(description="Unsubscribes: no promotional mail.")
+    runs: list[RunSummary] = Field(description="The person's recent runs, newest first.")
+
+
+class EmailTestIn(_In):
+    to: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320, description="Where to send it.")
+    event: dict[str, Any] = Field(default_factory=dict, description="A sample trigger event.")
+    step: str | None = Field(default=None, description="The send_email step (default: the first one).")

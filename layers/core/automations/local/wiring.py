@@ -1,0 +1,117 @@
+"""What the template wires to each function: API routes, queues, topics and bus rules, read from its Events.
+
+The local stack serves and pumps exactly what is declared here, so a route or an event source added to
+``infra/template.yaml`` is served locally without touching this package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from automations.local.template import resources_of
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway method: ``path`` may hold ``{name}`` parameters; ``method`` is upper case or ``ANY``."""
+
+    path: str
+    method: str
+    function: str
+    api_key_required: bool
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping: the queue's logical id and the batch size."""
+
+    function: str
+    queue: str
+    batch_size: int = 10
+    report_failures: bool = True
+
+
+@dataclass(frozen=True)
+class TopicSource:
+    """An SNS subscription: the topic's logical id and the subscription's dead-letter queue, if any."""
+
+    function: str
+    topic: str
+    dead_letter: str | None = None
+
+
+@dataclass(frozen=True)
+class BusSource:
+    """An EventBridge rule to a function: the bus's logical id, the raw pattern and the rule's DLQ."""
+
+    function: str
+    name: str
+    bus: str
+    pattern: dict[str, Any]
+    dead_letter: str | None = None
+
+
+@dataclass
+class Wiring:
+    functions: dict[str, str] = field(default_factory=dict)  # logical id -> folder under functions/
+    function_names: dict[str, Any] = field(default_factory=dict)  # logical id -> FunctionName (unresolved)
+    routes: list[Route] = field(default_factory=list)
+    queues: list[QueueSource] = field(default_factory=list)
+    topics: list[TopicSource] = field(default_factory=list)
+    buses: list[BusSource] = field(default_factory=list)
+
+
+def _logical(value: Any) -> str | None:
+    """The logical id behind ``!Ref X`` or ``!GetAtt X.Attr``."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def folder_of(code_uri: Any) -> str:
+    """``../functions/send_email/`` -> ``send_email``."""
+    return str(code_uri).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _api_key_default(template: dict[str, Any], api: str | None) -> bool:
+    if api is None:
+        return False
+    props = template.get("Resources", {}).get(api, {}).get("Properties", {})
+    return bool(props.get("Auth", {}).get("ApiKeyRequired", False))
+
+
+def wiring(template: dict[str, Any]) -> Wiring:
+    out = Wiring()
+    for logical_id, resource in resources_of(template, "AWS::Serverless::Function").items():
+        props = resource.get("Properties", {})
+        folder = folder_of(props.get("CodeUri", logical_id))
+        out.functions[logical_id] = folder
+        out.function_names[logical_id] = props.get("FunctionName")
+        for event_name, event in props.get("Events", {}).items():
+            kind, ev = event.get("Type"), event.get("Properties", {})
+            if kind == "Api":
+                default = _api_key_default(template, _logical(ev.get("RestApiId")))
+                required = ev.get("Auth", {}).get("ApiKeyRequired", default)
+                method = str(ev.get("Method", "any")).upper()
+                out.routes.append(Route(str(ev["Path"]), method, folder, bool(required)))
+            elif kind == "SQS":
+                queue = _logical(ev.get("Queue"))
+                if queue:
+                    responses = ev.get("FunctionResponseTypes", [])
+                    batch = int(ev.get("BatchSize", 10))
+                    out.queues.append(QueueSource(folder, queue, batch, "ReportBatchItemFailures" in responses))
+            elif kind == "SNS":
+                topic = _logical(ev.get("Topic"))
+                if topic:
+                    dlq = _logical(ev.get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+                    out.topics.append(TopicSource(folder, topic, dlq))
+            elif kind in ("EventBridgeRule", "CloudWatchEvent"):
+                bus = _logical(ev.get("EventBusName"))
+                if bus:
+                    dlq = _logical(ev.get("DeadLetterConfig", {}).get("Arn"))
+                    out.buses.append(BusSource(folder, event_name, bus, dict(ev.get("Pattern", {})), dlq))
+    return out

@@ -1,0 +1,226 @@
+"""Previews and test emails: what an automation would do and send for a sample event, without a real run.
+
+:func:`preview` plays the run with the real engine (delays are skipped over by moving its clock to each
+due time), so the path, the branches and the rendered emails are exactly those a real run would produce;
+it also renders the emails of the branches the sample does not take, and shows which way every condition
+goes for it. :func:`send_test_email` renders one email and sends it to a given address through the normal
+sender, marked as a test (``[Test]`` subject, ``test=true`` tag) and kept out of the statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from automations.engine import EmailRequest, RunStatus, advance, build_context, match_trigger, start_run
+from automations.engine.machine import ONE_CLICK, render_email
+from automations.errors import AutomationsError, TemplateError
+from automations.ids import new_id
+from automations.language.conditions import explain, resolve
+from automations.language.model import _EMAIL, Automation, DelayUntil, SendEmail
+from automations.language.program import Node, flatten
+from automations.services import sending
+from automations.services.deps import Deps
+
+#: Where the unsubscribe link of a preview points (a real one is signed per recipient at send time).
+PREVIEW_UNSUBSCRIBE_LINK = "#unsubscribe"
+TEST_SUBJECT_PREFIX = "[Test] "
+_MAX_WAITS = 200
+
+
+class PreviewError(AutomationsError):
+    """A preview or test email that cannot be made: no such email step, a bad address, a template failing."""
+
+
+def sample_event(automation: Automation, event: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The sample with what a real event always has: an id, the trigger's type, a time, contact and data."""
+    out = dict(event or {})
+    out.setdefault("id", "evt_preview")
+    out.setdefault("type", automation.trigger.event)
+    out.setdefault("occurred_at", now.isoformat())
+    out["contact"] = dict(out.get("contact") or {})
+    out["data"] = dict(out.get("data") or {})
+    return out
+
+
+def _recipients(spec: SendEmail, context: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+    if spec.to.trigger_contact:
+        address = resolve(context, "contact.email")
+        if isinstance(address, str) and "@" in address:
+            found.append(address.strip())
+    found.extend(spec.to.additional)
+    return list(dict.fromkeys(found))
+
+
+def render_preview(spec: SendEmail, context: Mapping[str, Any], link: str = PREVIEW_UNSUBSCRIBE_LINK) -> dict[str, Any]:
+    """One email as its recipients would see it (unsubscribe link and footer included), or its error."""
+    view: dict[str, Any] = {
+        "type": spec.type,
+        "from_name": spec.from_name,
+        "from": spec.from_,
+        "reply_to": spec.reply_to,
+        "to": _recipients(spec, context),
+    }
+    try:
+        subject, html, text = render_email(spec, context)
+    except TemplateError as exc:
+        view["error"] = str(exc)
+        return view
+    promotional = spec.type == "promotional"
+    html, text = sending.personalize(html, text, link, promotional=promotional)
+    view.update(subject=subject, html=html, text=text)
+    view["headers"] = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": ONE_CLICK} if promotional else {}
+    if not view["to"]:
+        view["note"] = "no recipient for this sample (the trigger contact has no email address)"
+    return view
+
+
+def _delay_view(node: Node) -> Any:
+    spec = node.step.delay
+    return spec.model_dump(exclude_none=True) if isinstance(spec, DelayUntil) else spec
+
+
+def preview(
+    automation: Automation,
+    sample: Mapping[str, Any] | None,
+    now: datetime,
+    *,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """Every email of the automation rendered for a sample event, the path the sample takes, every branch.
+
+    Returns ``trigger`` (does the sample start a run, and why), ``path`` (the steps a run would visit),
+    ``outcome`` (how the run would end), ``timeline`` (the run's decisions, with the moments delays end),
+    ``steps`` (every step: reached or not, each condition's result and checks, each email rendered) and
+    ``emails`` (the emails the sample's run would send, in order).
+    """
+    event = sample_event(automation, sample, now)
+    match = match_trigger(automation, event)
+    outcome = start_run(
+        automation,
+        version or 1,
+        event,
+        now=now,
+        run_id="run_preview",
+        workspace="preview",
+        person=match.person,
+        run_key=match.run_key,
+        reason="preview",
+    )
+    sent: list[EmailRequest] = [e for e in outcome.effects if isinstance(e, EmailRequest)]
+    state = outcome.state
+    for _ in range(_MAX_WAITS):
+        if state.status is not RunStatus.WAITING or state.due_at is None:
+            break
+        outcome = advance(automation, state, now=state.due_at)
+        state = outcome.state
+        sent.extend(e for e in outcome.effects if isinstance(e, EmailRequest))
+    context = state.context
+    steps: list[dict[str, Any]] = []
+    for node in flatten(automation):
+        entry: dict[str, Any] = {
+            "id": node.id,
+            "loc": node.loc,
+            "kind": node.step.kind,
+            "reached": node.id in state.visited,
+        }
+        if node.step.kind == "if":
+            assert node.step.if_ is not None
+            result, checks = explain(node.step.if_, context)
+            entry.update(result=result, branch="then" if result else "else", checks=[c.as_dict() for c in checks])
+        elif node.step.kind == "delay":
+            entry["delay"] = _delay_view(node)
+            waits = [d for d in state.log if d.step == node.id and d.kind in ("wait", "past")]
+            if waits:
+                entry["decision"] = waits[-1].reason
+        elif node.step.send_email is not None:
+            entry["email"] = render_preview(node.step.send_email, context)
+        steps.append(entry)
+    return {
+        "automation": automation.id,
+        "event": event,
+        "trigger": {
+            "matched": match.matched,
+            "reason": match.reason,
+            "person": match.person,
+            "run_key": match.run_key,
+            "checks": match.checks,
+        },
+        "path": list(state.visited),
+        "outcome": {"status": state.status.value, "reason": state.end_reason},
+        "timeline": [decision.model_dump(mode="json") for decision in state.log],
+        "steps": steps,
+        "emails": [{"step": e.step, "type": e.type, "to": list(e.recipients), "subject": e.subject} for e in sent],
+    }
+
+
+def _email_node(automation: Automation, step_id: str | None) -> Node:
+    nodes = [node for node in flatten(automation) if node.step.send_email is not None]
+    if not nodes:
+        raise PreviewError(f"automation {automation.id!r} has no send_email step")
+    if step_id is None:
+        return nodes[0]
+    for node in nodes:
+        if node.id == step_id:
+            return node
+    raise PreviewError(f"step {step_id!r} is not a send_email step of {automation.id!r}")
+
+
+def send_test_email(
+    deps: Deps,
+    automation: Automation,
+    step_id: str | None,
+    sample: Mapping[str, Any] | None,
+    to_address: str,
+    now: datetime,
+    *,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """Render one email (the first one, or ``step_id``) for a sample event and send it to ``to_address``.
+
+    The email goes through the normal sender (suppressions apply, at most once per test), with the subject
+    prefixed ``[Test]`` and the tag ``test=true``; nothing is counted. ``TransientSendError`` when SES is
+    throttling: the caller may try again.
+    """
+    address = str(to_address or "").strip()
+    if not _EMAIL.match(address):
+        raise PreviewError(f"not an email address: {to_address!r}")
+    node = _email_node(automation, step_id)
+    spec = node.step.send_email
+    assert spec is not None
+    run_id = new_id("test")
+    event = sample_event(automation, sample, now)
+    context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
+    try:
+        subject, html, text = render_email(spec, context)
+    except TemplateError as exc:
+        raise PreviewError(f"{node.loc}.send_email: {exc}") from None
+    request = EmailRequest(
+        workspace=deps.settings.workspace,
+        automation_id=automation.id,
+        version=version or 0,
+        run_id=run_id,
+        step=node.id,
+        type=spec.type,
+        recipients=(address,),
+        subject=TEST_SUBJECT_PREFIX + subject,
+        html=html,
+        text=text,
+        from_name=spec.from_name,
+        from_address=spec.from_,
+        reply_to=spec.reply_to,
+        unsubscribe=spec.type == "promotional",
+        test=True,
+    )
+    [delivery] = sending.send_request(deps, request, now)
+    return {
+        "test": True,
+        "run_id": run_id,
+        "step": node.id,
+        "to": address,
+        "subject": request.subject,
+        "type": spec.type,
+        **{k: v for k, v in delivery.as_dict().items() if k != "address"},
+    }

@@ -1,0 +1,228 @@
+"""What operators read: statistics with rates, runs and their timelines, and a contact's state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from automations.adapters import stats as stats_store
+from automations.adapters.messages import MessageStore, SuppressionStore, normalize_address
+from automations.adapters.tables import COUNTERS
+from automations.engine.state import RunState
+from automations.errors import AutomationsError, FieldError
+from automations.language.program import flatten
+from automations.services.deps import Deps
+
+MAX_RUNS = 200
+
+
+class QueryError(AutomationsError):
+    """A request that asks something impossible (``from`` after ``to``, runs of nobody)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+#: rate name -> (numerator, denominator); a rate is ``None`` when its denominator is 0.
+RATES: dict[str, tuple[str, str]] = {
+    "delivery_rate": ("delivered", "sent"),
+    "open_rate": ("opened_unique", "delivered"),
+    "click_rate": ("clicked_unique", "delivered"),
+    "bounce_rate": ("bounced", "sent"),
+    "hard_bounce_rate": ("bounced_hard", "sent"),
+    "complaint_rate": ("complained", "delivered"),
+    "unsubscribe_rate": ("unsubscribed", "delivered"),
+}
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def figures(counters: Mapping[str, int]) -> dict[str, Any]:
+    """Every counter, the sums ``skipped`` and ``bounced``, and the rates."""
+    out: dict[str, Any] = {name: int(counters.get(name, 0)) for name in COUNTERS}
+    out["skipped"] = out["skipped_filter"] + out["skipped_frequency"] + out["skipped_run_key"]
+    out["bounced"] = out["bounced_hard"] + out["bounced_soft"]
+    out["rates"] = {name: rate(out[num], out[den]) for name, (num, den) in RATES.items()}
+    return out
+
+
+def stats(deps: Deps, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """Counters and rates of an automation as a whole and of each step, over an optional range of days (UTC)."""
+    if start is not None and end is not None and start > end:
+        raise QueryError([FieldError("query.from", f"{start.isoformat()} is after 'to' ({end.isoformat()})")])
+    head = deps.automations.head(automation_id)
+    automation = deps.definition(automation_id, int(head.version))
+    raw = stats_store.read(deps.settings.workspace, automation_id, start, end)
+    steps: list[dict[str, Any]] = []
+    seen = set()
+    for node in flatten(automation):
+        seen.add(node.id)
+        steps.append({"step": node.id, "kind": node.step.kind, "loc": node.loc, **figures(raw.get(node.id, {}))})
+    for step_id in sorted(set(raw) - seen - {stats_store.WHOLE}):
+        # A step of an earlier version, still counted in the range.
+        steps.append({"step": step_id, "kind": None, "loc": None, **figures(raw[step_id])})
+    return {
+        "automation_id": automation_id,
+        "version": int(head.version),
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "totals": figures(raw.get(stats_store.WHOLE, {})),
+        "steps": steps,
+    }
+
+
+def versions(deps: Deps, automation_id: str) -> dict[str, Any]:
+    """Every version of an automation, oldest first, the current one marked."""
+    head = deps.automations.head(automation_id)
+    found = [
+        {
+            "version": int(item.version),
+            "created_at": item.created_at.isoformat(),
+            "name": item.definition.get("name", ""),
+            "trigger": item.definition.get("trigger", {}).get("event", ""),
+            "current": int(item.version) == int(head.version),
+        }
+        for item in deps.automations.versions(automation_id)
+    ]
+    return {"automation_id": automation_id, "versions": sorted(found, key=lambda v: v["version"])}
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+
+
+def run_summary(state: RunState) -> dict[str, Any]:
+    event = state.context.get("event") or {}
+    return {
+        "id": state.id,
+        "automation_id": state.automation_id,
+        "version": state.version,
+        "person": state.person,
+        "run_key": state.run_key,
+        "status": state.status.value,
+        "position": state.position,
+        "due_at": state.due_at.isoformat() if state.due_at else None,
+        "started_at": state.started_at.isoformat(),
+        "updated_at": state.updated_at.isoformat(),
+        "ended_at": state.ended_at.isoformat() if state.ended_at else None,
+        "end_reason": state.end_reason,
+        "event": {"id": event.get("id"), "type": event.get("type")},
+        "emails": sum(1 for d in state.log if d.kind == "email"),
+    }
+
+
+def _take(items: Iterable[RunState], limit: int) -> list[RunState]:
+    out: list[RunState] = []
+    for item in items:
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def runs(deps: Deps, *, automation_id: str | None, person: str | None, limit: int = 50) -> list[dict[str, Any]]:
+    """Runs of an automation, of a person, or of a person in an automation; newest first."""
+    limit = max(1, min(limit, MAX_RUNS))
+    if person is not None:
+        found: Iterable[RunState] = deps.runs.by_person(person, limit=limit if automation_id is None else 1000)
+        if automation_id is not None:
+            found = (s for s in found if s.automation_id == automation_id)
+    elif automation_id is not None:
+        found = deps.runs.by_automation(automation_id, limit=limit)
+    else:
+        raise QueryError([FieldError("query", "give automation_id, person, or both")])
+    return [run_summary(state) for state in _take(found, limit)]
+
+
+def _message(item: Any) -> dict[str, Any]:
+    def when(value: Any) -> str | None:
+        return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
+
+    return {
+        "message_id": item.message_id,
+        "step": item.step,
+        "address": item.address,
+        "type": item.type,
+        "subject": item.subject,
+        "test": bool(item.test),
+        "state": item.state,
+        "status": item.status,
+        "reason": item.reason,
+        "bounce_type": item.bounce_type,
+        "created_at": when(item.created_at),
+        "sent_at": when(item.sent_at),
+        "delivered_at": when(item.delivered_at),
+        "opened_at": when(item.opened_at),
+        "clicked_at": when(item.clicked_at),
+        "opens": int(item.opens or 0),
+        "clicks": int(item.clicks or 0),
+    }
+
+
+def run_detail(deps: Deps, run_id: str) -> dict[str, Any]:
+    """A run and its timeline: every decision, with its time, step, reason and details; and its emails."""
+    state = deps.runs.get(run_id).state
+    messages = MessageStore(deps.settings.workspace).of_run(run_id)
+    return {
+        **run_summary(state),
+        "timeline": [decision.model_dump(mode="json") for decision in state.log],
+        "context": state.context,
+        "messages": [_message(item) for item in messages],
+    }
+
+
+# --- contacts -----------------------------------------------------------------------------------------------
+
+EMAIL_TYPES = ("promotional", "transactional", "business_critical")
+
+
+def _addresses(person: str, recent: list[RunState]) -> list[str]:
+    """The addresses a person is known by: the trigger contact's email of their runs (or the person itself)."""
+    found: dict[str, None] = {}
+    if "@" in person:
+        found[normalize_address(person)] = None
+    for state in recent:
+        email = (state.context.get("contact") or {}).get("email")
+        if isinstance(email, str) and "@" in email:
+            found[normalize_address(email)] = None
+    return list(found)
+
+
+def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
+    """A person's addresses and what each still receives, their suppressions and unsubscribes, and recent runs.
+
+    ``person`` is the automation's person value (``contact.id``) or an email address.
+    """
+    recent = _take(deps.runs.by_person(person, limit=limit), limit)
+    store = SuppressionStore(deps.settings.workspace)
+    addresses: list[dict[str, Any]] = []
+    suppressions: list[dict[str, Any]] = []
+    unsubscribed: list[dict[str, Any]] = []
+    for address in _addresses(person, recent):
+        items = store.of(address)
+        for item in items:
+            entry = {
+                "address": item.address,
+                "kind": item.kind,
+                "scope": item.scope,
+                "reason": item.reason,
+                "source": item.source,
+                "automation_id": item.automation_id,
+                "at": item.at.isoformat(),
+            }
+            (unsubscribed if item.kind == "unsubscribe" else suppressions).append(entry)
+        blocked = {
+            kind: any(i.scope == "all" or (i.scope == "promotional" and kind == "promotional") for i in items)
+            for kind in EMAIL_TYPES
+        }
+        addresses.append({"address": address, "receives": {kind: not blocked[kind] for kind in EMAIL_TYPES}})
+    return {
+        "person": person,
+        "addresses": addresses,
+        "suppressions": suppressions,
+        "unsubscribed": unsubscribed,
+        "runs": [run_summary(state) for state in recent],
+    }

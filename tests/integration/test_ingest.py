@@ -1,0 +1,560 @@
+"""ingest_trigger under moto: events from API Gateway and EventBridge are stored once and start runs.
+
+Every test drives the real handler with AWS-shaped events (``tests/events/``) built on the realistic
+automations and events of ``examples/``, then looks at what a user of the product can see: the HTTP
+answer, the stored events, the runs and their timelines, the schedules and the queued emails.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from datetime import timedelta
+from typing import Any
+
+import botocore.loaders
+import botocore.session
+import pytest
+import yaml
+from automations.adapters import stats
+from automations.adapters.tables import EventItem
+from automations.engine import RunState
+from automations.services import automations as manage
+
+from tests.conftest import EXAMPLE_EVENTS, EXAMPLES, load_event
+from tests.support.aws import LambdaContextStub, Stack, load_handler
+
+INGEST = load_handler("ingest_trigger")
+EVALUATE = load_handler("evaluate_step")
+_LOADER = functools.cache(botocore.loaders.create_loader)
+
+
+@pytest.fixture(autouse=True)
+def _one_botocore_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test speed only: every botocore session (pynamodb makes one per model and per stack) shares one
+    loader of AWS's JSON service models, read once per test module instead of once per client."""
+    monkeypatch.setattr(botocore.session, "create_loader", _LOADER)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def activate(stack: Stack, example: str, **changes: Any) -> str:
+    """Create an example automation as an active one (with some top-level fields changed); its id."""
+    definition = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    definition.update(changes)
+    manage.create(stack.deps, definition, stack.clock.now())
+    return str(definition["id"])
+
+
+def sample(example: str, event_id: str, **fields: Any) -> dict[str, Any]:
+    """An example event with a new id; ``fields`` set dotted paths (``data__invoice__id="inv_9"``)."""
+    event: dict[str, Any] = json.loads((EXAMPLE_EVENTS / f"{example}.json").read_text())
+    event["id"] = event_id
+    for dotted, value in fields.items():
+        *parents, leaf = dotted.split("__")
+        target = event
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return event
+
+
+def post(body: Any, *, raw: str | None = None) -> tuple[int, dict[str, Any]]:
+    """POST /v1/events through API Gateway (REST proxy event): the status code and the parsed body."""
+    request = load_event("apigw_post_event.json")
+    request["body"] = raw if raw is not None else json.dumps(body)
+    response = INGEST.handler(request, LambdaContextStub())
+    return int(response["statusCode"]), json.loads(response["body"])
+
+
+def eventbridge(event: dict[str, Any], *, envelope_id: str = "6a7e8feb-b491-4cf7-a9f1-bf3703467718") -> dict[str, Any]:
+    """The EventBridge form of a trigger event: ``detail-type`` is its type, ``detail`` the rest."""
+    record = load_event("eventbridge_trigger.json")
+    record["id"] = envelope_id
+    record["detail-type"] = event["type"]
+    record["detail"] = {k: v for k, v in event.items() if k != "type"}
+    return record
+
+
+def from_bus(record: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = INGEST.handler(record, LambdaContextStub())
+    return result
+
+
+def stored_events() -> dict[str, EventItem]:
+    return {item.body["id"]: item for item in EventItem.scan()}
+
+
+def event_count() -> int:
+    return sum(1 for _ in EventItem.scan())
+
+
+def runs_of(stack: Stack, automation_id: str) -> list[RunState]:
+    return list(stack.deps.runs.by_automation(automation_id))
+
+
+def counters(stack: Stack, automation_id: str) -> dict[str, int]:
+    return stats.read(stack.settings.workspace, automation_id)["-"]
+
+
+def fire(payload: dict[str, Any]) -> dict[str, Any]:
+    """The scheduler invoking evaluate_step with a schedule's stored Input."""
+    result: dict[str, Any] = EVALUATE.handler(payload, LambdaContextStub())
+    return result
+
+
+# --- the whole flow -----------------------------------------------------------------------------------------
+
+
+def test_api_gateway_event_is_stored_and_starts_a_run_that_waits_on_a_schedule(stack: Stack) -> None:
+    # Given the overdue-invoice reminder, active
+    activate(stack, "overdue-invoice-reminder")
+    # When the app posts an overdue invoice (the sample API Gateway event)
+    response = INGEST.handler(load_event("apigw_post_event.json"), LambdaContextStub())
+    # Then it is accepted with the run it started
+    assert response["statusCode"] == 202
+    [answer] = json.loads(response["body"])["events"]
+    assert answer["id"] == "evt_01JD5QW3V8XK2M" and answer["status"] == "accepted"
+    [run_id] = answer["runs"]
+    # And the event is stored as received, marked processed with its run
+    stored = stored_events()["evt_01JD5QW3V8XK2M"]
+    assert stored.type == "invoice.overdue" and stored.status == "processed" and stored.runs == [run_id]
+    assert stored.body["occurred_at"] == "2026-11-23T10:00:00Z"
+    assert stored.body["contact"]["email"] == "ana@example.com"
+    # And the run waits on its first step, three days after it started, with a timeline that says why
+    run = stack.deps.runs.get(run_id).state
+    assert run.status.value == "waiting" and run.position == "step-1" and run.person == "c_42"
+    assert run.run_key == "inv_7" and run.version == 1
+    assert [(d.kind, d.reason) for d in run.log] == [
+        ("started", "matched trigger"),
+        ("wait", "waiting until 2026-11-27T10:00:00+00:00"),
+    ]
+    assert run.log[0].details["event_id"] == "evt_01JD5QW3V8XK2M"
+    # And one schedule calls evaluate_step back then; nothing is queued yet
+    [schedule] = stack.schedules()
+    assert schedule["Input"] == {
+        "kind": "step",
+        "workspace": "default",
+        "run": run_id,
+        "step": "step-1",
+        "due_at": "2026-11-27T10:00:00+00:00",
+    }
+    assert stack.queued_emails() == []
+    assert counters(stack, "overdue-invoice-reminder")["runs_started"] == 1
+
+
+def test_eventbridge_event_goes_from_the_bus_to_a_queued_email(stack: Stack) -> None:
+    # Given the overdue-invoice reminder, active
+    activate(stack, "overdue-invoice-reminder")
+    # When the billing app puts an overdue invoice on the bus (the sample EventBridge event)
+    result = from_bus(load_event("eventbridge_trigger.json"))
+    # Then it is accepted: the type comes from detail-type, the time from the envelope
+    assert result["id"] == "evt_01JD5QW3V8XK2N" and result["status"] == "accepted"
+    [run_id] = result["runs"]
+    stored = stored_events()["evt_01JD5QW3V8XK2N"]
+    assert stored.type == "invoice.overdue" and stored.status == "processed"
+    assert stored.body["occurred_at"] == "2026-11-23T10:00:00Z"
+    [schedule] = stack.schedules()
+    # When the delay is over and the scheduler calls evaluate_step with the schedule's input
+    stack.clock.offset = timedelta(days=3)
+    out = fire(schedule["Input"])
+    # Then the small invoice took the ELSE path: a friendly reminder to the client alone
+    assert out == {"status": "advanced", "reason": "delay over", "run_status": "completed"}
+    [email] = stack.queued_emails()
+    assert email["recipients"] == ["rui@example.com"]
+    assert email["subject"] == "A friendly reminder about invoice 2026-118"
+    assert email["run_id"] == run_id and email["step"] == "reminder" and email["type"] == "transactional"
+    # And the run's timeline explains every decision
+    run = stack.deps.runs.get(run_id).state
+    assert [d.kind for d in run.log] == ["started", "wait", "resumed", "branch", "email", "finished"]
+    branch = run.log[3]
+    assert branch.step == "still-unpaid" and branch.reason == "condition did not hold: took else"
+    assert run.end_reason == "reached the end of the automation"
+
+
+def test_event_without_an_id_gets_one_and_defaults_to_arrival_time(stack: Stack) -> None:
+    # Given an event with neither id nor occurred_at
+    event = sample("booking-approved", "unused")
+    del event["id"], event["occurred_at"]
+    # When it is posted
+    status, body = post(event)
+    # Then it gets a generated id and is stored with the arrival time
+    assert status == 202
+    [answer] = body["events"]
+    assert answer["id"].startswith("evt_") and answer["status"] == "accepted"
+    stored = stored_events()[answer["id"]]
+    assert stored.body["occurred_at"] == "2026-11-24T10:00:00Z"
+
+
+def test_event_that_matches_nothing_is_still_stored(stack: Stack) -> None:
+    # Given an automation listening to another event type, and one whose filter will not match
+    activate(stack, "overdue-invoice-reminder")
+    activate(stack, "no-show-follow-up")
+    # When an event of an unknown type arrives, and a no-show for a service outside the filter
+    _, unknown = post(sample("quote-accepted", "evt_nobody_listens"))
+    _, filtered = post(sample("no-show-follow-up", "evt_massage_no_show", data__service__id="svc-massage"))
+    # Then both are accepted with no runs, and both are stored
+    assert unknown["events"] == [{"id": "evt_nobody_listens", "status": "accepted", "runs": []}]
+    assert filtered["events"] == [{"id": "evt_massage_no_show", "status": "accepted", "runs": []}]
+    stored = stored_events()
+    assert set(stored) == {"evt_nobody_listens", "evt_massage_no_show"}
+    assert stored["evt_nobody_listens"].status == "processed" and stored["evt_nobody_listens"].type == "quote.accepted"
+    assert stored["evt_massage_no_show"].status == "processed" and not stored["evt_massage_no_show"].runs
+    # And the filtered one is counted as such, with no run and no schedule
+    assert counters(stack, "no-show-follow-up")["skipped_filter"] == 1
+    assert runs_of(stack, "no-show-follow-up") == [] and stack.schedules() == []
+
+
+def test_a_batch_is_answered_event_by_event_in_order(stack: Stack) -> None:
+    # Given the overdue-invoice reminder and the booking confirmation, active
+    activate(stack, "overdue-invoice-reminder")
+    activate(stack, "booking-approved")
+    batch = {
+        "events": [
+            sample("overdue-invoice-reminder", "evt_b1"),
+            sample("quote-accepted", "evt_b2"),
+            sample("booking-approved", "evt_b3", contact__id="c_43", contact__email="rui@example.com"),
+        ]
+    }
+    # When the three are posted in one request
+    status, body = post(batch)
+    # Then each has its own answer, in order
+    assert status == 202
+    assert [(a["id"], a["status"], len(a["runs"])) for a in body["events"]] == [
+        ("evt_b1", "accepted", 1),
+        ("evt_b2", "accepted", 0),
+        ("evt_b3", "accepted", 1),
+    ]
+    # And all three are stored; the overdue invoice waits, the confirmation went out at once
+    assert set(stored_events()) == {"evt_b1", "evt_b2", "evt_b3"}
+    assert len(stack.schedules()) == 1
+    [email] = stack.queued_emails()
+    assert email["recipients"] == ["rui@example.com"]
+    assert email["subject"] == "Your booking for Sports massage is confirmed"
+    assert stack.deps.runs.get(body["events"][2]["runs"][0]).state.status.value == "completed"
+
+
+# --- duplicates ---------------------------------------------------------------------------------------------
+
+
+def test_same_event_id_posted_twice_is_a_duplicate_that_creates_nothing(stack: Stack) -> None:
+    # Given an overdue invoice accepted once
+    activate(stack, "overdue-invoice-reminder")
+    event = sample("overdue-invoice-reminder", "evt_twice")
+    _, first = post(event)
+    # When the app retries it (even with a changed body)
+    event["data"]["invoice"]["total"] = 9999
+    status, second = post(event)
+    # Then the second answer is "duplicate", naming the run of the first
+    assert status == 202
+    assert second["events"] == [{"id": "evt_twice", "status": "duplicate", "runs": first["events"][0]["runs"]}]
+    # And there is still one event (as first stored), one run and one schedule
+    assert stored_events()["evt_twice"].body["data"]["invoice"]["total"] == 640
+    assert len(runs_of(stack, "overdue-invoice-reminder")) == 1
+    assert len(stack.schedules()) == 1
+    assert counters(stack, "overdue-invoice-reminder")["runs_started"] == 1
+
+
+def test_eventbridge_redelivery_is_a_duplicate(stack: Stack) -> None:
+    # Given a bus event processed once
+    activate(stack, "overdue-invoice-reminder")
+    first = from_bus(load_event("eventbridge_trigger.json"))
+    # When EventBridge delivers it again
+    second = from_bus(load_event("eventbridge_trigger.json"))
+    # Then nothing new is created
+    assert second == {"id": "evt_01JD5QW3V8XK2N", "status": "duplicate", "runs": first["runs"]}
+    # Given a bus event whose detail has no id of its own (another invoice)
+    record = load_event("eventbridge_trigger.json")
+    record["id"] = "0f3c5d2e-1b7a-4e9f-8c6d-5a4b3c2d1e0f"
+    del record["detail"]["id"]
+    record["detail"]["data"]["invoice"]["id"] = "inv_9"
+    # When it is delivered, then redelivered by EventBridge's retry
+    third = from_bus(record)
+    fourth = from_bus(copy.deepcopy(record))
+    # Then the envelope id is its id, and the redelivery creates nothing new either
+    assert third["id"] == record["id"] and third["status"] == "accepted" and len(third["runs"]) == 1
+    assert fourth == {"id": record["id"], "status": "duplicate", "runs": third["runs"]}
+    assert set(stored_events()) == {"evt_01JD5QW3V8XK2N", record["id"]}
+    assert len(runs_of(stack, "overdue-invoice-reminder")) == 2
+    assert len(stack.schedules()) == 2
+
+
+def test_a_batch_mixing_a_known_and_a_new_event_stores_only_the_new_one(stack: Stack) -> None:
+    # Given one overdue invoice accepted before
+    activate(stack, "overdue-invoice-reminder")
+    known = sample("overdue-invoice-reminder", "evt_known")
+    _, first = post(known)
+    # When a batch repeats it next to a new one for another invoice
+    fresh = sample("overdue-invoice-reminder", "evt_fresh", data__invoice__id="inv_9")
+    _, body = post({"events": [known, fresh]})
+    # Then the known one is a duplicate and the new one is accepted with its own run
+    [dupe, new] = body["events"]
+    assert dupe == {"id": "evt_known", "status": "duplicate", "runs": first["events"][0]["runs"]}
+    assert new["status"] == "accepted" and len(new["runs"]) == 1
+    assert set(stored_events()) == {"evt_known", "evt_fresh"}
+    assert len(runs_of(stack, "overdue-invoice-reminder")) == 2
+
+
+def test_a_retry_after_a_crash_before_the_email_was_queued_still_queues_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the booking confirmation (an email at once), and an email queue that fails once
+    activate(stack, "booking-approved")
+    real_send = stack.deps.email_queue.send
+    failures = [RuntimeError("SQS is unavailable")]
+
+    def flaky_send(requests: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real_send(requests)
+
+    monkeypatch.setattr(stack.deps.email_queue, "send", flaky_send)
+    event = sample("booking-approved", "evt_crash")
+    # When the first delivery fails after the run was stored (the Lambda errors; the app retries)
+    with pytest.raises(RuntimeError):
+        post(event)
+    assert stored_events()["evt_crash"].status == "received"
+    status, body = post(event)
+    # Then the retry finishes the job: the same run, and its email queued exactly once
+    assert status == 202
+    [answer] = body["events"]
+    assert answer["status"] == "duplicate" and len(answer["runs"]) == 1
+    [email] = stack.queued_emails()
+    assert email["run_id"] == answer["runs"][0]
+    assert email["subject"] == "Your booking for Sports massage is confirmed"
+    assert stored_events()["evt_crash"].status == "processed"
+    # And a further retry does not queue it again
+    post(event)
+    assert stack.queued_emails() == []
+
+
+# --- frequency, run_key, nth --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["two-requests", "one-batch"])
+def test_once_per_person_lets_only_the_first_of_two_racing_events_start_a_run(stack: Stack, together: bool) -> None:
+    # Given the lead welcome, once per person
+    activate(stack, "new-lead-welcome")
+    first = sample("new-lead-welcome", "evt_lead_web")
+    second = sample("new-lead-welcome", "evt_lead_phone", data__lead__source="phone")
+    # When two lead.created events for the same person arrive close together, with different ids
+    # (moto serialises the requests, so the race is played as back-to-back deliveries: the second
+    # one meets the first one's conditional frequency lock, as it would on DynamoDB)
+    if together:
+        _, body = post({"events": [first, second]})
+        answers = body["events"]
+    else:
+        answers = [post(first)[1]["events"][0], post(second)[1]["events"][0]]
+    # Then exactly one run started, both events were accepted and stored
+    assert [a["status"] for a in answers] == ["accepted", "accepted"]
+    assert len(answers[0]["runs"]) == 1 and answers[1]["runs"] == []
+    assert len(runs_of(stack, "new-lead-welcome")) == 1
+    assert set(stored_events()) == {"evt_lead_web", "evt_lead_phone"}
+    # And the second is counted as skipped by frequency; only one welcome went out
+    numbers = counters(stack, "new-lead-welcome")
+    assert numbers["runs_started"] == 1 and numbers["skipped_frequency"] == 1
+    assert len(stack.queued_emails()) == 1
+
+
+def test_once_per_person_every_window_allows_a_new_run_after_the_window(stack: Stack) -> None:
+    # Given the lead welcome limited to once a day per person
+    activate(stack, "new-lead-welcome", frequency={"once_per_person_every": "1d"})
+    # When the same person arrives three times: now, 23 hours later and 25 hours later
+    started = []
+    for hours, event_id in [(0, "evt_w1"), (23, "evt_w2"), (25, "evt_w3")]:
+        stack.clock.offset = timedelta(hours=hours)
+        started.append(post(sample("new-lead-welcome", event_id))[1]["events"][0]["runs"])
+    # Then the first and the third started a run, the second fell inside the window
+    assert [len(runs) for runs in started] == [1, 0, 1]
+    assert counters(stack, "new-lead-welcome")["skipped_frequency"] == 1
+    # And another person is never limited by Ana's window
+    stack.clock.offset = timedelta(hours=25, minutes=1)
+    _, other = post(sample("new-lead-welcome", "evt_w4", contact__id="c_43"))
+    assert len(other["events"][0]["runs"]) == 1
+
+
+def test_run_key_allows_one_active_run_per_key(stack: Stack) -> None:
+    # Given an overdue reminder waiting for invoice inv_7
+    activate(stack, "overdue-invoice-reminder")
+    _, first = post(sample("overdue-invoice-reminder", "evt_rk1"))
+    [run_id] = first["events"][0]["runs"]
+    # When the app reports the same invoice overdue again (another event id) while the run waits
+    stack.clock.offset = timedelta(days=1)
+    _, second = post(sample("overdue-invoice-reminder", "evt_rk2", data__invoice__days_overdue=8))
+    # Then no second run starts; the event is stored and counted as skipped by run key
+    assert second["events"] == [{"id": "evt_rk2", "status": "accepted", "runs": []}]
+    assert [r.id for r in runs_of(stack, "overdue-invoice-reminder")] == [run_id]
+    assert len(stack.schedules()) == 1
+    assert counters(stack, "overdue-invoice-reminder")["skipped_run_key"] == 1
+    # And another invoice of the same person has its own run
+    _, other = post(sample("overdue-invoice-reminder", "evt_rk3", data__invoice__id="inv_9"))
+    assert len(other["events"][0]["runs"]) == 1
+    # When the first run ends (its reminder goes out), the key is free again
+    stack.clock.offset = timedelta(days=3)
+    [schedule] = [s for s in stack.schedules() if s["Input"]["run"] == run_id]
+    assert fire(schedule["Input"])["run_status"] == "completed"
+    _, again = post(sample("overdue-invoice-reminder", "evt_rk4"))
+    assert len(again["events"][0]["runs"]) == 1
+
+
+def test_nth_starts_a_run_on_the_tenth_event_only_and_duplicates_do_not_count(stack: Stack) -> None:
+    # Given the 10th check-in reward
+    activate(stack, "tenth-checkin-reward")
+    # When Ana checks in nine times, and two of those deliveries are repeated
+    for n in range(1, 10):
+        stack.clock.offset = timedelta(days=n)
+        _, body = post(sample("tenth-checkin-reward", f"evt_checkin_{n}"))
+        assert body["events"][0]["runs"] == []
+    assert post(sample("tenth-checkin-reward", "evt_checkin_9"))[1]["events"][0]["status"] == "duplicate"
+    assert post(sample("tenth-checkin-reward", "evt_checkin_4"))[1]["events"][0]["status"] == "duplicate"
+    # Then no run has started yet, and another person's check-ins count apart
+    assert runs_of(stack, "tenth-checkin-reward") == []
+    _, rui = post(sample("tenth-checkin-reward", "evt_rui_1", contact__id="c_43"))
+    assert rui["events"][0]["runs"] == []
+    # When the tenth check-in arrives
+    _, tenth = post(sample("tenth-checkin-reward", "evt_checkin_10"))
+    # Then it, and only it, starts a run that sends the reward
+    [run_id] = tenth["events"][0]["runs"]
+    run = stack.deps.runs.get(run_id).state
+    assert run.log[0].reason == "the person's event number 10 of type client.checked_in"
+    [email] = stack.queued_emails()
+    assert email["subject"] == "Ten visits! A gift for you, Ana"
+    # And the eleventh does not
+    _, eleventh = post(sample("tenth-checkin-reward", "evt_checkin_11"))
+    assert eleventh["events"][0]["runs"] == []
+    assert len(runs_of(stack, "tenth-checkin-reward")) == 1
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+
+
+def _overdue(event_id: str, **fields: Any) -> dict[str, Any]:
+    return sample("overdue-invoice-reminder", event_id, **fields)
+
+
+def _batch(*events: dict[str, Any]) -> dict[str, Any]:
+    return {"events": list(events)}
+
+
+BAD_BODIES = [
+    pytest.param(_overdue("evt_x", type="Invoice Overdue!"), ["type"], id="bad-type"),
+    pytest.param({k: v for k, v in _overdue("evt_x").items() if k != "type"}, ["type"], id="missing-type"),
+    pytest.param(_overdue("evt_x", colour="red"), ["colour"], id="unknown-field"),
+    pytest.param(_overdue("evt x!"), ["id"], id="bad-id"),
+    pytest.param(_overdue("evt_x", contact__email="not-an-address"), ["contact.email"], id="bad-email"),
+    pytest.param(_overdue("evt_x", data=["not", "an", "object"]), ["data"], id="data-not-object"),
+    pytest.param(
+        _batch(_overdue("evt_1"), _overdue("evt_2", occurred_at="yesterday")),
+        ["events[1].occurred_at"],
+        id="batch-bad-time",
+    ),
+    pytest.param(
+        _batch(_overdue("evt_1", type=""), _overdue("evt_2"), _overdue("evt_3", occurred_at=7.5e99)),
+        ["events[0].type", "events[2].occurred_at"],
+        id="batch-two-bad",
+    ),
+    pytest.param(_batch(_overdue("evt_1"), _overdue("evt_1")), ["events"], id="batch-same-id-twice"),
+    pytest.param(_batch(), ["events"], id="batch-empty"),
+    pytest.param(_batch(*[_overdue(f"evt_{i}") for i in range(101)]), ["events"], id="batch-over-100"),
+    pytest.param({"events": [_overdue("evt_1")], "extra": 1}, ["extra"], id="batch-unknown-key"),
+    pytest.param(["not", "an", "object"], [""], id="not-an-object"),
+]
+
+
+def test_invalid_events_are_answered_422_naming_each_wrong_field_and_nothing_is_stored(stack: Stack) -> None:
+    # Given an active automation that would match the valid events
+    activate(stack, "overdue-invoice-reminder")
+    for case in BAD_BODIES:
+        body, locations = case.values
+        # When a request with a wrong field is posted
+        status, answer = post(body)
+        # Then it is refused with 422 and every wrong place is named, with a message
+        assert status == 422, (case.id, answer)
+        assert answer["message"] == "invalid event"
+        assert [e["loc"] for e in answer["errors"]] == locations, case.id
+        assert all(e["message"] for e in answer["errors"]), case.id
+    # And nothing of any of those requests was stored or started
+    assert stored_events() == {}
+    assert runs_of(stack, "overdue-invoice-reminder") == [] and stack.schedules() == []
+
+
+def test_a_batch_with_one_invalid_event_stores_none_of_them(stack: Stack) -> None:
+    # Given an active automation and a batch of ten good events with one bad one among them
+    activate(stack, "overdue-invoice-reminder")
+    events = [_overdue(f"evt_{i}", data__invoice__id=f"inv_{i}") for i in range(11)]
+    events[7]["occurred_at"] = "2026-13-45T99:00:00Z"
+    # When it is posted
+    status, answer = post({"events": events})
+    # Then the whole request is refused, naming the one bad event
+    assert status == 422
+    assert [e["loc"] for e in answer["errors"]] == ["events[7].occurred_at"]
+    # And not one of the good events was stored or started a run
+    assert event_count() == 0
+    assert runs_of(stack, "overdue-invoice-reminder") == []
+    # When the app fixes it and posts again, all eleven are accepted
+    events[7]["occurred_at"] = "2026-11-23T10:00:00Z"
+    status, answer = post({"events": events})
+    assert status == 202 and [a["status"] for a in answer["events"]] == ["accepted"] * 11
+    assert event_count() == 11
+
+
+def test_a_body_that_is_not_json_is_answered_400(stack: Stack) -> None:
+    for raw in ["{not json", '{"type": "invoice.overdue",', "", "   "]:
+        # When the body is not JSON (or empty)
+        status, answer = post(None, raw=raw)
+        # Then 400 with a message
+        assert status == 400, raw
+        assert answer["message"], raw
+    # And nothing was stored
+    assert event_count() == 0
+
+
+def test_an_event_over_the_size_limit_is_answered_413_and_one_just_under_is_accepted(stack: Stack) -> None:
+    # Given an event whose data alone is larger than the limit (64 KiB)
+    limit = stack.settings.max_event_bytes
+    assert limit == 64 * 1024
+    big = _overdue("evt_big", data__notes="x" * limit)
+    # When it is posted alone, or second in a batch
+    single_status, single = post(big)
+    batch_status, batch = post({"events": [_overdue("evt_small"), big]})
+    # Then 413, naming the event and the limit, and nothing stored
+    assert single_status == 413 and batch_status == 413
+    assert single["message"] == "event too large"
+    assert [e["loc"] for e in batch["errors"]] == ["events[1]"]
+    assert str(limit) in batch["errors"][0]["message"]
+    assert event_count() == 0
+    # When an event padded to exactly the limit (counted as compact JSON) is posted
+    fits = _overdue("evt_fits", data__notes="")
+    size = len(json.dumps(fits, separators=(",", ":")).encode())
+    fits["data"]["notes"] = "x" * (limit - size)
+    status, _ = post(fits)
+    # Then it is accepted and stored
+    assert status == 202
+    assert set(stored_events()) == {"evt_fits"}
+
+
+INVALID_BUS_EVENTS: list[tuple[str, Any, str]] = [
+    ("bad-detail-type", lambda r: r.update({"detail-type": "Invoice Overdue!"}), "type"),
+    ("detail-not-object", lambda r: r.update({"detail": "not an object"}), "detail"),
+    ("bad-time", lambda r: r["detail"].update({"occurred_at": "soon"}), "occurred_at"),
+    ("unknown-field", lambda r: r["detail"].update({"unknown": 1}), "unknown"),
+    ("too-large", lambda r: r["detail"].update({"blob": "x" * 70_000}), "detail"),
+]
+
+
+def test_an_invalid_eventbridge_event_is_reported_invalid_and_nothing_is_stored(stack: Stack) -> None:
+    # Given an active automation
+    activate(stack, "overdue-invoice-reminder")
+    for name, change, location in INVALID_BUS_EVENTS:
+        # When EventBridge delivers an event that is wrong in one way
+        record = load_event("eventbridge_trigger.json")
+        change(record)
+        result = from_bus(record)
+        # Then the handler answers "invalid", naming the field (no retry could fix it)
+        assert result["status"] == "invalid", name
+        assert location in [e["loc"] for e in result["errors"]], name
+    # And nothing was stored or started
+    assert event_count() == 0
+    assert runs_of(stack, "overdue-invoice-reminder") == []

@@ -1,0 +1,379 @@
+"""stats_webhook under moto: SES events through SNS, counted once in any order; suppressions; the reputation
+guard; the unsubscribe pages and the one-click POST."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from automations.adapters.messages import SuppressionStore
+from automations.adapters.tables import MessageItem
+from automations.services import automations as manage
+from automations.services import feedback
+from automations.services.unsubscribe import sign_token
+
+from tests.conftest import EXAMPLES
+from tests.integration.conftest import START
+from tests.support.aws import LambdaContextStub, Stack, aws_stack, load_handler
+from tests.support.email import (
+    apigw_event,
+    counters,
+    message,
+    nonzero,
+    request,
+    sent_messages,
+    ses_record,
+    sns_event,
+    sqs_event,
+    verify_sender,
+)
+
+
+@pytest.fixture
+def webhook(stack: Stack) -> Any:
+    return load_handler("stats_webhook").handler
+
+
+@pytest.fixture
+def sent(stack: Stack) -> MessageItem:
+    """One transactional email to Ana, sent through send_email (its record holds SES's message id)."""
+    return send(stack, request())
+
+
+def send(stack: Stack, body: dict[str, Any]) -> MessageItem:
+    verify_sender()
+    result = load_handler("send_email").handler(sqs_event(body), LambdaContextStub())
+    assert result == {"batchItemFailures": []}
+    return message(body["run_id"], body["step"], body["recipients"][0])
+
+
+def deliver(webhook: Any, *records: dict[str, Any] | str) -> list[dict[str, Any]]:
+    out: dict[str, Any] = webhook(sns_event(*records), LambdaContextStub())
+    results: list[dict[str, Any]] = out["results"]
+    return results
+
+
+def reread(item: MessageItem) -> MessageItem:
+    return message(item.run_id, item.step, item.address)
+
+
+# --- each event type ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "counts", "status"),
+    [
+        ("ses_send.json", {"sent": 1}, "sent"),
+        ("ses_delivery.json", {"delivered": 1}, "delivered"),
+        ("ses_open.json", {"opened": 1, "opened_unique": 1}, "opened"),
+        ("ses_click.json", {"clicked": 1, "clicked_unique": 1}, "clicked"),
+        ("ses_bounce_permanent.json", {"bounced_hard": 1}, "bounced"),
+        ("ses_bounce_transient.json", {"bounced_soft": 1}, "soft_bounced"),
+        ("ses_bounce_undetermined.json", {"bounced_soft": 1}, "soft_bounced"),
+        ("ses_complaint.json", {"complained": 1}, "complained"),
+        ("ses_reject.json", {"rejected": 1}, "rejected"),
+        ("ses_rendering_failure.json", {"rendering_failed": 1}, "rendering_failed"),
+        ("ses_delivery_delay.json", {"delayed": 1}, "delayed"),
+    ],
+)
+def test_each_ses_event_type_is_counted_for_the_automation_and_the_step(
+    stack: Stack, webhook: Any, sent: MessageItem, name: str, counts: dict[str, int], status: str
+) -> None:
+    # When SES publishes the event through SNS
+    [result] = deliver(webhook, ses_record(name, sent))
+    # Then it is counted once, for the automation and for its step, and the message shows it
+    assert result["status"] == "counted", result
+    assert nonzero(counters()) == counts
+    assert nonzero(counters(step="reminder")) == counts
+    assert reread(sent).status == status
+
+
+def test_a_subscription_event_unsubscribes_from_promotional_mail_only(
+    stack: Stack, webhook: Any, sent: MessageItem
+) -> None:
+    [result] = deliver(webhook, ses_record("ses_subscription.json", sent))
+    assert result["status"] == "counted"
+    assert nonzero(counters()) == {"unsubscribed": 1}
+    [item] = SuppressionStore("default").of("ana@example.com")
+    assert (item.kind, item.scope) == ("unsubscribe", "promotional")
+
+
+def test_a_duplicate_delivery_by_sns_is_counted_once(stack: Stack, webhook: Any, sent: MessageItem) -> None:
+    record = ses_record("ses_delivery.json", sent)
+    deliver(webhook, record)
+    # When SNS delivers the same notification again (and once more, in another batch)
+    [again] = deliver(webhook, record)
+    deliver(webhook, json.dumps(record, indent=2))
+    # Then nothing more is counted
+    assert again["status"] == "duplicate"
+    assert nonzero(counters()) == {"delivered": 1}
+
+
+def test_an_open_before_its_delivery_keeps_the_message_opened(stack: Stack, webhook: Any, sent: MessageItem) -> None:
+    # When the Open arrives first, then a second Open, then the Send and the Delivery
+    second_open = ses_record("ses_open.json", sent)
+    second_open["open"]["timestamp"] = "2026-11-24T11:00:00.000Z"
+    results = deliver(
+        webhook,
+        ses_record("ses_open.json", sent),
+        second_open,
+        ses_record("ses_send.json", sent),
+        ses_record("ses_delivery.json", sent),
+    )
+    # Then each is counted once, the unique open once, and the status stays at the highest seen
+    assert [r["status"] for r in results] == ["counted"] * 4
+    assert nonzero(counters()) == {"sent": 1, "delivered": 1, "opened": 2, "opened_unique": 1}
+    item = reread(sent)
+    assert item.status == "opened"
+    assert int(item.opens or 0) == 2
+    assert item.opened_at == "2026-11-24T10:30:19.652Z"
+    assert item.delivered_at == "2026-11-24T10:00:04.133Z"
+
+
+def test_a_record_of_another_sender_is_ignored(stack: Stack, webhook: Any, sent: MessageItem) -> None:
+    [result] = deliver(webhook, ses_record("ses_delivery_foreign.json", sent))
+    assert result["status"] == "ignored"
+    assert nonzero(counters()) == {}
+
+
+def test_a_record_that_can_never_be_processed_is_logged_and_let_go(
+    stack: Stack, webhook: Any, sent: MessageItem
+) -> None:
+    unknown_kind = ses_record("ses_delivery.json", sent)
+    unknown_kind["eventType"] = "Teleported"
+    no_detail = ses_record("ses_bounce_permanent.json", sent)
+    del no_detail["bounce"]
+    results = deliver(webhook, "{not json", unknown_kind, no_detail, json.dumps({"eventType": "Send"}))
+    assert [r["status"] for r in results] == ["invalid"] * 4
+    assert nonzero(counters()) == {}
+
+
+def test_events_of_a_message_we_have_no_record_of_still_count(stack: Stack, webhook: Any) -> None:
+    record = ses_record("ses_delivery.json", None, message="msg_expired", ses_message_id="ses-123")
+    [result] = deliver(webhook, record)
+    assert result["status"] == "counted"
+    assert nonzero(counters()) == {"delivered": 1}
+
+
+def test_feedback_on_a_test_email_is_tracked_but_not_counted(stack: Stack, webhook: Any) -> None:
+    item = send(stack, request(test=True))
+    deliver(webhook, ses_record("ses_send.json", item), ses_record("ses_complaint.json", item))
+    assert nonzero(counters()) == {}
+    assert reread(item).status == "complained"
+
+
+# --- suppression --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("ses_bounce_permanent.json", "bounce"), ("ses_complaint.json", "complaint")],
+)
+def test_a_hard_bounce_or_a_complaint_stops_every_type_of_mail(
+    stack: Stack, webhook: Any, sent: MessageItem, name: str, kind: str
+) -> None:
+    # Given SES reports a hard bounce (or a complaint) for Ana
+    deliver(webhook, ses_record(name, sent))
+    [item] = SuppressionStore("default").of("ana@example.com")
+    assert (item.kind, item.scope, item.automation_id) == (kind, "all", "overdue-invoice-reminder")
+    # When any type of email is due for her afterwards
+    for number, email_type in enumerate(("promotional", "transactional", "business_critical")):
+        later = send(stack, request(run_id=f"run_{number + 2:04d}", type=email_type))
+        # Then none goes out: each is skipped with the reason
+        assert later.state == "skipped" and later.reason and kind in later.reason
+    assert len(sent_messages()) == 1
+    assert counters()["suppressed"] == 3
+
+
+def test_a_soft_bounce_does_not_suppress(stack: Stack, webhook: Any, sent: MessageItem) -> None:
+    deliver(webhook, ses_record("ses_bounce_transient.json", sent))
+    assert SuppressionStore("default").of("ana@example.com") == []
+    assert send(stack, request(run_id="run_0002")).state == "sent"
+
+
+def test_a_bounce_on_ses_suppression_list_counts_as_suppressed_not_as_a_new_hard_bounce(
+    stack: Stack, webhook: Any, sent: MessageItem
+) -> None:
+    record = ses_record("ses_bounce_permanent.json", sent)
+    record["bounce"]["bounceSubType"] = "OnAccountSuppressionList"
+    deliver(webhook, record)
+    assert nonzero(counters()) == {"suppressed": 1}
+    assert SuppressionStore("default").of("ana@example.com")[0].kind == "bounce"
+
+
+# --- the reputation guard -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A stack that judges reputation after 20 sends, with an active automation that has a waiting run."""
+    with aws_stack(monkeypatch, START, min_sends_for_reputation=20) as created:
+        manage.create(created.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), created.clock.now())
+        yield created
+
+
+def _sends(webhook: Any, count: int) -> None:
+    records = []
+    for n in range(count):
+        records.append(ses_record("ses_send.json", None, message=f"msg_{n:04d}", ses_message_id=f"ses-{n:04d}"))
+    deliver(webhook, *records)
+
+
+def test_a_hard_bounce_rate_at_the_limit_deactivates_the_automation(guarded: Stack) -> None:
+    webhook = load_handler("stats_webhook").handler
+    _sends(webhook, 20)
+    # When the first hard bounce of 20 sends arrives (5%: SES's review level)
+    [result] = deliver(webhook, ses_record("ses_bounce_permanent.json", None, message="msg_0007"))
+    # Then the automation is deactivated with the reason
+    assert result["deactivated"] and "hard-bounce rate 5.00%" in result["deactivated"]
+    head = guarded.deps.automations.head("overdue-invoice-reminder")
+    assert head.status == "inactive"
+    assert head.status_reason and "reputation" in head.status_reason and "1 of 20" in head.status_reason
+
+
+def test_a_complaint_rate_at_the_limit_deactivates_the_automation(guarded: Stack) -> None:
+    webhook = load_handler("stats_webhook").handler
+    _sends(webhook, 20)
+    [result] = deliver(webhook, ses_record("ses_complaint.json", None, message="msg_0003"))
+    assert result["deactivated"] and "complaint rate" in result["deactivated"]
+    assert guarded.deps.automations.head("overdue-invoice-reminder").status == "inactive"
+
+
+def test_no_judgement_before_the_minimum_number_of_sends(guarded: Stack) -> None:
+    webhook = load_handler("stats_webhook").handler
+    _sends(webhook, 19)
+    [result] = deliver(webhook, ses_record("ses_bounce_permanent.json", None, message="msg_0001"))
+    assert result["deactivated"] is None
+    assert guarded.deps.automations.head("overdue-invoice-reminder").status == "active"
+
+
+def test_rates_below_the_limits_keep_the_automation_active(guarded: Stack) -> None:
+    webhook = load_handler("stats_webhook").handler
+    _sends(webhook, 40)
+    deliver(webhook, ses_record("ses_bounce_permanent.json", None, message="msg_0001"))  # 2.5%
+    assert guarded.deps.automations.head("overdue-invoice-reminder").status == "active"
+
+
+# --- unsubscribe --------------------------------------------------------------------------------------------
+
+
+def token_for(address: str = "ana@example.com", automation: str = "we-miss-you", secret: str = "test-secret") -> str:
+    return sign_token(secret, "default", address, automation)
+
+
+def test_the_unsubscribe_link_shows_a_page_with_a_button_and_changes_nothing(stack: Stack, webhook: Any) -> None:
+    response = webhook(apigw_event("GET", token_for()), LambdaContextStub())
+    assert response["statusCode"] == 200
+    headers = {**response.get("headers", {}), **{k: v[0] for k, v in response.get("multiValueHeaders", {}).items()}}
+    assert headers["Content-Type"].startswith("text/html")
+    assert headers["Cache-Control"] == "no-store"
+    assert '<form method="post">' in response["body"]
+    assert 'name="List-Unsubscribe" value="One-Click"' in response["body"]
+    assert "a***@example.com" in response["body"]
+    assert SuppressionStore("default").of("ana@example.com") == []
+
+
+def test_one_click_unsubscribes_from_promotional_mail_and_counts_once(stack: Stack, webhook: Any) -> None:
+    # When the mailbox provider posts RFC 8058's one-click body
+    response = webhook(apigw_event("POST", token_for()), LambdaContextStub())
+    # Then it answers 200 and Ana no longer gets promotional mail; the automation counts one unsubscribe
+    assert response["statusCode"] == 200
+    [item] = SuppressionStore("default").of("ana@example.com")
+    assert (item.kind, item.scope, item.source) == ("unsubscribe", "promotional", "one-click")
+    assert counters("we-miss-you")["unsubscribed"] == 1
+    # And again: still 200, still counted once
+    assert webhook(apigw_event("POST", token_for()), LambdaContextStub())["statusCode"] == 200
+    assert counters("we-miss-you")["unsubscribed"] == 1
+    # And the sender honours it for promotional mail only
+    assert send(stack, request(type="promotional")).state == "skipped"
+    assert send(stack, request(run_id="run_0002", type="transactional")).state == "sent"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        token_for(secret="another-secret"),
+        token_for()[:-2] + ("AA" if not token_for().endswith("AA") else "BB"),
+        sign_token("test-secret", "another-workspace", "ana@example.com", "we-miss-you"),
+        token_for().split(".")[0],
+        "garbage",
+        "%00..",
+        "x" * 5000,
+    ],
+    ids=["other-secret", "altered-signature", "other-workspace", "no-signature", "garbage", "dots", "huge"],
+)
+def test_a_forged_or_garbled_token_changes_nothing(stack: Stack, webhook: Any, token: str) -> None:
+    for method in ("GET", "POST"):
+        response = webhook(apigw_event(method, token), LambdaContextStub())
+        assert 400 <= response["statusCode"] < 500
+    assert SuppressionStore("default").of("ana@example.com") == []
+    assert nonzero(counters("we-miss-you")) == {}
+
+
+def test_an_altered_address_in_the_token_is_refused(stack: Stack, webhook: Any) -> None:
+    good = token_for("ana@example.com")
+    other_payload = token_for("bob@example.com").split(".")[0]
+    forged = f"{other_payload}.{good.split('.')[1]}"
+    response = webhook(apigw_event("POST", forged), LambdaContextStub())
+    assert response["statusCode"] == 400
+    assert SuppressionStore("default").of("bob@example.com") == []
+
+
+def test_a_post_without_the_one_click_body_is_refused(stack: Stack, webhook: Any) -> None:
+    response = webhook(apigw_event("POST", token_for(), body="something=else"), LambdaContextStub())
+    assert response["statusCode"] == 400
+    assert SuppressionStore("default").of("ana@example.com") == []
+
+
+def test_the_unsubscribe_link_in_a_sent_email_works_end_to_end(stack: Stack, webhook: Any) -> None:
+    send(stack, request(type="promotional"))
+    [email] = sent_messages()
+    token = email["List-Unsubscribe"][1:-1].rsplit("/", 1)[1]
+    assert webhook(apigw_event("POST", token), LambdaContextStub())["statusCode"] == 200
+    assert counters()["unsubscribed"] == 1
+    assert send(stack, request(run_id="run_0002", type="promotional")).state == "skipped"
+
+
+def test_simulated_records_have_the_shape_the_webhook_reads(stack: Stack, webhook: Any, sent: MessageItem) -> None:
+    now = datetime.fromisoformat("2026-11-24T10:05:00+00:00")
+    kinds = ["Send", "Delivery", "Open", "Click"]
+    records = [feedback.simulated_record(sent, kind, now, sender="hello@acme.example") for kind in kinds]
+    assert [r["status"] for r in deliver(webhook, *records)] == ["counted"] * 4
+    assert nonzero(counters()) == {
+        "sent": 1,
+        "delivered": 1,
+        "opened": 1,
+        "opened_unique": 1,
+        "clicked": 1,
+        "clicked_unique": 1,
+    }
+
+
+def test_an_ses_event_settles_a_send_that_crashed_before_its_record(
+    stack: Stack, webhook: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automations.adapters.messages import MessageStore
+
+    # Given send_email died after SES accepted the email, leaving the record "sending"
+    def crash(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("Lambda timed out")
+
+    original = MessageStore.mark_sent
+    monkeypatch.setattr(MessageStore, "mark_sent", crash)
+    verify_sender()
+    load_handler("send_email").handler(sqs_event(request()), LambdaContextStub())
+    monkeypatch.setattr(MessageStore, "mark_sent", original)
+    item = message("run_0001", "reminder", "ana@example.com")
+    assert item.state == "sending"
+    # When SES's Send event for it arrives
+    deliver(webhook, ses_record("ses_send.json", item, ses_message_id="ses-0001"))
+    # Then the record says sent, under SES's id, and the queue's retry neither resends nor counts "unknown"
+    item = reread(item)
+    assert (item.state, item.ses_message_id) == ("sent", "ses-0001")
+    assert MessageStore("default").by_ses_id("ses-0001") is not None
+    load_handler("send_email").handler(sqs_event(request(), receive_count=2), LambdaContextStub())
+    assert len(sent_messages()) == 1
+    assert nonzero(counters()) == {"sent": 1}

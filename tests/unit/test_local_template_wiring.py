@@ -1,0 +1,91 @@
+"""The local stack reads the template: its intrinsic functions, its routes and its event sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from automations.local.cfn import Intrinsics, UnresolvedError
+from automations.local.template import global_environment, load_template
+from automations.local.wiring import Route, wiring
+
+from tests.conftest import TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def test_sub_resolves_parameters_pseudo_parameters_and_attributes(template: dict[str, Any]) -> None:
+    intrinsics = Intrinsics(template, parameters={"Stage": "local"}, attributes={("Api", "Arn"): "arn:api"})
+    assert intrinsics.resolve({"Fn::Sub": "automations-${Stage}-${AWS::Region}"}) == "automations-local-us-east-1"
+    assert intrinsics.resolve({"Fn::Sub": ["${A}/${Api.Arn}/${!Literal}", {"A": "a"}]}) == "a/arn:api/${Literal}"
+    assert intrinsics.resolve({"Ref": "SenderAddress"}) == "hello@example.com"  # the parameter's default
+
+
+def test_conditions_choose_the_branch_of_if(template: dict[str, Any]) -> None:
+    value = template["Resources"]["SendEmailFunction"]["Properties"]["Environment"]["Variables"]["UNSUBSCRIBE_BASE_URL"]
+    given = Intrinsics(template, parameters={"Stage": "local", "UnsubscribeBaseUrl": "http://127.0.0.1:3000/u"})
+    assert given.resolve(value) == "http://127.0.0.1:3000/u"
+    default = Intrinsics(template, parameters={"Stage": "local"}, refs={"Api": "abc123"})
+    assert default.resolve(value) == "https://abc123.execute-api.us-east-1.amazonaws.com/local/u"
+
+
+def test_dynamic_references_go_to_the_resolver(template: dict[str, Any]) -> None:
+    asked: list[str] = []
+
+    def resolver(reference: str) -> str:
+        asked.append(reference)
+        return "s3cr3t"
+
+    intrinsics = Intrinsics(template, refs={"UnsubscribeSecret": "arn:secret"}, dynamic=resolver)
+    assert intrinsics.resolve(global_environment(template)["UNSUBSCRIBE_SECRET"]) == "s3cr3t"
+    assert asked == ["secretsmanager:arn:secret:SecretString"]
+
+
+def test_a_reference_to_something_not_created_is_an_error(template: dict[str, Any]) -> None:
+    with pytest.raises(UnresolvedError, match="EmailQueue"):
+        Intrinsics(template).resolve({"Ref": "EmailQueue"})
+    role = Intrinsics(template).resolve({"Fn::GetAtt": ["SchedulerRole", "Arn"]})
+    assert role == "arn:aws:iam::123456789012:role/automations-local-SchedulerRole"
+
+
+def test_every_function_of_the_template_has_a_folder(template: dict[str, Any]) -> None:
+    wired = wiring(template)
+    assert sorted(wired.functions.values()) == [
+        "evaluate_step",
+        "ingest_trigger",
+        "manage_api",
+        "send_email",
+        "stats_webhook",
+    ]
+
+
+def test_the_routes_are_the_template_s_with_their_api_key_requirement(template: dict[str, Any]) -> None:
+    routes = wiring(template).routes
+    assert Route("/v1/events", "POST", "ingest_trigger", True) in routes
+    assert Route("/u/{token}", "GET", "stats_webhook", False) in routes
+    assert Route("/u/{token}", "POST", "stats_webhook", False) in routes
+    assert Route("/v1/automations/{id}/{action}", "ANY", "manage_api", True) in routes
+    assert all(r.api_key_required for r in routes if r.path.startswith("/v1/"))
+
+
+def test_the_event_sources_are_the_template_s(template: dict[str, Any]) -> None:
+    wired = wiring(template)
+    [queue] = wired.queues
+    assert (queue.function, queue.queue, queue.batch_size, queue.report_failures) == (
+        "send_email",
+        "EmailQueue",
+        10,
+        True,
+    )
+    [topic] = wired.topics
+    assert (topic.function, topic.topic, topic.dead_letter) == (
+        "stats_webhook",
+        "FeedbackTopic",
+        "FeedbackDeadLetterQueue",
+    )
+    [bus] = wired.buses
+    assert (bus.function, bus.bus, bus.dead_letter) == ("ingest_trigger", "EventBus", "IngestDeadLetterQueue")
+    assert Intrinsics(template).resolve(bus.pattern) == {"account": ["123456789012"]}
