@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from automations.engine.effects import EmailRequest
@@ -14,9 +15,29 @@ from automations.engine.effects import EmailRequest
 class EmailQueue:
     client: Any
     queue_url: str
+    _buffer: list[EmailRequest] | None = field(default=None, repr=False)
+
+    @contextmanager
+    def buffered(self) -> Iterator[None]:
+        """Hold the requests sent inside the block and queue them at its end, ten per call.
+
+        They are queued even when the block fails: the runs that asked for them are stored already.
+        """
+        if self._buffer is not None:
+            yield
+            return
+        self._buffer = []
+        try:
+            yield
+        finally:
+            held, self._buffer = self._buffer, None
+            self.send(held)
 
     def send(self, requests: Sequence[EmailRequest]) -> None:
         """Queue the requests, ten per call (SQS's batch size); a partial failure raises."""
+        if self._buffer is not None:
+            self._buffer.extend(requests)
+            return
         items = list(requests)
         for start in range(0, len(items), 10):
             chunk = items[start : start + 10]

@@ -360,6 +360,20 @@ class EventStore:
         item = EventItem(*event_key(self.workspace, event_id))
         item.update(actions=[EventItem.status.set("processed"), EventItem.runs.set(runs)])  # type: ignore[arg-type]
 
+    def mark_processed_many(self, done: Sequence[tuple[str, list[str]]]) -> None:
+        """Mark events processed with their runs: one request for one event, one per hundred otherwise."""
+        if len(done) == 1:
+            self.mark_processed(*done[0])
+            return
+        for batch in chunks(done, 100):
+            with TransactWrite(connection=connection()) as tx:
+                for event_id, runs in batch:
+                    item = EventItem(*event_key(self.workspace, event_id))
+                    tx.update(
+                        item,
+                        actions=[EventItem.status.set("processed"), EventItem.runs.set(runs)],
+                    )
+
 
 # --- runs, locks and counters -------------------------------------------------------------------------------
 

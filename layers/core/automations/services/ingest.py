@@ -37,17 +37,22 @@ def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventR
     items = [deps.events.item(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
     stored = deps.events.put_new(items)
     results: list[EventResult] = []
-    for body, is_new in zip(bodies, stored, strict=True):
-        if not is_new:
-            previous = deps.events.get(body["id"])
-            if previous is not None and previous.status == "processed":
-                results.append(EventResult(body["id"], "duplicate", [str(r) for r in previous.runs or []]))
-                continue
-            logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
-        run_ids = process(deps, body, routes[body["type"]], now)
-        if routes[body["type"]]:
-            deps.events.mark_processed(body["id"], run_ids)
-        results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids))
+    processed: list[tuple[str, list[str]]] = []
+    # The emails of a whole request leave in SQS batches of ten, and the events are marked processed
+    # together at the end: a request that fails halfway is retried whole, and every step of it is idempotent.
+    with deps.email_queue.buffered():
+        for body, is_new in zip(bodies, stored, strict=True):
+            if not is_new:
+                previous = deps.events.get(body["id"])
+                if previous is not None and previous.status == "processed":
+                    results.append(EventResult(body["id"], "duplicate", [str(r) for r in previous.runs or []]))
+                    continue
+                logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
+            run_ids = process(deps, body, routes[body["type"]], now)
+            if routes[body["type"]]:
+                processed.append((body["id"], run_ids))
+            results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids))
+    deps.events.mark_processed_many(processed)
     return results
 
 
