@@ -8,6 +8,7 @@ page at ``/v1/swagger``. The API key is checked by API Gateway (and by the local
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
@@ -163,6 +164,19 @@ def automation_schema() -> Response[dict[str, Any]]:
 
 def _deps() -> Deps:
     return get_deps()
+
+
+def _with_unsubscribe_base(deps: Deps) -> Deps:
+    """Unless the stack sets one, test emails link to the unsubscribe page of the API serving this request."""
+    if deps.settings.unsubscribe_base_url:
+        return deps
+    context = app.current_event.request_context
+    domain = context.domain_name or ""
+    if not domain:
+        return deps
+    stage = f"/{context.stage}" if domain.endswith(".amazonaws.com") and context.stage else ""
+    settings = deps.settings.model_copy(update={"unsubscribe_base_url": f"https://{domain}{stage}/u"})
+    return dataclasses.replace(deps, settings=settings)
 
 
 def _source(body: dict[str, Any]) -> str | dict[str, Any]:
@@ -375,7 +389,7 @@ def preview_automation(
     responses=_responses(202, 400, 404, 422, 503),
 )
 def test_email(automation_id: str, body: Annotated[models.EmailTestIn, Body()]) -> Response[dict[str, Any]]:
-    deps = _deps()
+    deps = _with_unsubscribe_base(_deps())
     automation, version, event = _sample_event(deps, automation_id, body.event)
     now = deps.clock.now()
     result = preview.send_test_email(deps, automation, body.step, event, body.to, now, version=version)

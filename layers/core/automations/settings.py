@@ -58,7 +58,7 @@ class Settings(BaseModel):
     event_bus_name: str = "automations"
     sender_address: str = ""
     configuration_set: str = ""
-    unsubscribe_base_url: str = "http://127.0.0.1:3000/u"
+    unsubscribe_base_url: str = ""
     unsubscribe_secret: str = Field(default="local-unsubscribe-secret", repr=False)
     max_event_bytes: int = 64 * 1024
     automation_cache_seconds: float = 5.0

@@ -94,6 +94,8 @@ def verify_token(secret: str, token: str, workspace: str | None = None) -> Claim
 
 def unsubscribe_url(settings: Settings, address: str, automation_id: str) -> str:
     """The https link of one recipient, for the visible link and the ``List-Unsubscribe`` header."""
+    if not settings.unsubscribe_base_url:
+        raise ValueError("no unsubscribe base URL is configured (UNSUBSCRIBE_BASE_URL)")
     token = sign_token(settings.unsubscribe_secret, settings.workspace, address, automation_id)
     return f"{settings.unsubscribe_base_url.rstrip('/')}/{token}"
 
