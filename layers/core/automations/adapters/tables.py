@@ -167,7 +167,6 @@ COUNTERS = (
     "skipped_filter",
     "skipped_frequency",
     "skipped_run_key",
-    "emails_requested",
     "sent",
     "delivered",
     "opened",
@@ -204,7 +203,6 @@ class StatsItem(_Base):
     skipped_filter = NumberAttribute(null=True)
     skipped_frequency = NumberAttribute(null=True)
     skipped_run_key = NumberAttribute(null=True)
-    emails_requested = NumberAttribute(null=True)
     sent = NumberAttribute(null=True)
     delivered = NumberAttribute(null=True)
     opened = NumberAttribute(null=True)
