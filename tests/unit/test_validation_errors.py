@@ -199,7 +199,7 @@ def test_in_without_list() -> None:
     # When it is loaded
     error = only_error(definition(change))
     # Then the condition is named and a list is asked for
-    assert error == FieldError("steps[0].if", "operator 'in' needs a list value")
+    assert error == FieldError("steps[0].if.value", "operator 'in' needs a list value")
 
 
 def test_unary_operator_with_value() -> None:
@@ -210,7 +210,7 @@ def test_unary_operator_with_value() -> None:
     # When it is loaded
     error = only_error(definition(change))
     # Then the condition is named
-    assert error == FieldError("steps[0].if", "operator 'exists' takes no value")
+    assert error == FieldError("steps[0].if.value", "operator 'exists' takes no value")
 
 
 def test_missing_value() -> None:
@@ -221,7 +221,7 @@ def test_missing_value() -> None:
     # When it is loaded
     error = only_error(definition(change))
     # Then the condition is named
-    assert error == FieldError("steps[0].if", "operator 'eq' needs a value")
+    assert error == FieldError("steps[0].if.value", "operator 'eq' needs a value")
 
 
 def test_before_needs_a_timestamp() -> None:
@@ -232,7 +232,7 @@ def test_before_needs_a_timestamp() -> None:
     # When it is loaded
     error = only_error(definition(change))
     # Then the condition is named
-    assert error == FieldError("steps[0].if", "operator 'before' needs an ISO-8601 timestamp value")
+    assert error == FieldError("steps[0].if.value", "operator 'before' needs an ISO-8601 timestamp value")
 
 
 def test_condition_of_the_wrong_shape() -> None:
@@ -447,7 +447,7 @@ def test_cancel_on_without_run_key() -> None:
     # When it is loaded
     error = only_error(definition(lambda d: d.update(cancel_on=[{"event": "invoice.paid", "key": "data.id"}])))
     # Then the document as a whole is named (the rule ties two fields together)
-    assert error == FieldError("", "'cancel_on' needs a 'run_key' to know which runs to end")
+    assert error == FieldError("cancel_on", "needs a 'run_key' to know which runs to end")
 
 
 def test_cancel_on_with_run_key_is_accepted() -> None:

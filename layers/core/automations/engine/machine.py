@@ -150,6 +150,7 @@ def advance(automation: Automation, state: RunState, *, now: datetime, step: str
 
 def cancel(state: RunState, *, now: datetime, reason: str, status: RunStatus = RunStatus.CANCELLED) -> Outcome:
     """End a run that has not ended yet (cancel_on, deactivation, deletion), dropping its call-back."""
+    _aware(now)
     if state.status.ended:
         return Outcome(state, noop_reason=f"run already {state.status.value}")
     new = state.model_copy(deep=True)

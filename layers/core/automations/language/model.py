@@ -14,6 +14,8 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -83,26 +85,28 @@ class Leaf(Strict):
 
     field: FieldPath
     op: Operator
-    value: Any = None
+    value: Any = Field(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _value_fits_operator(self) -> Leaf:
-        if self.op in UNARY_OPERATORS:
-            if self.value is not None:
-                raise PydanticCustomError("operator", "operator '{op}' takes no value", {"op": self.op})
-        elif self.op in LIST_OPERATORS:
-            if not isinstance(self.value, list):
-                raise PydanticCustomError("operator", "operator '{op}' needs a list value", {"op": self.op})
-        elif self.value is None:
-            raise PydanticCustomError("operator", "operator '{op}' needs a value", {"op": self.op})
-        elif self.op in INSTANT_OPERATORS:
+    @field_validator("value")
+    @classmethod
+    def _value_fits_operator(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")
+        if op is None:
+            return value
+        if op in UNARY_OPERATORS:
+            if value is not None:
+                raise PydanticCustomError("operator", "operator '{op}' takes no value", {"op": op})
+        elif op in LIST_OPERATORS:
+            if not isinstance(value, list):
+                raise PydanticCustomError("operator", "operator '{op}' needs a list value", {"op": op})
+        elif value is None:
+            raise PydanticCustomError("operator", "operator '{op}' needs a value", {"op": op})
+        elif op in INSTANT_OPERATORS:
             from automations.language.conditions import parse_instant
 
-            if parse_instant(self.value) is None:
-                raise PydanticCustomError(
-                    "operator", "operator '{op}' needs an ISO-8601 timestamp value", {"op": self.op}
-                )
-        return self
+            if parse_instant(value) is None:
+                raise PydanticCustomError("operator", "operator '{op}' needs an ISO-8601 timestamp value", {"op": op})
+        return value
 
 
 class All(Strict):
@@ -316,11 +320,14 @@ class Automation(Strict):
     cancel_on: list[CancelOn] = Field(default_factory=list, max_length=10)
     steps: list[Step] = Field(min_length=1, max_length=100)
 
-    @model_validator(mode="after")
-    def _cancel_on_needs_run_key(self) -> Automation:
-        if self.cancel_on and self.run_key is None:
-            raise PydanticCustomError("cancel_on", "'cancel_on' needs a 'run_key' to know which runs to end")
-        return self
+    @field_validator("cancel_on")
+    @classmethod
+    def _cancel_on_needs_run_key(cls, value: list[CancelOn], info: ValidationInfo) -> list[CancelOn]:
+        if value and info.data.get("run_key") is None and "run_key" not in info.data:
+            return value  # run_key itself was invalid: that error is reported already
+        if value and info.data.get("run_key") is None:
+            raise PydanticCustomError("cancel_on", "needs a 'run_key' to know which runs to end")
+        return value
 
     @property
     def window(self) -> timedelta | None:
