@@ -6,32 +6,21 @@ evaluate_step is invoked with the Input stored on the run's schedule, as EventBr
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import timedelta
 from typing import Any
 
-import botocore.loaders
-import botocore.session
-import pytest
 import yaml
 from automations.adapters import stats
 from automations.engine import RunState
 from automations.services import automations as manage
 
-from tests.conftest import EXAMPLE_EVENTS, EXAMPLES, load_event
+from tests.conftest import EXAMPLES, load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
+from tests.support.flows import sample
 
 INGEST = load_handler("ingest_trigger")
 EVALUATE = load_handler("evaluate_step")
-_LOADER = functools.cache(botocore.loaders.create_loader)
-
-
-@pytest.fixture(autouse=True)
-def _one_botocore_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Test speed only: every botocore session (pynamodb makes one per model and per stack) shares one
-    loader of AWS's JSON service models, read once per test module instead of once per client."""
-    monkeypatch.setattr(botocore.session, "create_loader", _LOADER)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -47,19 +36,6 @@ def activate(stack: Stack, example: str, **changes: Any) -> str:
     """Create an example automation as an active one (with some top-level fields changed); its id."""
     manage.create(stack.deps, definition(example, **changes), stack.clock.now())
     return example if "id" not in changes else str(changes["id"])
-
-
-def sample(example: str, event_id: str, **fields: Any) -> dict[str, Any]:
-    """An example event with a new id; ``fields`` set dotted paths (``data__invoice__id="inv_9"``)."""
-    event: dict[str, Any] = json.loads((EXAMPLE_EVENTS / f"{example}.json").read_text())
-    event["id"] = event_id
-    for dotted, value in fields.items():
-        *parents, leaf = dotted.split("__")
-        target = event
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return event
 
 
 def post(event: dict[str, Any]) -> dict[str, Any]:
