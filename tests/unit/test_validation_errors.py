@@ -610,3 +610,22 @@ def test_json_errors_are_reported_like_yaml_errors() -> None:
     error = only_error(json.dumps(data))
     # Then the message is the same as for YAML
     assert str(error) == "steps[0].send_email.subject: unknown filter 'upper2' (line 1)"
+
+
+def test_duplicate_step_ids_are_reported_with_the_other_errors() -> None:
+    # Given a definition with a bad duration, an unknown key and the same step id twice
+    source = {
+        "id": "x",
+        "name": "x",
+        "trigger": {"event": "e"},
+        "bogus": 1,
+        "steps": [{"id": "a", "delay": "1d"}, {"id": "a", "delay": "2x"}],
+    }
+    # When it is validated
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(source)
+    # Then every problem is named at once, the duplicate ids included
+    found = {str(error) for error in caught.value.errors}
+    assert "steps[1].delay: invalid duration '2x': use 15m, 2h, 3d, 1w or 1d12h" in found
+    assert "bogus: unknown field" in found
+    assert {"steps[0].id: duplicate step id 'a'", "steps[1].id: duplicate step id 'a'"} <= found

@@ -88,6 +88,33 @@ def _step_id_errors(automation: Automation) -> list[FieldError]:
     ]
 
 
+def _raw_step_id_errors(data: dict[str, Any]) -> list[FieldError]:
+    """Duplicate step ids found in the document as written, so they are reported with the other errors."""
+    found: list[tuple[str, str, bool]] = []  # (id, loc, given)
+
+    def walk(steps: Any, prefix: str, parent: str | None, branch: str) -> None:
+        if not isinstance(steps, list):
+            return
+        for index, step in enumerate(steps):
+            if not isinstance(step, dict):
+                continue
+            given = step.get("id")
+            derived = f"{parent}-{branch}-{index + 1}" if parent else f"step-{index + 1}"
+            step_id = given if isinstance(given, str) and given else derived
+            loc = f"{prefix}[{index}]"
+            found.append((step_id, loc, isinstance(given, str) and bool(given)))
+            walk(step.get("then"), f"{loc}.then", step_id, "then")
+            walk(step.get("else"), f"{loc}.else", step_id, "else")
+
+    walk(data.get("steps"), "steps", None, "step")
+    counts = Counter(step_id for step_id, _, _ in found)
+    return [
+        FieldError(f"{loc}.id" if given else loc, f"duplicate step id '{step_id}'")
+        for step_id, loc, given in found
+        if counts[step_id] > 1
+    ]
+
+
 def load_definition(source: str | bytes | dict[str, Any]) -> Automation:
     """Validate a definition (YAML or JSON text, or parsed data); ``DefinitionError`` lists every error."""
     data = parse_document(source) if isinstance(source, str | bytes) else source
@@ -96,7 +123,7 @@ def load_definition(source: str | bytes | dict[str, Any]) -> Automation:
     try:
         automation = Automation.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(errors_of(exc)) from None
+        raise DefinitionError(errors_of(exc) + _raw_step_id_errors(data)) from None
     problems = _step_id_errors(automation)
     if problems:
         raise DefinitionError(problems)
