@@ -154,3 +154,18 @@ def test_only_schedule_creators_may_pass_the_scheduler_role(template: dict[str, 
                 if statement.get("Action") == "iam:PassRole":
                     passers.add(name)
     assert passers == {"IngestTriggerFunction", "EvaluateStepFunction"}
+
+
+@pytest.mark.parametrize("function", ["IngestTriggerFunction", "EvaluateStepFunction", "StatsWebhookFunction"])
+def test_asynchronously_invoked_functions_keep_their_failures(template: dict[str, Any], function: str) -> None:
+    # Given a function that EventBridge, the scheduler or SNS invokes asynchronously
+    props = template["Resources"][function]["Properties"]
+    # Then a failed invocation is retried, then kept in an alarmed dead-letter queue
+    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] >= 1
+    queue = props["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0]
+    alarmed = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["Namespace"] == "AWS/SQS"
+    }
+    assert queue in alarmed
