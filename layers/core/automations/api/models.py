@@ -170,6 +170,7 @@ class MessageOut(BaseModel):
     status: str | None = Field(description="SES's latest: delivered, opened, clicked, bounced, complained, ...")
     reason: str | None
     bounce_type: str | None
+    ses_message_id: str | None
     created_at: str | None
     sent_at: str | None
     delivered_at: str | None

@@ -7,11 +7,12 @@ from datetime import date
 from typing import Any
 
 from automations.adapters import stats as stats_store
-from automations.adapters.messages import MessageStore, SuppressionStore, normalize_address
+from automations.adapters.messages import SuppressionStore, normalize_address
 from automations.adapters.tables import COUNTERS
 from automations.engine.state import RunState
 from automations.errors import AutomationsError, FieldError
 from automations.language.program import flatten
+from automations.services import sending
 from automations.services.deps import Deps
 
 MAX_RUNS = 200
@@ -137,40 +138,14 @@ def runs(deps: Deps, *, automation_id: str | None, person: str | None, limit: in
     return [run_summary(state) for state in _take(found, limit)]
 
 
-def _message(item: Any) -> dict[str, Any]:
-    def when(value: Any) -> str | None:
-        return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
-
-    return {
-        "message_id": item.message_id,
-        "step": item.step,
-        "address": item.address,
-        "type": item.type,
-        "subject": item.subject,
-        "test": bool(item.test),
-        "state": item.state,
-        "status": item.status,
-        "reason": item.reason,
-        "bounce_type": item.bounce_type,
-        "created_at": when(item.created_at),
-        "sent_at": when(item.sent_at),
-        "delivered_at": when(item.delivered_at),
-        "opened_at": when(item.opened_at),
-        "clicked_at": when(item.clicked_at),
-        "opens": int(item.opens or 0),
-        "clicks": int(item.clicks or 0),
-    }
-
-
 def run_detail(deps: Deps, run_id: str) -> dict[str, Any]:
     """A run and its timeline: every decision, with its time, step, reason and details; and its emails."""
     state = deps.runs.get(run_id).state
-    messages = MessageStore(deps.settings.workspace).of_run(run_id)
     return {
         **run_summary(state),
         "timeline": [decision.model_dump(mode="json") for decision in state.log],
         "context": state.context,
-        "messages": [_message(item) for item in messages],
+        "messages": sending.messages_of_run(deps, run_id),
     }
 
 

@@ -380,6 +380,7 @@ def message_view(item: MessageItem) -> dict[str, Any]:
         "state": item.state,
         "reason": item.reason,
         "status": item.status,
+        "bounce_type": item.bounce_type,
         "ses_message_id": item.ses_message_id,
         "created_at": item.created_at.isoformat(),
         "sent_at": item.sent_at.isoformat() if item.sent_at else None,
