@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from automations.adapters.stats import add_actions, counter_item
@@ -48,6 +48,28 @@ def _conditional_failed(exc: Exception) -> bool:
         reasons = getattr(exc, "cancellation_reasons", None) or []
         return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
     return False
+
+
+def _save_if(item: Any, condition: Any) -> bool:
+    """Put an item under a condition; False when the condition did not hold (nothing written)."""
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
+def _delete_if(item: Any, condition: Any) -> bool:
+    """Delete an item under a condition; False when the condition did not hold (nothing deleted)."""
+    try:
+        item.delete(condition=condition)
+    except DeleteError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
 
 
 def _epoch(moment: datetime) -> int:
@@ -342,13 +364,7 @@ class EventStore:
         return [self._put_one(item) for item in items]
 
     def _put_one(self, item: EventItem) -> bool:
-        try:
-            item.save(condition=EventItem.pk.does_not_exist())
-        except PutError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _save_if(item, EventItem.pk.does_not_exist())
 
     def get(self, event_id: str) -> EventItem | None:
         try:
@@ -421,7 +437,7 @@ class Locks:
 
     frequency_until: datetime | None = None  # claim the person's window until then (None: no window)
     frequency_forever: bool = False
-    run_key: str | None = None
+    run_key: str | None = None  # only for a run that goes on waiting: one that ended at once holds no key
 
 
 class SkippedError(AutomationsError):
@@ -481,8 +497,6 @@ class RunStore:
             if failed[0] == 0:
                 raise SkippedError("exists") from None
             raise SkippedError(with_locks[failed[0] - 1][0]) from None
-        if ended and locks.run_key is not None:
-            self.release_run_key(state.automation_id, locks.run_key, state.id)
 
     def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
         """Store an advanced run if still at ``revision`` and waiting on ``position``; False otherwise."""
@@ -490,12 +504,8 @@ class RunStore:
         condition = RunItem.revision == revision
         if position is not None:
             condition = condition & (RunItem.position == position)
-        try:
-            item.save(condition=condition)
-        except PutError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
+        if not _save_if(item, condition):
+            return False
         if state.status.ended:
             counts = {f"runs_{_ended_counter(state.status)}": 1}
             stats = counter_item(state.workspace, state.automation_id, now)
@@ -506,11 +516,7 @@ class RunStore:
 
     def release_run_key(self, automation_id: str, run_key: str, run_id: str) -> None:
         lock = StateItem(*lock_key(self.workspace, "runkey", automation_id, run_key))
-        try:
-            lock.delete(condition=StateItem.run_id == run_id)
-        except Exception as exc:
-            if not _conditional_failed(exc):
-                raise
+        _delete_if(lock, StateItem.run_id == run_id)  # a lock a newer run took over stays
 
     def run_for_key(self, automation_id: str, run_key: str) -> str | None:
         """The active run holding a run key, if any."""
@@ -585,24 +591,12 @@ class CounterStore:
         item.until = _epoch(due_at)
         item.data = event
         item.expires_at = _epoch(due_at + timedelta(days=30))
-        try:
-            item.save(condition=StateItem.pk.does_not_exist() | (StateItem.until <= _epoch(due_at)))
-        except PutError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _save_if(item, StateItem.pk.does_not_exist() | (StateItem.until <= _epoch(due_at)))
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
         """Drop the countdown if it is still the one for ``event_id``; False if a newer event replaced it."""
         item = StateItem(*lock_key(self.workspace, "silence", automation_id, person))
-        try:
-            item.delete(condition=StateItem.run_id == event_id)
-        except Exception as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _delete_if(item, StateItem.run_id == event_id)
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
