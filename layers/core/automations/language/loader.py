@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from automations.errors import DefinitionError, FieldError
 from automations.language.model import Automation
-from automations.language.program import flatten
+from automations.language.program import step_id
 
 _UNION_FIELDS = {"where", "if", "frequency", "delay"}
 _CONDITION_LISTS = {"all", "any"}
@@ -78,18 +78,8 @@ def parse_document(text: str | bytes) -> Any:
         raise DefinitionError([FieldError("", f"not valid YAML or JSON: {exc}")]) from None
 
 
-def _step_id_errors(automation: Automation) -> list[FieldError]:
-    nodes = flatten(automation)
-    counts = Counter(node.id for node in nodes)
-    return [
-        FieldError(f"{node.loc}.id" if node.step.id else node.loc, f"duplicate step id '{node.id}'")
-        for node in nodes
-        if counts[node.id] > 1
-    ]
-
-
-def _raw_step_id_errors(data: dict[str, Any]) -> list[FieldError]:
-    """Duplicate step ids found in the document as written, so they are reported with the other errors."""
+def _step_id_errors(data: dict[str, Any]) -> list[FieldError]:
+    """Duplicate step ids, found in the document as written so that they come with every other error."""
     found: list[tuple[str, str, bool]] = []  # (id, loc, given)
 
     def walk(steps: Any, prefix: str, parent: str | None, branch: str) -> None:
@@ -98,20 +88,19 @@ def _raw_step_id_errors(data: dict[str, Any]) -> list[FieldError]:
         for index, step in enumerate(steps):
             if not isinstance(step, dict):
                 continue
-            given = step.get("id")
-            derived = f"{parent}-{branch}-{index + 1}" if parent else f"step-{index + 1}"
-            step_id = given if isinstance(given, str) and given else derived
+            given = step.get("id") if isinstance(step.get("id"), str) else None
+            here = step_id(given, parent, branch, index)
             loc = f"{prefix}[{index}]"
-            found.append((step_id, loc, isinstance(given, str) and bool(given)))
-            walk(step.get("then"), f"{loc}.then", step_id, "then")
-            walk(step.get("else"), f"{loc}.else", step_id, "else")
+            found.append((here, loc, bool(given)))
+            walk(step.get("then"), f"{loc}.then", here, "then")
+            walk(step.get("else"), f"{loc}.else", here, "else")
 
     walk(data.get("steps"), "steps", None, "step")
-    counts = Counter(step_id for step_id, _, _ in found)
+    counts = Counter(found_id for found_id, _, _ in found)
     return [
-        FieldError(f"{loc}.id" if given else loc, f"duplicate step id '{step_id}'")
-        for step_id, loc, given in found
-        if counts[step_id] > 1
+        FieldError(f"{loc}.id" if given else loc, f"duplicate step id '{found_id}'")
+        for found_id, loc, given in found
+        if counts[found_id] > 1
     ]
 
 
@@ -120,13 +109,13 @@ def load_definition(source: str | bytes | dict[str, Any]) -> Automation:
     data = parse_document(source) if isinstance(source, str | bytes) else source
     if not isinstance(data, dict):
         raise DefinitionError([FieldError("", "an automation must be a mapping (YAML) or an object (JSON)")])
+    duplicates = _step_id_errors(data)
     try:
         automation = Automation.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(errors_of(exc) + _raw_step_id_errors(data)) from None
-    problems = _step_id_errors(automation)
-    if problems:
-        raise DefinitionError(problems)
+        raise DefinitionError(errors_of(exc) + duplicates) from None
+    if duplicates:
+        raise DefinitionError(duplicates)
     return automation
 
 

@@ -20,10 +20,15 @@ class Node:
     else_first: str | None = None
 
 
+def step_id(given: str | None, parent: str | None, branch: str, index: int) -> str:
+    """A step's id: the given one, or one derived from the position: ``step-3``; in an ``if``: ``step-2-then-1``."""
+    if given:
+        return given
+    return f"{parent}-{branch}-{index + 1}" if parent else f"step-{index + 1}"
+
+
 def _ids(steps: list[Step], parent: str | None, branch: str) -> list[str]:
-    """Given ids, or ids derived from the position: ``step-3``; inside an ``if``: ``step-2-then-1``."""
-    derived = [f"{parent}-{branch}-{i + 1}" if parent else f"step-{i + 1}" for i in range(len(steps))]
-    return [step.id or derived[i] for i, step in enumerate(steps)]
+    return [step_id(step.id, parent, branch, i) for i, step in enumerate(steps)]
 
 
 def _walk(steps: list[Step], prefix: str, parent: str | None, branch: str, after: str | None) -> Iterator[Node]:
