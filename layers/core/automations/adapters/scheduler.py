@@ -46,8 +46,8 @@ class Scheduler:
     client: Any
     settings: Settings
 
-    def create(self, name: str, due_at: datetime, payload: dict[str, Any]) -> bool:
-        """Create a schedule; False when one of that name already exists (a retry), which is fine."""
+    def _definition(self, due_at: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+        """Everything of a schedule but its name: a one-time call of ``evaluate_step`` with the payload."""
         target: dict[str, Any] = {
             "Arn": self.settings.evaluate_step_arn,
             "RoleArn": self.settings.scheduler_role_arn,
@@ -56,17 +56,20 @@ class Scheduler:
         }
         if self.settings.scheduler_dlq_arn:
             target["DeadLetterConfig"] = {"Arn": self.settings.scheduler_dlq_arn}
+        return {
+            "GroupName": self.settings.schedule_group,
+            "ScheduleExpression": at_expression(due_at),
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "State": "ENABLED",
+            "Target": target,
+        }
+
+    def create(self, name: str, due_at: datetime, payload: dict[str, Any]) -> bool:
+        """Create a schedule; False when one of that name already exists (a retry), which is fine."""
         try:
-            self.client.create_schedule(
-                Name=name,
-                GroupName=self.settings.schedule_group,
-                ScheduleExpression=at_expression(due_at),
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                State="ENABLED",
-                Target=target,
-            )
+            self.client.create_schedule(Name=name, **self._definition(due_at, payload))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConflictException":
                 logger.info("schedule already exists", extra={"schedule": name})
@@ -78,8 +81,12 @@ class Scheduler:
         """Create the schedule, or move an existing one to a new time and input (after_silence)."""
         if self.create(name, due_at, payload):
             return
-        self.delete(name)
-        self.create(name, due_at, payload)
+        try:
+            self.client.update_schedule(Name=name, **self._definition(due_at, payload))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            self.create(name, due_at, payload)  # it fired and was deleted in between
 
     def delete(self, name: str) -> bool:
         """Delete a schedule; False when it was already gone (fired, or deleted before)."""
