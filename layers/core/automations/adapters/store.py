@@ -24,6 +24,7 @@ from automations.adapters.tables import (
     Route,
     RunItem,
     StateItem,
+    shared_connection,
 )
 from automations.engine.state import RunState, RunStatus
 from automations.errors import AutomationsError
@@ -76,22 +77,10 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-_connections: dict[tuple[str, str | None], Connection] = {}
-
-
 def connection() -> Connection:
-    """The connection transactions go through, one per region and endpoint, reused.
-
-    A new pynamodb ``Connection`` builds a new botocore session and client (tens of milliseconds of
-    loading service models), so making one per transaction would slow every write down. Its session
-    and client are per thread, so sharing it is safe.
-    """
+    """The connection transactions go through: the one the models share."""
     meta: Any = RunItem.Meta
-    key = (meta.region, meta.host)
-    found = _connections.get(key)
-    if found is None:
-        found = _connections[key] = Connection(region=meta.region, host=meta.host)
-    return found
+    return shared_connection(meta.region, meta.host)
 
 
 # --- automations --------------------------------------------------------------------------------------------

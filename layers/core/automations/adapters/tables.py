@@ -15,6 +15,7 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any, ClassVar
 
 from pynamodb.attributes import (
@@ -26,6 +27,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -232,14 +234,34 @@ MODELS: list[type[_Base]] = [
 ]
 
 
+_shared: dict[tuple[str, str | None], Connection] = {}
+
+
+def shared_connection(region: str, host: str | None) -> Connection:
+    """One pynamodb connection per region and endpoint, for every model and every transaction.
+
+    A connection makes its own botocore session and client on first use (tens of milliseconds of loading
+    service models); sharing one spares that per model. Its session and client are per thread.
+    """
+    found = _shared.get((region, host))
+    if found is None:
+        found = _shared[(region, host)] = Connection(region=region, host=host)
+    return found
+
+
 def bind(settings: Settings, models: list[type[Any]] | None = None) -> None:
     """Point the models at the stack's tables (and at the moto server when an endpoint is set)."""
+    shared = shared_connection(settings.region, settings.endpoint_url)
     for model in models or MODELS:
         meta: Any = model.Meta
         meta.table_name = getattr(settings, model.setting)
         meta.region = settings.region
         meta.host = settings.endpoint_url
         model._connection = None
+        table = model._get_connection()
+        with suppress(ValueError):  # known already: the models of one table share its key schema
+            shared.add_meta_table(table.connection.get_meta_table(meta.table_name))
+        table.connection = shared
 
 
 class MessagesBySesId(GlobalSecondaryIndex["MessageItem"]):  # type: ignore[no-untyped-call]
