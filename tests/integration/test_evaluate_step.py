@@ -10,32 +10,19 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import yaml
 from automations.adapters import stats
 from automations.engine import RunState
 from automations.services import automations as manage
 
-from tests.conftest import EXAMPLES, load_event
+from tests.conftest import load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
-from tests.support.flows import sample
+from tests.support.flows import activate, definition, sample
 
 INGEST = load_handler("ingest_trigger")
 EVALUATE = load_handler("evaluate_step")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-def definition(example: str, **changes: Any) -> dict[str, Any]:
-    found: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
-    found.update(changes)
-    return found
-
-
-def activate(stack: Stack, example: str, **changes: Any) -> str:
-    """Create an example automation as an active one (with some top-level fields changed); its id."""
-    manage.create(stack.deps, definition(example, **changes), stack.clock.now())
-    return example if "id" not in changes else str(changes["id"])
 
 
 def post(event: dict[str, Any]) -> dict[str, Any]:

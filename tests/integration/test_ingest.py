@@ -13,29 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import yaml
 from automations.adapters import stats
 from automations.adapters.tables import EventItem
 from automations.engine import RunState
-from automations.services import automations as manage
 
-from tests.conftest import EXAMPLES, load_event
+from tests.conftest import load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
-from tests.support.flows import sample
+from tests.support.flows import activate, sample
 
 INGEST = load_handler("ingest_trigger")
 EVALUATE = load_handler("evaluate_step")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-def activate(stack: Stack, example: str, **changes: Any) -> str:
-    """Create an example automation as an active one (with some top-level fields changed); its id."""
-    definition = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
-    definition.update(changes)
-    manage.create(stack.deps, definition, stack.clock.now())
-    return str(definition["id"])
 
 
 def post(body: Any, *, raw: str | None = None) -> tuple[int, dict[str, Any]]:

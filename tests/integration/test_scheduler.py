@@ -16,21 +16,13 @@ from automations.services import automations as manage
 
 from tests.conftest import EXAMPLES, load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
-from tests.support.flows import sample
+from tests.support.flows import activate, sample
 
 INGEST = load_handler("ingest_trigger")
 EVALUATE = load_handler("evaluate_step")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-def activate(stack: Stack, example: str, **changes: Any) -> str:
-    """Create an example automation as an active one (with some top-level fields changed); its id."""
-    definition = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
-    definition.update(changes)
-    manage.create(stack.deps, definition, stack.clock.now())
-    return str(definition["id"])
 
 
 def post(event: dict[str, Any]) -> dict[str, Any]:

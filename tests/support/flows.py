@@ -1,11 +1,29 @@
-"""Building trigger events for the tests from the examples' sample events."""
+"""Building automations and trigger events for the tests from the examples."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from tests.conftest import EXAMPLE_EVENTS
+import yaml
+from automations.services import automations as manage
+
+from tests.conftest import EXAMPLE_EVENTS, EXAMPLES
+from tests.support.aws import Stack
+
+
+def definition(example: str, **changes: Any) -> dict[str, Any]:
+    """An example definition, with some top-level fields changed."""
+    found: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    found.update(changes)
+    return found
+
+
+def activate(stack: Stack, example: str, **changes: Any) -> str:
+    """Create an example automation as an active one (with some top-level fields changed); its id."""
+    created = definition(example, **changes)
+    manage.create(stack.deps, created, stack.clock.now())
+    return str(created["id"])
 
 
 def sample(example: str, event_id: str, **fields: Any) -> dict[str, Any]:
