@@ -12,6 +12,7 @@ from automations.adapters.tables import AutomationHead
 from automations.errors import AutomationsError, DefinitionError, FieldError
 from automations.language.loader import dump_definition, load_definition, parse_document
 from automations.language.model import Automation
+from automations.language.program import flatten
 from automations.services import runner
 from automations.services.deps import Deps
 
@@ -66,19 +67,15 @@ class Summary:
 
 def activation_problems(deps: Deps, automation: Automation) -> list[str]:
     """What keeps an automation from running (checked when it is activated)."""
+    emails = [node.step.send_email for node in flatten(automation) if node.step.send_email is not None]
+    if not emails:
+        return []
     problems = []
-    sends = any(node for node in _send_steps(automation))
-    if sends and not deps.settings.sender_address and not all(s.from_ for s in _send_steps(automation)):
+    if not deps.settings.sender_address and not all(email.from_ for email in emails):
         problems.append("no sender address is configured (SENDER_ADDRESS) and an email step has no 'from'")
-    if sends and not deps.settings.email_queue_url:
+    if not deps.settings.email_queue_url:
         problems.append("no email queue is configured (EMAIL_QUEUE_URL)")
     return problems
-
-
-def _send_steps(automation: Automation) -> list[Any]:
-    from automations.language.program import flatten
-
-    return [node.step.send_email for node in flatten(automation) if node.step.send_email is not None]
 
 
 def create(deps: Deps, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
