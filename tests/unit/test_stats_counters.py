@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute
-
 from automations.adapters.tables import COUNTERS, StatsItem
+from pynamodb.attributes import NumberAttribute
 
 
 def test_every_counter_is_a_stats_attribute_and_no_other() -> None:
