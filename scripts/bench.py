@@ -86,7 +86,7 @@ def bench_requests() -> None:
     monkeypatch = pytest.MonkeyPatch()
     with counter.installed(), aws_stack(monkeypatch, START, automation_cache_seconds=3600.0) as stack:
         deps = stack.deps
-        for name in ("overdue-invoice-reminder", "invoice-paid-thank-you"):
+        for name in ("overdue-invoice-reminder", "invoice-paid-thank-you", "we-miss-you"):
             manage.create(deps, (ROOT / "examples" / "automations" / f"{name}.yaml").read_text(), START)
         # one of each first, so that the route cache and the version cache are warm, as in a busy function
         for kind in ("nomatch", "waiting", "paid"):
@@ -100,6 +100,12 @@ def bench_requests() -> None:
             with counter.measure() as calls:
                 ingest(deps, parse_events(batch), START)
             emit(f"aws_requests_per_event.batch_of_100.{label}", len(calls) / 100, "requests")
+        # after_silence: the person's second check-in moves the countdown that the first one started
+        checkin = {"type": "client.checked_in", "contact": {"id": "c_silent", "email": "silent@example.com"}}
+        ingest(deps, parse_events({**checkin, "id": "evt_ci_1"}), START)
+        with counter.measure() as calls:
+            ingest(deps, parse_events({**checkin, "id": "evt_ci_2"}), START)
+        emit("aws_requests_per_event.restarts_silence", len(calls), "requests", calls=sorted(calls))
         # the cold path: a new process's first event, before any cache is filled
         deps.automations.forget_routes()
         deps.automations._versions.clear()
@@ -140,6 +146,9 @@ def bench_imports() -> None:
 
 
 def main() -> None:
+    from automations.observability import logger
+
+    logger.setLevel("WARNING")  # stdout carries the figures only
     with tempfile.TemporaryDirectory():
         bench_requests()
         bench_imports()
