@@ -154,7 +154,12 @@ def main() -> None:
         bench_imports()
         extra = ROOT / "scripts" / "bench_email.py"
         if extra.exists():
-            subprocess.run([sys.executable, "-m", "scripts.bench_email"], cwd=ROOT, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "scripts.bench_email"],
+                cwd=ROOT,
+                check=True,
+                env={**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+            )
 
 
 if __name__ == "__main__":
