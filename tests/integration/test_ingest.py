@@ -16,6 +16,7 @@ import pytest
 from automations.adapters import stats
 from automations.adapters.tables import EventItem
 from automations.engine import RunState
+from botocore.exceptions import EndpointConnectionError
 
 from tests.conftest import load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
@@ -270,7 +271,7 @@ def test_a_retry_after_a_crash_before_the_email_was_queued_still_queues_it(
     # Given the booking confirmation (an email at once), and an email queue that fails once
     activate(stack, "booking-approved")
     real_send = stack.deps.email_queue.send
-    failures = [RuntimeError("SQS is unavailable")]
+    failures = [EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com")]
 
     def flaky_send(requests: Any) -> None:
         if failures:
@@ -280,7 +281,7 @@ def test_a_retry_after_a_crash_before_the_email_was_queued_still_queues_it(
     monkeypatch.setattr(stack.deps.email_queue, "send", flaky_send)
     event = sample("booking-approved", "evt_crash")
     # When the first delivery fails after the run was stored (the Lambda errors; the app retries)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(EndpointConnectionError):
         post(event)
     assert stored_events()["evt_crash"].status == "received"
     status, body = post(event)

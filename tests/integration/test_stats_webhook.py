@@ -134,9 +134,21 @@ def test_an_open_before_its_delivery_keeps_the_message_opened(stack: Stack, webh
 
 
 def test_a_record_of_another_sender_is_ignored(stack: Stack, webhook: Any, sent: MessageItem) -> None:
-    [result] = deliver(webhook, ses_record("ses_delivery_foreign.json", sent))
+    [result] = deliver(webhook, ses_record("ses_delivery_foreign.json", sent, ses_message_id="ses-not-ours"))
     assert result["status"] == "ignored"
     assert nonzero(counters()) == {}
+
+
+def test_a_record_with_only_ses_tags_is_found_by_its_ses_message_id(
+    stack: Stack, webhook: Any, sent: MessageItem
+) -> None:
+    # Given a record that carries only SES's own tags (as SES's DeliveryDelay and Rendering Failure do)
+    record = ses_record("ses_delivery_foreign.json", sent)
+    assert not {"automation", "run", "step"} & set(record["mail"]["tags"])
+    # When it arrives, SES's message id still names the email the product sent
+    [result] = deliver(webhook, record)
+    assert result["status"] == "counted" and result["message_id"] == sent.message_id
+    assert nonzero(counters()) == {"delivered": 1}
 
 
 def test_a_record_that_can_never_be_processed_is_logged_and_let_go(

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from automations.adapters.failures import CloudUnavailableError
 from automations.engine.effects import EmailRequest
 
 
@@ -49,7 +50,9 @@ class EmailQueue:
                 Entries=[{"Id": str(i), "MessageBody": _body(r)} for i, r in enumerate(chunk)],
             )
             if result.get("Failed"):
-                raise RuntimeError(f"the email queue refused {len(result['Failed'])} messages: {result['Failed']}")
+                raise CloudUnavailableError(
+                    f"the email queue refused {len(result['Failed'])} messages: {result['Failed']}"
+                )
 
 
 def _body(request: EmailRequest) -> str:

@@ -32,6 +32,13 @@ from automations.errors import AutomationsError
 EVENT_RETENTION = timedelta(days=400)
 ENDED_RUN_RETENTION = timedelta(days=400)
 
+#: A run key's lock expires this long after the run's next due time (or its start, for a run not waiting):
+#: a safety net for a run that never ends, which otherwise would hold its key forever. Scheduler retries a
+#: late delivery for up to a day, so a waiting run always moves its lock on before it expires.
+RUN_KEY_MARGIN = timedelta(days=2)
+#: DynamoDB's TTL removes an expired lock some time after its expiry; the checks honour ``until`` already.
+LOCK_TTL_GRACE_SECONDS = 86_400
+
 
 class ConflictError(AutomationsError):
     """A conditional write lost: the item changed or exists already."""
@@ -414,6 +421,11 @@ def _run_item(state: RunState, revision: int) -> RunItem:
     return item
 
 
+def run_key_expiry(state: RunState, now: datetime) -> datetime:
+    """When a run's key lock stops holding if the run never moves again."""
+    return max(now, state.due_at or now) + RUN_KEY_MARGIN
+
+
 @dataclass(frozen=True)
 class StoredRun:
     state: RunState
@@ -464,7 +476,10 @@ class RunStore:
         if locks.run_key is not None:
             lock = StateItem(*lock_key(self.workspace, "runkey", state.automation_id, locks.run_key))
             lock.run_id = state.id
-            condition = StateItem.pk.does_not_exist() | (StateItem.run_id == state.id)
+            lock.until = _epoch(run_key_expiry(state, now))
+            lock.expires_at = lock.until + LOCK_TTL_GRACE_SECONDS
+            # A lock past its expiry is a safety net that gave way: a run that never ended no longer holds it.
+            condition = StateItem.pk.does_not_exist() | (StateItem.run_id == state.id) | (StateItem.until < _epoch(now))
             with_locks.append(("run_key", lock, condition))
         item = _run_item(state, 0)
         ended = state.status.ended
@@ -488,24 +503,55 @@ class RunStore:
             raise SkippedError(with_locks[failed[0] - 1][0]) from None
 
     def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
-        """Store an advanced run if still at ``revision`` and waiting on ``position``; False otherwise."""
+        """Store an advanced run if still at ``revision`` and waiting on ``position``; False otherwise.
+
+        A run that ends is stored, counted and freed of its run key in one transaction: a crash leaves all
+        of it or none of it, and the retry of the step that ended it finds the run as it was. A run that
+        goes on waiting moves its run key's expiry past its new due time in the same transaction.
+        """
         item = _run_item(state, revision + 1)
         condition = RunItem.revision == revision
         if position is not None:
             condition = condition & (RunItem.position == position)
-        if not _save_if(item, condition):
-            return False
-        if state.status.ended:
-            counts = {f"runs_{_ended_counter(state.status)}": 1}
-            stats = counter_item(state.workspace, state.automation_id, now)
-            stats.update(actions=add_actions(counts, stats))
-            if state.run_key is not None:
-                self.release_run_key(state.automation_id, state.run_key, state.id)
-        return True
-
-    def release_run_key(self, automation_id: str, run_key: str, run_id: str) -> None:
-        lock = StateItem(*lock_key(self.workspace, "runkey", automation_id, run_key))
-        _delete_if(lock, StateItem.run_id == run_id)  # a lock a newer run took over stays
+        ended = state.status.ended
+        lock = None
+        if state.run_key is not None and (ended or state.status is RunStatus.WAITING):
+            lock = StateItem(*lock_key(self.workspace, "runkey", state.automation_id, state.run_key))
+        if not ended and lock is None:
+            return _save_if(item, condition)
+        counts = {f"runs_{_ended_counter(state.status)}": 1} if ended else {}
+        for with_lock in (True, False) if lock is not None else (False,):
+            try:
+                with TransactWrite(connection=connection()) as tx:
+                    tx.save(item, condition=condition)
+                    if counts:
+                        stats = counter_item(state.workspace, state.automation_id, now)
+                        tx.update(stats, actions=add_actions(counts, stats))
+                    if with_lock and lock is not None:
+                        if ended:
+                            tx.delete(lock, condition=StateItem.run_id == state.id)
+                        else:
+                            until = _epoch(run_key_expiry(state, now))
+                            tx.update(
+                                lock,
+                                actions=[
+                                    StateItem.until.set(until),
+                                    StateItem.expires_at.set(until + LOCK_TTL_GRACE_SECONDS),
+                                ],
+                                condition=StateItem.run_id == state.id,
+                            )
+            except TransactWriteError as exc:
+                reasons = getattr(exc, "cancellation_reasons", None) or []
+                failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+                if not failed:
+                    raise
+                # A transaction lists its deletes, then its puts, then its updates: the run's put comes
+                # after the lock's delete when there is one.
+                if (1 if with_lock and ended else 0) in failed:
+                    return False
+                continue  # the run key is no longer this run's (its lock expired and was taken): leave it be
+            return True
+        return False  # pragma: no cover - the loop without the lock either returns or raises
 
     def run_for_key(self, automation_id: str, run_key: str) -> str | None:
         """The active run holding a run key, if any."""

@@ -1,7 +1,15 @@
 """The pure engine: start a run, advance it, and say what must happen as effects. No clock, no AWS."""
 
 from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
-from automations.engine.machine import Outcome, advance, build_context, cancel, match_trigger, start_run
+from automations.engine.machine import (
+    Outcome,
+    advance,
+    build_context,
+    cancel,
+    failed_start,
+    match_trigger,
+    start_run,
+)
 from automations.engine.state import Decision, RunState, RunStatus
 
 __all__ = [
@@ -17,6 +25,7 @@ __all__ = [
     "advance",
     "build_context",
     "cancel",
+    "failed_start",
     "match_trigger",
     "start_run",
 ]

@@ -119,6 +119,38 @@ def start_run(
     return _run_from(program, automation, state, program.first, now)
 
 
+def failed_start(
+    automation: Automation,
+    version: int,
+    event: Mapping[str, Any],
+    *,
+    now: datetime,
+    run_id: str,
+    workspace: str,
+    reason: str,
+    person: str | None = None,
+) -> Outcome:
+    """A run that failed while it started (an automation that broke on this event), recorded as failed."""
+    _aware(now)
+    try:
+        context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
+    except Exception:  # the event itself is what broke: keep the run without it
+        context = {"event": {"id": event.get("id"), "type": event.get("type")}}
+    state = RunState(
+        id=run_id,
+        workspace=workspace,
+        automation_id=automation.id,
+        version=version,
+        person=person,
+        started_at=now,
+        updated_at=now,
+        context=context,
+    )
+    details = {"event_id": event.get("id"), "event_type": event.get("type"), "version": version}
+    state.log.append(Decision(at=now, kind="started", reason="matched trigger", details=details))
+    return Outcome(state, _finish(state, now, RunStatus.FAILED, reason))
+
+
 def advance(automation: Automation, state: RunState, *, now: datetime, step: str | None = None) -> Outcome:
     """Continue a waiting run whose delay is over; before its time, or on another step, nothing happens."""
     _aware(now)

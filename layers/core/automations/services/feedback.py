@@ -250,6 +250,19 @@ def handle(deps: Deps, raw: str | bytes | Mapping[str, Any], now: datetime) -> F
     tags = tags_of(mail)
     workspace = deps.settings.workspace
     ses_message_id = str(mail.get("messageId") or "")
+    store = MessageStore(workspace)
+    if not (tags.get("automation") and tags.get("run") and tags.get("step")) and ses_message_id:
+        # Some records carry only the configuration set among their tags: SES's id still names our message.
+        known = store.by_ses_id(ses_message_id)
+        if known is not None:
+            tags = {
+                **tags,
+                "automation": str(known.automation_id),
+                "run": str(known.run_id),
+                "step": str(known.step),
+                "message": str(known.message_id),
+                **({"test": "true"} if known.test else {}),
+            }
     if not (tags.get("automation") and tags.get("run") and tags.get("step")):
         logger.info("SES event ignored: not one of ours", extra={"event_type": kind, "ses_message_id": ses_message_id})
         metrics.add_metric(name="FeedbackIgnored", unit="Count", value=1)
@@ -260,7 +273,6 @@ def handle(deps: Deps, raw: str | bytes | Mapping[str, Any], now: datetime) -> F
         return FeedbackResult("ignored", kind, f"workspace {tags.get('workspace')!r}")
     effect = effect_of(record)
     digest = digest_of(record)
-    store = MessageStore(workspace)
     run_id, step = tags["run"], tags["step"]
     message_id = tags.get("message")
     if not message_id:
@@ -284,7 +296,12 @@ def handle(deps: Deps, raw: str | bytes | Mapping[str, Any], now: datetime) -> F
     for attempt in range(_ATTEMPTS):
         item = store.get(run_id, step, message_id)
         if item is not None and item.seen and digest in item.seen:
-            return FeedbackResult("duplicate", kind, "already counted", message_id=message_id)
+            # A redelivery: the record counted before, but what came after it (the reputation guard) may
+            # not have run; it is idempotent, so the redelivery completes it.
+            deactivated = None
+            if effect.reputation and tags.get("test") != "true" and not item.test:
+                deactivated = guard_reputation(deps, automation_id, now)
+            return FeedbackResult("duplicate", kind, "already counted", message_id=message_id, deactivated=deactivated)
         test = tags.get("test") == "true" or bool(item is not None and item.test)
         counts = _apply(deps, store, item, (run_id, step, message_id), tags, mail, effect, digest, test, now)
         if counts is not None:
@@ -327,6 +344,7 @@ def _apply(
     target = MessageItem(*message_key(workspace, run_id, step, message_id))
     actions: list[Any] = [MessageItem.seen.add({digest}), MessageItem.updated_at.set(now)]
     condition: Any = ~MessageItem.seen.contains(digest)
+    unsettled: dict[str, int] = {}
     if item is None:
         # SES knows a message we have no record of (expired, or written by an older stack): keep what it says.
         destination = mail.get("destination") or [""]
@@ -345,7 +363,10 @@ def _apply(
         condition = condition & MessageItem.pk.exists()
         ses_message_id = str(mail.get("messageId") or "")
         if item.state in ("sending", "unknown") and ses_message_id:
-            # SES's own event settles what a crash left open: the email was accepted, under this id.
+            # SES's own event settles what a crash left open: the email was accepted, under this id. An
+            # email counted as ``send_unknown`` stops being counted so: counters follow the final state.
+            if item.state == "unknown" and not test:
+                unsettled = {"send_unknown": -1}
             actions += [
                 MessageItem.state.set("sent"),
                 MessageItem.reason.set(f"confirmed by SES's {effect.kind} event after an interrupted send"),
@@ -355,6 +376,8 @@ def _apply(
             ]
             condition = condition & (MessageItem.state == item.state)
     counts = dict(effect.counts)
+    for name, value in unsettled.items():
+        counts[name] = counts.get(name, 0) + value
     if effect.status is not None:
         rank = RANKS[effect.status]
         current = None if item is None else item.status_rank

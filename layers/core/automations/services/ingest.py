@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from automations.adapters.failures import is_transient
 from automations.adapters.scheduler import schedule_name
 from automations.adapters.stats import increment
 from automations.adapters.store import NotFoundError, RouteInfo
@@ -15,7 +16,7 @@ from automations.events import TriggerEvent
 from automations.language.conditions import resolve
 from automations.language.durations import parse_duration
 from automations.language.model import Automation
-from automations.observability import logger
+from automations.observability import logger, metrics
 from automations.services import runner
 from automations.services.deps import Deps
 
@@ -65,13 +66,33 @@ def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: dat
         except NotFoundError:
             deps.automations.forget_routes()
             continue
-        if route.role == "cancel":
-            _cancel_runs(deps, automation, event, now)
-            continue
-        run_id = _trigger(deps, automation, route.version, event, now)
+        try:
+            if route.role == "cancel":
+                _cancel_runs(deps, automation, event, now)
+                continue
+            run_id = _trigger(deps, automation, route.version, event, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the cloud failed: the whole request is retried, and every step of it is idempotent
+            run_id = _isolate(deps, automation, route, event, now, exc)
         if run_id:
             started.append(run_id)
     return started
+
+
+def _isolate(
+    deps: Deps, automation: Automation, route: RouteInfo, event: dict[str, Any], now: datetime, exc: BaseException
+) -> str | None:
+    """One automation broke on this event: record a failed run with the reason; the others go on."""
+    reason = f"the automation failed on this event: {type(exc).__name__}: {str(exc)[:300]}"
+    logger.exception(
+        "automation failed on an event",
+        extra={"automation": automation.id, "event": event.get("id"), "role": route.role},
+    )
+    metrics.add_metric(name="AutomationFailures", unit="Count", value=1)
+    if route.role == "cancel":
+        return None
+    return runner.record_failure(deps, automation, route.version, event, now, reason)
 
 
 def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime) -> None:
@@ -192,9 +213,14 @@ def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.S
         deps.counters.clear_silence(automation_id, person, str(payload["event"]))
         return runner.StepResult("noop", match.reason)
     silence = automation.trigger.after_silence
-    run_id = _start(
-        deps, automation, int(head.version), event, match, now, f"no {automation.trigger.event} for {silence}"
-    )
+    try:
+        run_id = _start(
+            deps, automation, int(head.version), event, match, now, f"no {automation.trigger.event} for {silence}"
+        )
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        run_id = _isolate(deps, automation, RouteInfo(automation_id, "trigger", int(head.version)), event, now, exc)
     deps.counters.clear_silence(automation_id, person, str(payload["event"]))
     if run_id is None:
         return runner.StepResult("noop", "skipped by frequency or run key")

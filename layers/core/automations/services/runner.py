@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from automations.adapters.failures import is_transient
 from automations.adapters.scheduler import schedule_name
 from automations.adapters.store import Locks, NotFoundError, SkippedError
 from automations.engine import (
@@ -17,11 +18,12 @@ from automations.engine import (
     ScheduleStep,
     advance,
     cancel,
+    failed_start,
     start_run,
 )
 from automations.ids import derived_id
 from automations.language.model import Automation, EveryWindow
-from automations.observability import logger
+from automations.observability import logger, metrics
 from automations.services.deps import Deps
 
 
@@ -109,6 +111,21 @@ def start(
     return Started(run_id)
 
 
+def record_failure(
+    deps: Deps, automation: Automation, version: int, event: dict[str, Any], now: datetime, reason: str
+) -> str | None:
+    """Keep a failed run for an automation that broke on an event, so its timeline says why."""
+    run_id = derived_id("run", deps.settings.workspace, event["id"], automation.id)
+    outcome = failed_start(
+        automation, version, event, now=now, run_id=run_id, workspace=deps.settings.workspace, reason=reason
+    )
+    try:
+        deps.runs.create(outcome.state, Locks(), now)
+    except SkippedError:
+        return run_id  # recorded by an earlier attempt
+    return run_id
+
+
 def _resume_existing(deps: Deps, run_id: str) -> Started:
     """The event was processed before but not finished (a retry): make sure the run's first effects happened.
 
@@ -120,6 +137,8 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
     """
     stored = deps.runs.get(run_id)
     state = stored.state
+    if state.status is RunStatus.FAILED:
+        return Started(run_id)  # recorded as failed when it started: nothing of it is to be repeated
     if stored.revision == 0:
         context = state.context
         event = {**context.get("event", {}), "contact": context.get("contact"), "data": context.get("data")}
@@ -169,7 +188,15 @@ def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepRes
         # A deactivation that had not reached this run yet: end it with the deactivation's own reason.
         return end_run(deps, state, stored.revision, now, head.status_reason or f"automation {head.status}")
     automation = deps.definition(state.automation_id, state.version)
-    outcome = advance(automation, state, now=now, step=step)
+    try:
+        outcome = advance(automation, state, now=now, step=step)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        logger.exception("run failed while advancing", extra={"run": run_id, "step": step})
+        metrics.add_metric(name="AutomationFailures", unit="Count", value=1)
+        reason = f"the automation failed at step {step!r}: {type(exc).__name__}: {str(exc)[:300]}"
+        return end_run(deps, state, stored.revision, now, reason, status=RunStatus.FAILED)
     if outcome.noop_reason:
         _heal_early_delivery(deps, state, payload, now)
         return StepResult("noop", outcome.noop_reason, state.status.value)

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from automations.adapters import ses
+from automations.adapters.failures import is_transient
 from automations.adapters.messages import MessageStore, SuppressionStore, message_id_for, normalize_address
 from automations.adapters.tables import MessageItem
 from automations.engine.effects import EmailRequest
@@ -281,7 +282,7 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime) -> 
 
     attempt = uuid.uuid4().hex
     item = messages.new(state="sending", attempt=attempt, **common)
-    if not messages.claim(item):
+    if not _claim(messages, item, attempt):
         return _already(messages, item, now)
 
     try:
@@ -307,6 +308,24 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime) -> 
     messages.mark_sent(item, ses_message_id, attempt, now)
     logger.info("email sent", extra={**log, "message_id": item.message_id, "ses_message_id": ses_message_id})
     return Delivery(address, item.message_id, "sent", ses_message_id=ses_message_id)
+
+
+def _claim(messages: MessageStore, item: MessageItem, attempt: str) -> bool:
+    """Claim the record before SES is called; a claim whose reply was lost is recognised by its attempt.
+
+    Without that check, the claim written by this very attempt would look like an earlier attempt that
+    died after calling SES, and the email would be marked ``unknown`` without SES ever being called.
+    """
+    try:
+        return messages.claim(item)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        found = messages.get(item.run_id, item.step, item.message_id)
+        if found is None or found.attempt != attempt:
+            raise  # not written (or another attempt's): the queue message comes back and claims it then
+        logger.info("claim confirmed after a lost reply", extra={"message_id": item.message_id})
+        return True
 
 
 def _already(messages: MessageStore, item: MessageItem, now: datetime) -> Delivery:
