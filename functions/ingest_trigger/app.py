@@ -9,7 +9,14 @@ from automations.events import EventValidationError
 from automations.observability import logger, metrics
 from automations.services.deps import get_deps
 from automations.services.ingest import ingest
-from automations.services.intake import BadJsonError, TooLargeError, event_from_eventbridge, events_from_body
+from automations.services.intake import (
+    BadJsonError,
+    TooLargeError,
+    accept,
+    event_from_eventbridge,
+    events_from_body,
+    request_body,
+)
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -18,17 +25,23 @@ app = APIGatewayRestResolver(enable_validation=True)
 
 @app.post("/v1/events", summary="Ingest one trigger event or a batch of up to 100")
 def post_events() -> Response[str]:
+    """One event (refused whole when invalid), or a batch where each event is answered on its own."""
     deps = get_deps()
+    request = app.current_event
     try:
-        events = events_from_body(app.current_event.body, deps.settings.max_event_bytes)
+        raw = request_body(request.body, request.is_base64_encoded)
+        intake = events_from_body(raw, deps.settings.max_event_bytes)
     except BadJsonError as exc:
         return error_response(400, str(exc))
     except TooLargeError as exc:
         return error_response(413, "event too large", exc.errors)
     except EventValidationError as exc:
         return error_response(422, "invalid event", exc.errors)
-    results = ingest(deps, events, deps.clock.now())
+    results = accept(deps, intake, deps.clock.now())
     metrics.add_metric(name="EventsAccepted", unit="Count", value=sum(r.status == "accepted" for r in results))
+    invalid = sum(r.status == "invalid" for r in results)
+    if invalid:
+        metrics.add_metric(name="InvalidEvents", unit="Count", value=invalid)
     return json_response(202, {"events": [r.as_dict() for r in results]})
 
 

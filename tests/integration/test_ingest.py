@@ -413,18 +413,14 @@ BAD_BODIES = [
     pytest.param(_overdue("evt x!"), ["id"], id="bad-id"),
     pytest.param(_overdue("evt_x", contact__email="not-an-address"), ["contact.email"], id="bad-email"),
     pytest.param(_overdue("evt_x", data=["not", "an", "object"]), ["data"], id="data-not-object"),
-    pytest.param(
-        _batch(_overdue("evt_1"), _overdue("evt_2", occurred_at="yesterday")),
-        ["events[1].occurred_at"],
-        id="batch-bad-time",
-    ),
-    pytest.param(
-        _batch(_overdue("evt_1", type=""), _overdue("evt_2"), _overdue("evt_3", occurred_at=7.5e99)),
-        ["events[0].type", "events[2].occurred_at"],
-        id="batch-two-bad",
-    ),
-    pytest.param(_batch(_overdue("evt_1"), _overdue("evt_1")), ["events"], id="batch-same-id-twice"),
+    pytest.param(_overdue("evt_x", occurred_at="9999-12-31T23:59:59-05:00"), ["occurred_at"], id="year-9999"),
+    pytest.param(_overdue("evt_x", occurred_at="0001-01-01T00:00:00+05:00"), ["occurred_at"], id="year-1"),
+    pytest.param(_overdue("evt_x", occurred_at="1969-12-31T23:59:59Z"), ["occurred_at"], id="before-1970"),
+    pytest.param(_overdue("evt_x", occurred_at="2201-01-01T00:00:00Z"), ["occurred_at"], id="after-2200"),
+    pytest.param(_overdue("evt_x", contact__id="\ud800x"), ["contact.id"], id="lone-surrogate"),
+    pytest.param(_overdue("evt_x", data__invoice__note="ok \udfff"), ["data.invoice.note"], id="lone-low-surrogate"),
     pytest.param(_batch(), ["events"], id="batch-empty"),
+    pytest.param({"events": "not a list"}, ["events"], id="batch-not-a-list"),
     pytest.param(_batch(*[_overdue(f"evt_{i}") for i in range(101)]), ["events"], id="batch-over-100"),
     pytest.param({"events": [_overdue("evt_1")], "extra": 1}, ["extra"], id="batch-unknown-key"),
     pytest.param(["not", "an", "object"], [""], id="not-an-object"),
@@ -448,24 +444,73 @@ def test_invalid_events_are_answered_422_naming_each_wrong_field_and_nothing_is_
     assert runs_of(stack, "overdue-invoice-reminder") == [] and stack.schedules() == []
 
 
-def test_a_batch_with_one_invalid_event_stores_none_of_them(stack: Stack) -> None:
-    # Given an active automation and a batch of ten good events with one bad one among them
+def test_a_batch_answers_each_event_and_an_invalid_one_does_not_block_the_others(stack: Stack) -> None:
+    # Given an active automation and a batch of eleven events, three of them wrong in different ways
     activate(stack, "overdue-invoice-reminder")
-    events = [_overdue(f"evt_{i}", data__invoice__id=f"inv_{i}") for i in range(11)]
-    events[7]["occurred_at"] = "2026-13-45T99:00:00Z"
+    events: list[Any] = [_overdue(f"evt_{i}", data__invoice__id=f"inv_{i}") for i in range(11)]
+    events[3]["occurred_at"] = "9999-12-31T23:59:59-05:00"
+    events[7] = {"type": "Invoice Overdue!", "contact": {"id": "\ud800x"}, "colour": "red"}
+    events[9] = ["not", "an", "event"]
     # When it is posted
     status, answer = post({"events": events})
-    # Then the whole request is refused, naming the one bad event
-    assert status == 422
-    assert [e["loc"] for e in answer["errors"]] == ["events[7].occurred_at"]
-    # And not one of the good events was stored or started a run
+    # Then every event is answered in order: the good ones accepted with their runs
+    assert status == 202
+    answers = answer["events"]
+    invalid = {3, 7, 9}
+    assert [a["status"] for a in answers] == ["invalid" if i in invalid else "accepted" for i in range(11)]
+    assert all(len(a["runs"]) == 1 for i, a in enumerate(answers) if i not in invalid)
+    # And each invalid one carries its errors (with their place in the request) and its id when it has one
+    assert answers[3] == {
+        "id": "evt_3",
+        "status": "invalid",
+        "errors": [
+            {"loc": "events[3].occurred_at", "message": "must be between 1970-01-01T00:00:00Z and 2200-12-31T23:59:59Z"}
+        ],
+    }
+    assert "id" not in answers[7] and "runs" not in answers[7]
+    assert sorted(e["loc"] for e in answers[7]["errors"]) == [
+        "events[7].colour",
+        "events[7].contact.id",
+        "events[7].type",
+    ]
+    assert [e["loc"] for e in answers[9]["errors"]] == ["events[9]"]
+    # And only the good ones were stored, each with its run
+    assert set(stored_events()) == {f"evt_{i}" for i in range(11) if i not in invalid}
+    assert len(runs_of(stack, "overdue-invoice-reminder")) == 8
+    # When the app fixes the wrong time and posts the valid ones again
+    events[3]["occurred_at"] = "2026-11-23T10:00:00Z"
+    _, again = post({"events": [e for i, e in enumerate(events) if i not in (7, 9)]})
+    # Then the ones already stored are duplicates, and the fixed one is accepted
+    assert [a["status"] for a in again["events"]] == ["duplicate"] * 3 + ["accepted"] + ["duplicate"] * 5
+    assert event_count() == 9
+
+
+def test_a_batch_repeating_an_id_answers_the_repeat_as_a_duplicate(stack: Stack) -> None:
+    # Given an active automation
+    activate(stack, "overdue-invoice-reminder")
+    # When a batch holds the same event id twice (the second with another body)
+    first = _overdue("evt_same")
+    second = _overdue("evt_same", data__invoice__id="inv_9")
+    status, answer = post({"events": [first, _overdue("evt_other", data__invoice__id="inv_8"), second]})
+    # Then the first is accepted, and the repeat is its duplicate, naming the same run
+    assert status == 202
+    [one, other, repeat] = answer["events"]
+    assert one["status"] == "accepted" and len(one["runs"]) == 1
+    assert other["status"] == "accepted"
+    assert repeat == {"id": "evt_same", "status": "duplicate", "runs": one["runs"]}
+    # And the event is stored once, as first posted
+    assert stored_events()["evt_same"].body["data"]["invoice"]["id"] == "inv_7"
+    assert len(runs_of(stack, "overdue-invoice-reminder")) == 2
+
+
+def test_a_batch_of_invalid_events_only_is_answered_event_by_event(stack: Stack) -> None:
+    status, answer = post({"events": [_overdue("evt_1", type=""), _overdue("evt_2", occurred_at=7.5e99)]})
+    assert status == 202
+    assert [(a["id"], a["status"], [e["loc"] for e in a["errors"]]) for a in answer["events"]] == [
+        ("evt_1", "invalid", ["events[0].type"]),
+        ("evt_2", "invalid", ["events[1].occurred_at"]),
+    ]
     assert event_count() == 0
-    assert runs_of(stack, "overdue-invoice-reminder") == []
-    # When the app fixes it and posts again, all eleven are accepted
-    events[7]["occurred_at"] = "2026-11-23T10:00:00Z"
-    status, answer = post({"events": events})
-    assert status == 202 and [a["status"] for a in answer["events"]] == ["accepted"] * 11
-    assert event_count() == 11
 
 
 def test_a_body_that_is_not_json_is_answered_400(stack: Stack) -> None:
@@ -484,15 +529,24 @@ def test_an_event_over_the_size_limit_is_answered_413_and_one_just_under_is_acce
     limit = stack.settings.max_event_bytes
     assert limit == 64 * 1024
     big = _overdue("evt_big", data__notes="x" * limit)
-    # When it is posted alone, or second in a batch
+    # When it is posted alone
     single_status, single = post(big)
-    batch_status, batch = post({"events": [_overdue("evt_small"), big]})
-    # Then 413, naming the event and the limit, and nothing stored
-    assert single_status == 413 and batch_status == 413
+    # Then 413, naming the field that makes it too large and the limit, and nothing stored
+    assert single_status == 413
     assert single["message"] == "event too large"
-    assert [e["loc"] for e in batch["errors"]] == ["events[1]"]
-    assert str(limit) in batch["errors"][0]["message"]
+    [error] = single["errors"]
+    assert error["loc"] == "data.notes" and str(limit) in error["message"]
     assert event_count() == 0
+    # When it is posted second in a batch
+    batch_status, batch = post({"events": [_overdue("evt_small"), big]})
+    # Then the small one is accepted and the big one is answered invalid, naming the field and the limit
+    assert batch_status == 202
+    [small, refused] = batch["events"]
+    assert small["status"] == "accepted"
+    assert refused["id"] == "evt_big" and refused["status"] == "invalid"
+    assert [e["loc"] for e in refused["errors"]] == ["events[1].data.notes"]
+    assert str(limit) in refused["errors"][0]["message"]
+    assert set(stored_events()) == {"evt_small"}
     # When an event padded to exactly the limit (counted as compact JSON) is posted
     fits = _overdue("evt_fits", data__notes="")
     size = len(json.dumps(fits, separators=(",", ":")).encode())
@@ -500,7 +554,22 @@ def test_an_event_over_the_size_limit_is_answered_413_and_one_just_under_is_acce
     status, _ = post(fits)
     # Then it is accepted and stored
     assert status == 202
-    assert set(stored_events()) == {"evt_fits"}
+    assert set(stored_events()) == {"evt_small", "evt_fits"}
+
+
+@pytest.mark.parametrize(
+    ("event", "loc"),
+    [
+        pytest.param(_overdue("x" * 1_000_000), "id", id="id"),
+        pytest.param({**_overdue("evt_t"), "type": "t" * 1_000_000}, "type", id="type"),
+        pytest.param(_overdue("evt_b", data__invoice__lines=["line " * 50] * 500), "data.invoice.lines", id="many"),
+    ],
+)
+def test_a_413_names_the_largest_field(stack: Stack, event: dict[str, Any], loc: str) -> None:
+    status, answer = post(event)
+    assert status == 413
+    assert [e["loc"] for e in answer["errors"]] == [loc]
+    assert event_count() == 0
 
 
 INVALID_BUS_EVENTS: list[tuple[str, Any, str]] = [
@@ -508,7 +577,9 @@ INVALID_BUS_EVENTS: list[tuple[str, Any, str]] = [
     ("detail-not-object", lambda r: r.update({"detail": "not an object"}), "detail"),
     ("bad-time", lambda r: r["detail"].update({"occurred_at": "soon"}), "occurred_at"),
     ("unknown-field", lambda r: r["detail"].update({"unknown": 1}), "unknown"),
-    ("too-large", lambda r: r["detail"].update({"blob": "x" * 70_000}), "detail"),
+    ("too-large", lambda r: r["detail"].update({"blob": "x" * 70_000}), "blob"),
+    ("year-9999", lambda r: r["detail"].update({"occurred_at": "9999-12-31T23:59:59-05:00"}), "occurred_at"),
+    ("lone-surrogate", lambda r: r["detail"]["contact"].update({"id": "\ud800x"}), "contact.id"),
 ]
 
 

@@ -274,10 +274,11 @@ def run_view(body: Mapping[str, Any]) -> Group:
 
 def events_table(body: Mapping[str, Any]) -> Table:
     table = Table(title="Events", title_justify="left")
-    for column in ("id", "status", "runs started"):
+    for column in ("id", "status", "runs started / errors"):
         table.add_column(column)
     for item in body.get("events", []):
-        table.add_row(item["id"], item["status"], ", ".join(item.get("runs", [])) or "-")
+        errors = "; ".join(f"{e.get('loc') or '-'}: {e.get('message')}" for e in item.get("errors", []))
+        table.add_row(item.get("id") or "-", item["status"], errors or ", ".join(item.get("runs", [])) or "-")
     return table
 
 

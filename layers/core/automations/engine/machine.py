@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
@@ -17,6 +17,8 @@ from automations.language.program import Node, Program
 from automations.language.templates import html_to_text, render
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+#: Delays end before this moment (the latest an event may have occurred at is the end of 2200).
+LATEST_DUE = datetime(2201, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -250,7 +252,16 @@ def _delay(node: Node, state: RunState, now: datetime, effects: list[Effect]) ->
                 _finish(state, now, RunStatus.SKIPPED, f"delay.until field {spec.until!r} is {what}", node.id)
             )
             return None, True
-        due = moment + spec.offset_delta
+        try:
+            due = moment + spec.offset_delta
+        except OverflowError:
+            problem = "the offset takes it out of the range of dates"
+        else:
+            problem = "a delay cannot wait beyond 2200" if due >= LATEST_DUE else ""
+        if problem:
+            reason = f"delay.until field {spec.until!r} is {raw!r}: {problem}"
+            effects.extend(_finish(state, now, RunStatus.SKIPPED, reason, node.id))
+            return None, True
         if due <= now:
             details = {"due_at": due.isoformat(), "if_past": spec.if_past}
             if spec.if_past == "skip":

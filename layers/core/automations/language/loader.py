@@ -76,6 +76,8 @@ def parse_document(text: str | bytes) -> Any:
         raise DefinitionError([FieldError("", f"not valid YAML or JSON: {exc.problem}{where}")]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([FieldError("", f"not valid YAML or JSON: {exc}")]) from None
+    except RecursionError:
+        raise DefinitionError([FieldError("", "nested too deeply to be read")]) from None
 
 
 def _step_id_errors(data: dict[str, Any]) -> list[FieldError]:

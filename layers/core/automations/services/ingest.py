@@ -12,7 +12,8 @@ from automations.adapters.stats import increment
 from automations.adapters.store import NotFoundError, RouteInfo
 from automations.engine import build_context, match_trigger
 from automations.engine.machine import Match, scalar_key
-from automations.events import TriggerEvent
+from automations.errors import FieldError
+from automations.events import LATEST, TriggerEvent
 from automations.language.conditions import resolve
 from automations.language.durations import parse_duration
 from automations.language.model import Automation
@@ -23,11 +24,15 @@ from automations.services.deps import Deps
 
 @dataclass
 class EventResult:
-    id: str
-    status: str  # "accepted" | "duplicate"
+    id: str  # empty for an invalid event whose id could not be read
+    status: str  # "accepted" | "duplicate" | "invalid"
     runs: list[str] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)  # why an invalid event was refused
 
     def as_dict(self) -> dict[str, Any]:
+        if self.status == "invalid":
+            named = {"id": self.id} if self.id else {}
+            return {**named, "status": self.status, "errors": [e.as_dict() for e in self.errors]}
         return {"id": self.id, "status": self.status, "runs": self.runs}
 
 
@@ -171,7 +176,13 @@ def _restart_silence(
     assert match.person is not None and automation.trigger.after_silence is not None
     silence = parse_duration(automation.trigger.after_silence)
     occurred = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
-    due = occurred + silence
+    try:
+        due = occurred + silence
+    except OverflowError:
+        due = LATEST
+    if due >= LATEST:  # intake keeps occurred_at within 1970-2200; an event stored before may not be
+        logger.warning("occurred_at too late for a countdown", extra={"event": event["id"]})
+        return
     if due <= now:
         logger.info("event too old to start a countdown", extra={"event": event["id"], "automation": automation.id})
         return
