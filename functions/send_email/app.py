@@ -1,20 +1,26 @@
 """send_email: the email queue's consumer. Each record is one rendered email request; each recipient is sent
 at most once (see ``automations.services.sending``). A record SES could not take now is reported as a batch
-item failure and kept invisible for a backoff delay; a record no retry can fix is logged and dropped.
+item failure and kept invisible for a backoff delay. A record that is not an email request (not JSON, or not
+of the expected shape) is logged, counted and reported as a batch item failure too: after the queue's
+retries it lands in the dead-letter queue (alarmed) with its body, never dropped. The other records of the
+batch are processed either way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as stack_settings
 from automations.observability import logger, metrics
 from automations.services import sending
 from automations.services.deps import get_deps
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Every email carries a signed unsubscribe link: a function deployed without the secret fails at start.
+stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
 
 _METRICS = {
     "sent": "EmailsSent",
@@ -30,10 +36,17 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     try:
         request = sending.request_from_body(record.body)
     except sending.InvalidEmailMessageError as exc:
-        # No retry can fix it: say why, count it, and let the queue delete it.
-        logger.error("invalid email message dropped", extra={"message_id": record.message_id, "reason": str(exc)})
+        # No retry can fix it, but it is not ours to delete: it goes back, then to the dead-letter queue.
+        logger.error(
+            "invalid email message kept for the dead-letter queue",
+            extra={
+                "message_id": record.message_id,
+                "reason": str(exc),
+                "receive_count": record.attributes.approximate_receive_count,
+            },
+        )
         metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
-        return {"status": "invalid", "reason": str(exc)}
+        raise
     try:
         deliveries = sending.send_request(deps, request, deps.clock.now())
     except sending.TransientSendError as exc:
@@ -58,8 +71,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return response
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # One processor per invocation: it holds the batch it works on (its records, successes and failures).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

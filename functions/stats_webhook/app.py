@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as stack_settings
 from automations.adapters.messages import SuppressionStore
 from automations.observability import logger, metrics
 from automations.services import feedback, unsubscribe
@@ -17,6 +18,9 @@ from automations.services.deps import get_deps
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The unsubscribe pages read signed tokens: a function deployed without the secret fails at start.
+stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
 
 app = APIGatewayRestResolver()
 
@@ -32,7 +36,7 @@ def _page(status: int, body: str) -> Response[str]:
 def unsubscribe_page(token: str) -> Response[str]:
     settings = get_deps().settings
     try:
-        claim = unsubscribe.verify_token(settings.unsubscribe_secret, token, settings.workspace)
+        claim = unsubscribe.read_token(settings, token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe link refused", extra={"reason": str(exc)})
         return _page(400, unsubscribe.invalid_page())
@@ -44,7 +48,7 @@ def unsubscribe_one_click(token: str) -> Response[str]:
     deps = get_deps()
     settings = deps.settings
     try:
-        claim = unsubscribe.verify_token(settings.unsubscribe_secret, token, settings.workspace)
+        claim = unsubscribe.read_token(settings, token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe refused", extra={"reason": str(exc)})
         metrics.add_metric(name="UnsubscribeRefused", unit="Count", value=1)

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from automations.adapters import stats
 from automations.engine import RunState
 from automations.services import automations as manage
@@ -134,6 +135,48 @@ def test_a_call_back_for_an_unknown_run_or_another_step_is_a_noop(stack: Stack) 
     }
     assert run(stack, run_id).status.value == "waiting"
     assert stack.queued_emails() == []
+
+
+def test_scheduler_s_default_notification_is_answered_invalid_logged_and_counted(
+    stack: Stack, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a waiting run
+    activate(stack, "overdue-invoice-reminder")
+    run_id = start(stack, sample("overdue-invoice-reminder", "evt_no_input"))
+    stack.clock.offset = timedelta(days=3)
+    capsys.readouterr()
+    # When Scheduler invokes evaluate_step for a schedule without Input (its default notification)
+    notification = load_event("scheduler_default_notification.json")
+    answer = fire(notification)
+    # Then it is answered invalid with the reason, not a traceback, and nothing changed
+    assert answer["status"] == "invalid" and "without Input" in answer["reason"]
+    assert set(answer) == {"status", "reason"}
+    assert run(stack, run_id).status.value == "waiting"
+    assert stack.queued_emails() == []
+    # And one structured log line says why, naming the schedule
+    [logged] = [r for r in caplog.records if r.getMessage() == "invalid schedule payload"]
+    assert logged.levelname == "ERROR" and logged.reason == answer["reason"]  # type: ignore[attr-defined]
+    assert logged.schedule == notification["resources"]  # type: ignore[attr-defined]
+    # And the InvalidSchedulePayloads metric counts it
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [m.get("InvalidSchedulePayloads") for m in emitted if "InvalidSchedulePayloads" in m] == [[1.0]]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"kind": "step", "workspace": "default", "step": "step-1", "due_at": "2026-11-27T10:00:00+00:00"}, "run"),
+        ({"kind": "step", "workspace": "default", "run": "r", "step": "s", "due_at": "tomorrow"}, "due_at"),
+        ({"kind": "silence", "workspace": "default", "automation": "we-miss-you", "due_at": "2026-11-27"}, "person"),
+        ({"kind": "later", "run": "r"}, "unknown kind 'later'"),
+        ({"run": "r", "step": "s"}, "no kind"),
+        (["step"], "not an object"),
+    ],
+    ids=["step-without-run", "bad-due-at", "silence-without-person", "unknown-kind", "no-kind", "not-an-object"],
+)
+def test_a_payload_of_another_shape_is_answered_invalid(stack: Stack, payload: Any, expected: str) -> None:
+    answer = fire(payload)
+    assert answer["status"] == "invalid" and expected in answer["reason"], answer
 
 
 # --- cancel_on ----------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -316,12 +317,47 @@ def test_a_timeout_waiting_for_ses_is_unknown_not_retried(
     assert counters()["send_unknown"] == 1
 
 
-def test_a_message_no_retry_can_fix_is_dropped(stack: Stack, handler: Any) -> None:
-    event = sqs_event(request())
-    event["Records"][0]["body"] = '{"workspace": "default", "recipients": []}'
-    assert run(handler, event) == {"batchItemFailures": []}
-    event["Records"][0]["body"] = "not json"
-    assert run(handler, event) == {"batchItemFailures": []}
+@pytest.mark.parametrize(
+    "body",
+    ["not json", '{"workspace": "default", "recipients": []}', "[1, 2]", '{"type": "newsletter"}', ""],
+    ids=["not-json", "fields-missing", "not-an-object", "wrong-shape", "empty"],
+)
+def test_a_malformed_message_is_reported_as_a_batch_item_failure_never_dropped(
+    stack: Stack, handler: Any, body: str
+) -> None:
+    # Given a batch of one good email request and one malformed record
+    event = sqs_event(request(), request(run_id="run_0002"))
+    event["Records"][1]["body"] = body
+    # When send_email processes it
+    result = run(handler, event)
+    # Then the good one is sent, and the malformed one is reported so that the queue keeps it (then its DLQ)
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert [m["To"] for m in sent_messages()] == ["ana@example.com"]
+    assert message("run_0001", "reminder", "ana@example.com").state == "sent"
+
+
+def test_a_malformed_message_reaches_the_dead_letter_queue_with_its_body(stack: Stack, handler: Any) -> None:
+    # Given the email queue with its redrive policy, and a message no retry can make sendable
+    sqs = stack.sqs
+    dlq_url = sqs.create_queue(QueueName="automations-test-email-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}
+    queue = stack.settings.email_queue_url
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"RedrivePolicy": json.dumps(policy), "VisibilityTimeout": "0"})
+    sqs.send_message(QueueUrl=queue, MessageBody="{not json")
+    # When Lambda's event source mapping delivers it, deleting only what the function did not report
+    for _ in range(3):
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])
+        for received in got.get("Messages", []):
+            record = sqs_event({})["Records"][0]
+            record.update(messageId=received["MessageId"], receiptHandle=received["ReceiptHandle"])
+            record["body"] = received["Body"]
+            failures = run(handler, {"Records": [record]})["batchItemFailures"]
+            if not failures:
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=received["ReceiptHandle"])
+    # Then after the queue's retries it is in the dead-letter queue, body intact, and nothing was sent
+    [kept] = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert kept["Body"] == "{not json"
     assert sent_messages() == []
 
 

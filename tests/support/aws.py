@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+#: The value of the unsubscribe secret that ``aws_stack`` creates in Secrets Manager.
+UNSUBSCRIBE_SECRET = "test-secret"
 
 
 class FixedClock(Clock):
@@ -100,6 +102,8 @@ def aws_stack(monkeypatch: Any, start: datetime, **overrides: Any) -> Iterator[S
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         scheduler = boto3.client("scheduler", region_name=REGION)
         scheduler.create_schedule_group(Name="automations-test")
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secret = secrets.create_secret(Name="automations-test-unsubscribe", SecretString=UNSUBSCRIBE_SECRET)
         values: dict[str, Any] = {
             "automations_table": "test-automations",
             "events_table": "test-events",
@@ -114,7 +118,7 @@ def aws_stack(monkeypatch: Any, start: datetime, **overrides: Any) -> Iterator[S
             "sender_address": "hello@acme.example",
             "configuration_set": "automations-test",
             "unsubscribe_base_url": "https://api.acme.example/u",
-            "unsubscribe_secret": "test-secret",
+            "unsubscribe_secret_arn": secret["ARN"],
             "automation_cache_seconds": 0.0,
             "region": REGION,
         }

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from automations.local.cfn import Intrinsics, UnresolvedError
-from automations.local.template import global_environment, load_template
+from automations.local.provision import provision
+from automations.local.template import load_template
 from automations.local.wiring import Route, wiring
+from moto import mock_aws
 
 from tests.conftest import TEMPLATE
 
@@ -40,8 +43,32 @@ def test_dynamic_references_go_to_the_resolver(template: dict[str, Any]) -> None
         return "s3cr3t"
 
     intrinsics = Intrinsics(template, refs={"UnsubscribeSecret": "arn:secret"}, dynamic=resolver)
-    assert intrinsics.resolve(global_environment(template)["UNSUBSCRIBE_SECRET"]) == "s3cr3t"
+    reference = {"Fn::Sub": "{{resolve:secretsmanager:${UnsubscribeSecret}:SecretString}}"}
+    assert intrinsics.resolve(reference) == "s3cr3t"
     assert asked == ["secretsmanager:arn:secret:SecretString"]
+
+
+def test_the_local_stack_creates_the_unsubscribe_secret_and_passes_its_arn(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the template's resources provisioned in moto, as the local stack does
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        done, settings = provision(
+            template,
+            lambda service: boto3.client(service, region_name="us-east-1"),
+            parameters={"Stage": "local"},
+            region="us-east-1",
+            stack_name="automations-local",
+        )
+        # Then the functions get the secret's ARN (never its value), and the secret holds a generated value
+        arn = done.secrets["UnsubscribeSecret"]
+        assert done.environment["UNSUBSCRIBE_SECRET_ARN"] == arn == settings.unsubscribe_secret_arn
+        value = boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(SecretId=arn)["SecretString"]
+        assert len(value) >= 32 and value not in done.environment.values()
+        assert "UNSUBSCRIBE_SECRET" not in done.environment and not done.unresolved
 
 
 def test_a_reference_to_something_not_created_is_an_error(template: dict[str, Any]) -> None:

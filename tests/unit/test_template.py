@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from automations.local.template import function_environment, load_template, resources_of
+from automations.local.template import function_environment, global_environment, load_template, resources_of
 from automations.settings import ENVIRONMENT, Settings
 from samtranslator.translator.transform import transform
 
@@ -22,16 +22,18 @@ CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 NEEDS: dict[str, set[str]] = {
     "IngestTriggerFunction": {"EMAIL_QUEUE_URL", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN", "EVALUATE_STEP_ARN"},
     "EvaluateStepFunction": {"EMAIL_QUEUE_URL", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN", "EVALUATE_STEP_ARN"},
-    "SendEmailFunction": {"SENDER_ADDRESS", "CONFIGURATION_SET", "UNSUBSCRIBE_BASE_URL", "UNSUBSCRIBE_SECRET"},
+    "SendEmailFunction": {"SENDER_ADDRESS", "CONFIGURATION_SET", "UNSUBSCRIBE_BASE_URL", "UNSUBSCRIBE_SECRET_ARN"},
     "StatsWebhookFunction": {
-        "UNSUBSCRIBE_SECRET",
+        "UNSUBSCRIBE_SECRET_ARN",
         "MIN_SENDS_FOR_REPUTATION",
         "HARD_BOUNCE_RATE_LIMIT",
         "COMPLAINT_RATE_LIMIT",
         "SCHEDULE_GROUP",
     },
-    "ManageApiFunction": {"EMAIL_QUEUE_URL", "SENDER_ADDRESS", "SCHEDULE_GROUP"},
+    "ManageApiFunction": {"EMAIL_QUEUE_URL", "SENDER_ADDRESS", "SCHEDULE_GROUP", "UNSUBSCRIBE_SECRET_ARN"},
 }
+#: The functions that build unsubscribe links (emails, test emails) or read them (the unsubscribe pages).
+SECRET_READERS = {"SendEmailFunction", "ManageApiFunction", "StatsWebhookFunction"}
 TABLES = {"AUTOMATIONS_TABLE", "EVENTS_TABLE", "RUNS_TABLE", "STATE_TABLE", "STATS_TABLE", "WORKSPACE"}
 
 
@@ -100,6 +102,42 @@ def test_every_setting_a_function_reads_is_defined_for_it(template: dict[str, An
         "STAGE",
     }
     assert not unknown, f"{function} defines variables no code reads: {sorted(unknown)}"
+
+
+def test_the_unsubscribe_secret_is_retained_and_read_by_arn_only_where_needed(template: dict[str, Any]) -> None:
+    # Given the secret that signs unsubscribe links
+    secret = template["Resources"]["UnsubscribeSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret" and "GenerateSecretString" in secret["Properties"]
+    # Then it outlives the stack (links already sent keep working)
+    assert secret["DeletionPolicy"] == "Retain" and secret["UpdateReplacePolicy"] == "Retain"
+    # And no function gets its value in the environment; those that need it get its ARN and may read it only
+    assert not any("secretsmanager" in json.dumps(value) for value in global_environment(template).values())
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        env = function_environment(template, name)
+        assert not any("resolve:secretsmanager" in json.dumps(value) for value in env.values()), name
+        readers = [p for p in function["Properties"].get("Policies", []) if "secretsmanager" in json.dumps(p).lower()]
+        if name in SECRET_READERS:
+            assert env["UNSUBSCRIBE_SECRET_ARN"] == {"Ref": "UnsubscribeSecret"}, name
+            assert readers == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSecret"}}}]
+        else:
+            assert "UNSUBSCRIBE_SECRET_ARN" not in env and readers == [], name
+
+
+def test_the_secret_policy_grants_get_secret_value_on_that_secret_only(translated: Path) -> None:
+    resources = json.loads(translated.read_text())["Resources"]
+    grants: dict[str, list[Any]] = {}
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.lower().startswith("secretsmanager:") for a in actions):
+                    grants.setdefault(name, []).append((actions, statement["Resource"]))
+    assert set(grants) == {f"{function}Role" for function in SECRET_READERS}
+    for found in grants.values():
+        assert found == [(["secretsmanager:GetSecretValue"], found[0][1])]
+        assert "UnsubscribeSecret" in json.dumps(found[0][1])
 
 
 def test_environment_names_map_to_settings_fields() -> None:

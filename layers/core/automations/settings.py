@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 #: Every environment variable the code reads, and the setting it fills. The template test checks that
 #: each function that reads one has it defined.
@@ -26,7 +28,7 @@ ENVIRONMENT = {
     "SENDER_ADDRESS": "sender_address",
     "CONFIGURATION_SET": "configuration_set",
     "UNSUBSCRIBE_BASE_URL": "unsubscribe_base_url",
-    "UNSUBSCRIBE_SECRET": "unsubscribe_secret",
+    "UNSUBSCRIBE_SECRET_ARN": "unsubscribe_secret_arn",
     "MAX_EVENT_BYTES": "max_event_bytes",
     "AUTOMATION_CACHE_SECONDS": "automation_cache_seconds",
     "MIN_SENDS_FOR_REPUTATION": "min_sends_for_reputation",
@@ -40,7 +42,7 @@ ENVIRONMENT = {
 class Settings(BaseModel):
     """The stack's configuration; one instance per process, from :func:`get_settings`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     workspace: str = "default"
     automations_table: str = "automations-automations"
@@ -59,7 +61,7 @@ class Settings(BaseModel):
     sender_address: str = ""
     configuration_set: str = ""
     unsubscribe_base_url: str = ""
-    unsubscribe_secret: str = Field(default="local-unsubscribe-secret", repr=False)
+    unsubscribe_secret_arn: str = ""
     max_event_bytes: int = 64 * 1024
     automation_cache_seconds: float = 5.0
     min_sends_for_reputation: int = 100
@@ -68,15 +70,54 @@ class Settings(BaseModel):
     endpoint_url: str | None = None
     region: str = "us-east-1"
 
+    @field_validator("unsubscribe_secret_arn")
     @classmethod
-    def from_environ(cls, environ: dict[str, str]) -> Settings:
+    def _an_arn_not_a_value(cls, value: str) -> str:
+        # Only the secret's ARN belongs in the environment: never its value.
+        if value and not (value.startswith("arn:") and ":secretsmanager:" in value):
+            raise ValueError("UNSUBSCRIBE_SECRET_ARN must be the ARN of a Secrets Manager secret")
+        return value
+
+    @model_validator(mode="after")
+    def _required_are_set(self, info: ValidationInfo) -> Settings:
+        required = (info.context or {}).get("required", ())
+        missing = [name for name in required if not getattr(self, ENVIRONMENT[name])]
+        if missing:
+            reasons = "; ".join(f"{name} is not set ({REQUIRED_REASONS.get(name, 'required')})" for name in missing)
+            raise ValueError(f"{reasons}: define it in infra/template.yaml for this function")
+        return self
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], required: Collection[str] = ()) -> Settings:
+        """The settings the environment defines; ``required`` names variables that must be set (and not empty)."""
+        unknown = sorted(set(required) - set(ENVIRONMENT))
+        if unknown:
+            raise KeyError(f"not a setting: {', '.join(unknown)}")
         values = {field: environ[name] for name, field in ENVIRONMENT.items() if environ.get(name)}
-        return cls.model_validate(values)
+        return cls.model_validate(values, context={"required": tuple(required)})
+
+
+#: Why a function may require a variable, for the message of a function deployed without it.
+REQUIRED_REASONS = {
+    "UNSUBSCRIBE_SECRET_ARN": "the ARN of the Secrets Manager secret that signs and reads unsubscribe links",
+}
+
+
+def in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process is a Lambda function (not a test, the CLI or the local stack)."""
+    return bool((os.environ if environ is None else environ).get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def require(*variables: str, environ: Mapping[str, str] | None = None) -> None:
+    """Called by a function when it starts: in Lambda, fail at once, naming the variable, when one it cannot work
+    without is missing (never fall back to a default). Elsewhere the settings come from the tests or the local
+    stack, and a missing one fails where it is used, with the same name."""
+    env = os.environ if environ is None else environ
+    if in_lambda(env):
+        Settings.from_environ(env, required=variables)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process, read from the environment once."""
-    import os
-
     return Settings.from_environ(dict(os.environ))

@@ -1,24 +1,34 @@
-"""Unsubscribing: signed links, the one-click POST (RFC 8058) and the small page behind the link.
+"""Unsubscribing: opaque signed links, the one-click POST (RFC 8058) and the small page behind the link.
 
-A token is ``<payload>.<signature>``: the payload is the workspace, the address and the automation as
-compact JSON in base64url, the signature an HMAC-SHA256 of it under ``settings.unsubscribe_secret``. Nothing
-is stored per email; a token cannot be forged or altered without the secret, and it never expires (an
-unsubscribe link must keep working). Unsubscribing suppresses promotional mail to the address in the whole
-workspace; transactional and business-critical mail still goes out.
+A token is ``<nonce>.<sealed>`` in base64url: the workspace, the address and the automation, as compact JSON
+padded to a multiple of 32 bytes, sealed with AES-256-GCM under a key derived (HKDF-SHA256) from the stack's
+unsubscribe secret, with a fresh random nonce per link. The token reveals neither the address nor the
+workspace (nor the address's exact length), and it cannot be forged or altered without the secret: GCM's tag
+signs it. Nothing is stored per email and building a link makes no AWS request: the secret is read from
+Secrets Manager (by the ARN in ``UNSUBSCRIBE_SECRET_ARN``) once and kept for ``SECRET_MAX_AGE_SECONDS``. A
+token never expires (an unsubscribe link must keep working), so the secret is kept when the stack is deleted
+or replaced. Unsubscribing suppresses promotional mail to the address in the whole workspace; transactional
+and business-critical mail still goes out.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import html
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
+
+from aws_lambda_powertools.utilities import parameters
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from automations.adapters.messages import SuppressionStore
 from automations.errors import AutomationsError
@@ -27,11 +37,22 @@ from automations.settings import Settings
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 MAX_TOKEN_LENGTH = 2048
-_CONTEXT = b"automations/unsubscribe/v1\x00"
+#: How long the secret read from Secrets Manager is kept before it is read again.
+SECRET_MAX_AGE_SECONDS = 900
+NONCE_BYTES = 12
+TAG_BYTES = 16
+#: The sealed JSON is padded to a multiple of this, so that a token does not tell an address's exact length.
+PAD_TO = 32
+_CONTEXT = b"automations/unsubscribe/v2"
+_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class InvalidTokenError(AutomationsError):
     """An unsubscribe token that is garbled, forged, or from another workspace."""
+
+
+class UnsubscribeSecretError(AutomationsError):
+    """The unsubscribe secret is not configured, or empty."""
 
 
 @dataclass(frozen=True)
@@ -48,38 +69,49 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    if not text or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in text):
+    if not text or any(c not in _ALPHABET for c in text):
         raise InvalidTokenError("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise InvalidTokenError("not base64url") from None
+    if _b64encode(data) != text:  # one spelling per token: no variant of a link is also valid
+        raise InvalidTokenError("not base64url")
+    return data
 
 
-def _signature(secret: str, payload: str) -> bytes:
-    return hmac.new(secret.encode(), _CONTEXT + payload.encode("ascii"), hashlib.sha256).digest()
+@lru_cache(maxsize=4)
+def _cipher(secret: str) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CONTEXT).derive(secret.encode())
+    return AESGCM(key)
 
 
 def sign_token(secret: str, workspace: str, address: str, automation_id: str) -> str:
-    """A token for one address and automation (URL-safe: base64url and a dot)."""
+    """An opaque token for one address and automation (URL-safe: base64url and a dot)."""
     if not secret:
-        raise ValueError("an unsubscribe secret is required")
+        raise UnsubscribeSecretError("an unsubscribe secret is required")
     body = json.dumps([workspace, address.strip().lower(), automation_id], separators=(",", ":"), ensure_ascii=False)
-    payload = _b64encode(body.encode())
-    return f"{payload}.{_b64encode(_signature(secret, payload))}"
+    data = body.encode()
+    data += b" " * (-len(data) % PAD_TO)
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = _cipher(secret).encrypt(nonce, data, _CONTEXT)
+    return f"{_b64encode(nonce)}.{_b64encode(sealed)}"
 
 
 def verify_token(secret: str, token: str, workspace: str | None = None) -> Claim:
     """The claim of a genuine token; ``InvalidTokenError`` for anything else."""
     if not secret or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise InvalidTokenError("malformed token")
-    payload, signature = token.split(".")
-    given = _b64decode(signature)
-    _b64decode(payload)
-    if not hmac.compare_digest(given, _signature(secret, payload)):
-        raise InvalidTokenError("bad signature")
+    nonce_text, sealed_text = token.split(".")
+    nonce, sealed = _b64decode(nonce_text), _b64decode(sealed_text)
+    if len(nonce) != NONCE_BYTES or len(sealed) <= TAG_BYTES:
+        raise InvalidTokenError("malformed token")
     try:
-        values: Any = json.loads(_b64decode(payload))
+        data = _cipher(secret).decrypt(nonce, sealed, _CONTEXT)
+    except InvalidTag:
+        raise InvalidTokenError("bad signature") from None
+    try:
+        values: Any = json.loads(data)
     except (UnicodeDecodeError, ValueError):
         raise InvalidTokenError("bad payload") from None
     if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, str) and v for v in values)):
@@ -92,11 +124,28 @@ def verify_token(secret: str, token: str, workspace: str | None = None) -> Claim
     return claim
 
 
+def signing_secret(settings: Settings) -> str:
+    """The stack's unsubscribe secret: read from Secrets Manager by its ARN, then kept for a while."""
+    if not settings.unsubscribe_secret_arn:
+        raise UnsubscribeSecretError("no unsubscribe secret is configured (UNSUBSCRIBE_SECRET_ARN)")
+    value = parameters.get_secret(settings.unsubscribe_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str) or not value:
+        raise UnsubscribeSecretError("the unsubscribe secret (UNSUBSCRIBE_SECRET_ARN) is empty")
+    return value
+
+
+def read_token(settings: Settings, token: str) -> Claim:
+    """The claim of a token of this stack's workspace, checked with the stack's secret."""
+    return verify_token(signing_secret(settings), token, settings.workspace)
+
+
 def unsubscribe_url(settings: Settings, address: str, automation_id: str) -> str:
     """The https link of one recipient, for the visible link and the ``List-Unsubscribe`` header."""
     if not settings.unsubscribe_base_url:
         raise ValueError("no unsubscribe base URL is configured (UNSUBSCRIBE_BASE_URL)")
-    token = sign_token(settings.unsubscribe_secret, settings.workspace, address, automation_id)
+    token = sign_token(signing_secret(settings), settings.workspace, address, automation_id)
     return f"{settings.unsubscribe_base_url.rstrip('/')}/{token}"
 
 
@@ -135,7 +184,7 @@ def unsubscribe(
 
 def one_click(settings: Settings, suppressions: SuppressionStore, token: str, now: datetime) -> Claim:
     """Verify the token and unsubscribe its address (idempotent); ``InvalidTokenError`` changes nothing."""
-    claim = verify_token(settings.unsubscribe_secret, token, settings.workspace)
+    claim = read_token(settings, token)
     unsubscribe(suppressions, claim.address, claim.automation_id, now, source="one-click")
     return claim
 
