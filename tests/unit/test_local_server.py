@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -17,10 +18,22 @@ from automations.local.wiring import Route
 
 ECHO = """
 import json
+import threading
+import time
+
+ANSWERING = {"now": 0, "most": 0}
+COUNTING = threading.Lock()
 
 def handler(event, context):
     if event["path"].endswith("/boom"):
         raise RuntimeError("boom")
+    if event["path"].endswith("/slow"):
+        with COUNTING:
+            ANSWERING["now"] += 1
+            ANSWERING["most"] = max(ANSWERING["most"], ANSWERING["now"])
+        time.sleep(0.02)
+        with COUNTING:
+            ANSWERING["now"] -= 1
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
 """
 
@@ -103,3 +116,21 @@ def test_the_clock_moves_by_a_duration_of_the_language(app: LocalApp) -> None:
 def test_the_status_names_the_functions_that_are_there(app: LocalApp) -> None:
     status, body = call(app, "GET", "/_local/status")
     assert status == 200 and body["functions"] == {"echo": True, "not_written_yet": False}
+
+
+def test_the_api_s_routes_are_answered_one_at_a_time(app: LocalApp) -> None:
+    # Given eight requests to a route at the same moment
+    start = threading.Barrier(8)
+
+    def request() -> int:
+        start.wait(timeout=10)
+        return call(app, "GET", "/v1/things/slow", key="the-key")[0]
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    # Then the function answered them one after the other (Powertools' resolvers share the current request)
+    module = app.functions.module("echo")
+    assert module.ANSWERING == {"now": 0, "most": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,17 @@ from automations.engine.effects import EmailRequest
 class EmailQueue:
     client: Any
     queue_url: str
-    _buffer: list[EmailRequest] | None = field(default=None, repr=False)
+    #: The requests held by the ``buffered`` block running in this thread (each thread holds its own).
+    _held: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    @property
+    def _buffer(self) -> list[EmailRequest] | None:
+        held: list[EmailRequest] | None = getattr(self._held, "requests", None)
+        return held
+
+    @_buffer.setter
+    def _buffer(self, requests: list[EmailRequest] | None) -> None:
+        self._held.requests = requests
 
     @contextmanager
     def buffered(self) -> Iterator[None]:

@@ -291,7 +291,9 @@ class AutomationStore:
                 tx.delete(Route(*route_key(self.workspace, event_type, automation_id, role)))
         for item in self.versions(automation_id):
             item.delete()
-        self._versions = {k: v for k, v in self._versions.items() if k[0] != automation_id}
+        # Over a copy of the keys: other threads of the process may cache versions meanwhile.
+        for key in [key for key in list(self._versions) if key[0] == automation_id]:
+            self._versions.pop(key, None)
         self.forget_routes()
 
     def _route_items(self, definition: dict[str, Any], version: int) -> list[Route]:

@@ -1,8 +1,9 @@
-"""The functions of ``functions/<name>/app.py``, invoked in this process like one Lambda instance each.
+"""The functions of ``functions/<name>/app.py``, loaded and invoked in this process as Lambda would invoke them.
 
-Each module is loaded by its path (no ``sys.path`` edits), reloaded when its file changes, and invoked
-under one lock: like a single Lambda instance, handlers never run two at a time. A function whose file is
-not there yet is reported as missing rather than failing the whole stack.
+Each module is loaded by its path (no ``sys.path`` edits) and reloaded when its file changes, one load at a
+time. Invocations are not put one after the other here (on Lambda, concurrent invocations get instances of
+their own): what keeps concurrent work right is what keeps it right on AWS, DynamoDB's conditional writes.
+A function whose file is not there yet is reported as missing rather than failing the whole stack.
 """
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ class _Loaded:
 
 
 class Functions:
-    """Loads and invokes the handlers; ``lock`` serializes every invocation."""
+    """Loads and invokes the handlers; only loading a module is done one at a time."""
 
     def __init__(self, root: Path, *, region: str, prefix: str = "automations-local") -> None:
         self.root = root
         self.region = region
         self.prefix = prefix
-        self.lock = threading.RLock()
+        self._loading = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
         self._failed: dict[str, float] = {}
 
@@ -74,11 +75,10 @@ class Functions:
 
     def ready(self, name: str) -> bool:
         """The function exists and imports (it is loaded now if it was not)."""
-        with self.lock:
-            try:
-                self.module(name)
-            except (FunctionMissingError, FunctionLoadError):
-                return False
+        try:
+            self.module(name)
+        except (FunctionMissingError, FunctionLoadError):
+            return False
         return True
 
     def status(self, names: list[str]) -> dict[str, bool]:
@@ -93,6 +93,13 @@ class Functions:
             raise FunctionMissingError(f"functions/{name}/app.py does not exist yet") from None
         loaded = self._loaded.get(name)
         if loaded is not None and loaded.mtime == mtime:
+            return loaded.module
+        with self._loading:
+            return self._load(name, path, mtime)
+
+    def _load(self, name: str, path: Path, mtime: float) -> ModuleType:
+        loaded = self._loaded.get(name)
+        if loaded is not None and loaded.mtime == mtime:  # loaded by another thread meanwhile
             return loaded.module
         module_name = f"functions_{name}_app"
         spec = importlib.util.spec_from_file_location(module_name, path)
@@ -121,7 +128,5 @@ class Functions:
         return LambdaContext(function_name=function, invoked_function_arn=arn, log_group_name=f"/aws/lambda/{function}")
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
-        """Call ``handler(event, context)`` of the function, one invocation at a time."""
-        with self.lock:
-            module = self.module(name)
-            return module.handler(event, self.context(name))
+        """Call ``handler(event, context)`` of the function (other invocations may be running meanwhile)."""
+        return self.module(name).handler(event, self.context(name))

@@ -2,7 +2,9 @@
 
 - EventBridge Scheduler: a schedule of the group whose ``at(...)`` is due by the stack's clock invokes its
   target function with its ``Input``, then is deleted as ``ActionAfterCompletion`` says (retried with
-  backoff when the function fails, then sent to the target's dead-letter queue).
+  backoff when the function fails, then sent to the target's dead-letter queue). A schedule moved by
+  ``UpdateSchedule`` fires at its new time with its new input: it is read again before it fires and before
+  it is deleted, and one whose definition changed while its target ran is kept.
 - Lambda's SQS event source mappings: each queue a function reads is drained into it as SQS batch events;
   the messages the function did not report in ``batchItemFailures`` are deleted.
 - EventBridge rules: events put on the bus reach their function (through a target queue in moto).
@@ -118,8 +120,25 @@ class Work:
         return self.schedules + self.messages + self.bus_events + self.emails + self.notifications
 
 
+def revision(schedule: dict[str, Any]) -> tuple[str, ...]:
+    """What identifies one definition of a schedule: updating it changes ``LastModificationDate`` (and the
+    expression or input a full read shows), so a schedule moved to a new time is a new revision."""
+    target = schedule.get("Target") or {}
+    return (
+        str(schedule.get("Name")),
+        str(schedule.get("CreationDate")),
+        str(schedule.get("LastModificationDate")),
+        str(schedule.get("ScheduleExpression")),
+        str(schedule.get("ScheduleExpressionTimezone")),
+        str(schedule.get("State")),
+        str(target.get("Arn")),
+        str(target.get("Input")),
+    )
+
+
 @dataclass
 class _Attempts:
+    revision: tuple[str, ...] = ()
     count: int = 0
     next_at: float = 0.0
 
@@ -170,9 +189,9 @@ class Pump:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _schedules: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = field(default_factory=dict)
     _schedule_attempts: dict[str, _Attempts] = field(default_factory=dict)
-    _fired_kept: set[tuple[str, str]] = field(default_factory=set)
+    _fired_kept: set[tuple[str, ...]] = field(default_factory=set)
     _notifications: deque[_Notification] = field(default_factory=deque)
     _bus_targets: list[tuple[BusSource, Queue]] = field(default_factory=list)
     _warned: set[str] = field(default_factory=set)
@@ -236,38 +255,66 @@ class Pump:
                 return folder
         return None
 
-    def _schedule(self, group: str, summary: dict[str, Any]) -> dict[str, Any]:
-        key = (summary["Name"], str(summary.get("CreationDate")))
-        found = self._schedules.get(key)
-        if found is None:
-            found = self.client("scheduler").get_schedule(Name=summary["Name"], GroupName=group)
-            self._schedules[key] = found
+    def read_schedule(self, group: str, name: str) -> dict[str, Any] | None:
+        """The schedule as it is now; None when it is gone."""
+        try:
+            found: dict[str, Any] = self.client("scheduler").get_schedule(Name=name, GroupName=group)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            self._forget(name)
+            return None
+        return found
+
+    def _forget(self, name: str) -> None:
+        self._schedules.pop(name, None)
+        self._schedule_attempts.pop(name, None)
+
+    def _schedule(self, group: str, summary: dict[str, Any]) -> dict[str, Any] | None:
+        """The full schedule behind a listed one, read again whenever the listing shows it changed."""
+        name = summary["Name"]
+        listed = revision(summary)
+        cached = self._schedules.get(name)
+        if cached is not None and cached[0] == listed:
+            return cached[1]
+        found = self.read_schedule(group, name)
+        if found is not None:
+            self._schedules[name] = (listed, found)
         return found
 
     def pending_schedules(self) -> list[tuple[datetime, dict[str, Any]]]:
         """Every enabled one-time schedule of the group not fired yet, soonest first."""
         group = self.settings.schedule_group
         pending = []
+        listed: set[str] = set()
         paginator = self.client("scheduler").get_paginator("list_schedules")
         for page in paginator.paginate(GroupName=group):
             for summary in page.get("Schedules", []):
+                listed.add(summary["Name"])
                 if summary.get("State", "ENABLED") != "ENABLED":
                     continue
                 schedule = self._schedule(group, summary)
-                if (schedule["Name"], str(schedule.get("CreationDate"))) in self._fired_kept:
+                if schedule is None or revision(schedule) in self._fired_kept:
                     continue
-                when = due_time(schedule["ScheduleExpression"], schedule.get("ScheduleExpressionTimezone"))
-                if when is None:
-                    self.warn_once(
-                        f"expr:{schedule['Name']}",
-                        "schedule %s: %s is not a one-time schedule; the local stack only fires at(...)",
-                        schedule["Name"],
-                        schedule["ScheduleExpression"],
-                    )
-                    continue
-                pending.append((when, schedule))
+                when = self._due(schedule)
+                if when is not None:
+                    pending.append((when, schedule))
+        for name in set(self._schedules) - listed:
+            self._forget(name)
+        self._fired_kept = {kept for kept in self._fired_kept if kept[0] in listed}
         pending.sort(key=lambda pair: pair[0])
         return pending
+
+    def _due(self, schedule: dict[str, Any]) -> datetime | None:
+        when = due_time(schedule["ScheduleExpression"], schedule.get("ScheduleExpressionTimezone"))
+        if when is None:
+            self.warn_once(
+                f"expr:{schedule['Name']}",
+                "schedule %s: %s is not a one-time schedule; the local stack only fires at(...)",
+                schedule["Name"],
+                schedule["ScheduleExpression"],
+            )
+        return when
 
     def due_schedules(self) -> list[tuple[datetime, dict[str, Any]]]:
         now = self.clock.now()
@@ -275,16 +322,39 @@ class Pump:
 
     def next_due_within(self, window: timedelta) -> datetime | None:
         """The soonest schedule due after now but within ``window`` (at(...) has whole seconds)."""
-        now = self.clock.now()
-        return next((when for when, _ in self.pending_schedules() if now < when <= now + window), None)
+        with self.lock:
+            now = self.clock.now()
+            return next((when for when, _ in self.pending_schedules() if now < when <= now + window), None)
+
+    def _still_due(self, listed: dict[str, Any]) -> tuple[datetime, dict[str, Any]] | None:
+        """The schedule read again just before it fires, and its time: None when it was deleted, disabled,
+        or moved to a time not due yet."""
+        schedule = self.read_schedule(listed["GroupName"], listed["Name"])
+        if schedule is None or schedule.get("State", "ENABLED") != "ENABLED":
+            return None
+        if revision(schedule) != revision(listed):
+            self._schedules.pop(schedule["Name"], None)
+            if revision(schedule) in self._fired_kept:
+                return None
+        when = self._due(schedule)
+        if when is None or when > self.clock.now():
+            return None
+        return when, schedule
 
     def fire_due_schedules(self) -> int:
         fired = 0
-        for when, schedule in self.due_schedules():
-            name = schedule["Name"]
-            attempts = self._schedule_attempts.setdefault(name, _Attempts())
-            if attempts.next_at > time.monotonic():
+        for _, listed in self.due_schedules():
+            name = listed["Name"]
+            waiting = self._schedule_attempts.get(name)
+            if waiting is not None and waiting.next_at > time.monotonic():
                 continue
+            found = self._still_due(listed)
+            if found is None:
+                continue
+            when, schedule = found
+            attempts = self._schedule_attempts.get(name)
+            if attempts is None or attempts.revision != revision(schedule):
+                attempts = self._schedule_attempts[name] = _Attempts(revision(schedule))
             target = schedule.get("Target", {})
             function = self.function_for_arn(str(target.get("Arn", "")))
             if function is None:
@@ -308,14 +378,24 @@ class Pump:
         return fired
 
     def _after_completion(self, schedule: dict[str, Any]) -> None:
+        """Delete (or keep) the schedule that fired, unless it was updated since: that one fires at its new time."""
+        name = schedule["Name"]
+        current = self.read_schedule(schedule["GroupName"], name)
+        if current is None:
+            return
+        if revision(current) != revision(schedule):
+            self._schedules.pop(name, None)
+            LOG.info("schedule %s was updated while it ran: kept for %s", name, current.get("ScheduleExpression"))
+            return
         if schedule.get("ActionAfterCompletion") == "DELETE":
             try:
-                self.client("scheduler").delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
+                self.client("scheduler").delete_schedule(Name=name, GroupName=schedule["GroupName"])
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                     raise
+            self._forget(name)
         else:
-            self._fired_kept.add((schedule["Name"], str(schedule.get("CreationDate"))))
+            self._fired_kept.add(revision(schedule))
 
     def _schedule_failed(self, schedule: dict[str, Any], function: str, attempts: _Attempts, exc: Exception) -> None:
         attempts.count += 1

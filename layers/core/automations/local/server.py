@@ -9,6 +9,11 @@
 
 After every request the pump runs until nothing is left to do, so what a request caused (emails, SES
 events) is visible to the next one.
+
+Many clients may connect at once; each request is served in its own thread. The API's routes are answered
+one at a time: Powertools' event handler keeps the request it answers in class attributes shared by every
+resolver of the process (on Lambda, a process serves one invocation at a time). What the pump invokes
+(schedules, queues, bus events, SES events) runs alongside them.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -75,6 +81,7 @@ class LocalApp:
     region: str
     functions_of_stack: list[str]
     ready: bool = False
+    one_route_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def handle(self, request: Request) -> HttpAnswer:
         if request.path == "/":
@@ -122,7 +129,8 @@ class LocalApp:
         )
         started = time.monotonic()
         try:
-            answer = http_answer(self.functions.invoke(route.function, event))
+            with self.one_route_at_a_time:
+                answer = http_answer(self.functions.invoke(route.function, event))
         except FunctionMissingError as exc:
             return json_answer(501, {"message": str(exc)})
         except (FunctionLoadError, BadProxyResponseError) as exc:
@@ -277,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(answer.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = do_QUERY = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("http: " + format, *args)
@@ -286,6 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # connections waiting to be accepted: a burst of clients is not reset
 
     def __init__(self, address: tuple[str, int], app: LocalApp | None = None) -> None:
         super().__init__(address, _Handler)

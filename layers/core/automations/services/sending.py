@@ -21,6 +21,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import random
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -209,12 +210,17 @@ def outgoing(deps: Deps, request: EmailRequest, address: str, message_id: str) -
     )
 
 
+_MAKING_CLIENT = threading.Lock()
+
+
 def ses_client(deps: Deps) -> Any:
-    """The process's ``sesv2`` client, made on first use and kept with the other clients."""
+    """The process's ``sesv2`` client, made on first use (once, by one thread) and kept with the other clients."""
     client = deps.clients.get("sesv2")
     if client is None:
-        client = ses.make_client(deps.settings)
-        deps.clients["sesv2"] = client
+        with _MAKING_CLIENT:  # boto3's default session is not thread-safe: one client is made at a time
+            client = deps.clients.get("sesv2")
+            if client is None:
+                client = deps.clients["sesv2"] = ses.make_client(deps.settings)
     return client
 
 
