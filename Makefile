@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 
-.PHONY: help install test lint typecheck unit integration e2e bench dev build schema clean
+.PHONY: help install test lint typecheck unit integration e2e fuzz bench dev build schema clean
 
 help:
 	@echo "make dev    run the whole product locally on http://127.0.0.1:3000 (no AWS account)"
 	@echo "make test   lint, type-check and run every test"
+	@echo "make fuzz   schemathesis with many more cases per API operation (FUZZ_EXAMPLES=500)"
 	@echo "make bench  print the performance figures (JSON lines)"
 	@echo "make build  sam build of infra/template.yaml"
 
@@ -39,6 +40,12 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# Schemathesis against the served OpenAPI document, FUZZ_EXAMPLES random cases per operation (make test: 60).
+FUZZ_EXAMPLES ?= 500
+
+fuzz: $(STAMP)
+	SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_schemathesis.py
 
 schema: $(STAMP)
 	$(BIN)/python -m automations.language.schema > layers/core/automations/language/automation.schema.json

@@ -9,12 +9,15 @@ page at ``/v1/swagger``. The API key is checked by API Gateway (and by the local
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
+from automations import settings as stack_settings
 from automations.adapters.store import ConflictError, NotFoundError
-from automations.api import models
+from automations.api import bodies, models, openapi
 from automations.api.responses import error_response, json_response
 from automations.errors import DefinitionError, FieldError
 from automations.events import EventValidationError, parse_events
@@ -27,10 +30,16 @@ from automations.services import catalog, preview, queries
 from automations.services.deps import Deps, get_deps
 from automations.services.sending import TransientSendError
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Test emails carry signed unsubscribe links: a function deployed without the secret fails at start.
+stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
 
 TITLE = "Automations on AWS: management API"
 API_VERSION = "1.0.0"
@@ -52,21 +61,9 @@ Status = Literal["draft", "active", "inactive"]
 
 
 def _responses(ok: int, *errors: int, description: str = "Success") -> dict[int | str, dict[str, Any]]:
-    """OpenAPI documentation of a route's answers: its success (with the route's model), and its errors."""
-    described = {
-        400: "Not JSON",
-        404: "No such automation, version, run or template",
-        409: "Conflict: the id exists, the automation changed meanwhile, or it cannot be activated",
-        422: "Invalid: every error with its place",
-        503: "The email service cannot take it now: try again",
-    }
-    documented: dict[int | str, dict[str, Any]] = {ok: {"description": description}}
-    for code in errors:
-        documented[code] = {
-            "description": described[code],
-            "content": {"application/json": {"model": models.ErrorOut}},
-        }
-    return documented
+    """OpenAPI documentation of a route's answers: its success (with the route's model), its errors, and
+    those of every route (401, 403, 415, 422)."""
+    return openapi.route_responses(ok, *errors, description=description)
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -122,6 +119,25 @@ def _invalid_request(exc: RequestValidationError) -> Response[str]:
     return error_response(422, "invalid request", [_field_error(e) for e in errors])
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def _unreadable_body(exc: RequestUnsupportedContentType) -> Response[str]:
+    refused = app.context.get("body_error")
+    if isinstance(refused, bodies.BodyError):
+        return error_response(refused.status, refused.message)
+    accepted = bodies.accepted(bodies.takes_definition(app.current_event.raw_event))
+    return error_response(415, f"unsupported content type: send {accepted}")
+
+
+def _readable(event: dict[str, Any]) -> dict[str, Any]:
+    """The request with its body as JSON text for the routes; a body they cannot read (not UTF-8, or of
+    a type they do not take) is refused by the route that would read it (400 or 415), and by it only."""
+    try:
+        return bodies.as_json(event)
+    except bodies.BodyError as exc:
+        app.append_context(body_error=exc)
+        return bodies.with_body(event, None, bodies.REFUSED)
+
+
 def _field_error(error: dict[str, Any]) -> FieldError:
     """A Powertools (pydantic) validation error in the language's words: ``body.name: unknown field``."""
     kind = error.get("type")
@@ -149,12 +165,23 @@ def _ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> 
 # --- documents ----------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _document() -> str:
+    """The routes of this API, and POST /v1/events (served by ingest_trigger behind the same API)."""
+    return json.dumps(openapi.with_events_route(json.loads(app.get_openapi_json_schema())), indent=2)
+
+
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    return Response(200, "application/json", app.get_openapi_json_schema())
+    return Response(200, "application/json", _document())
 
 
-@app.get("/v1/schema", summary="The JSON Schema of the automation language", tags=["automations"])
+@app.get(
+    "/v1/schema",
+    summary="The JSON Schema of the automation language",
+    tags=["automations"],
+    responses=_responses(200),
+)
 def automation_schema() -> Response[dict[str, Any]]:
     return _ok(stored())
 
@@ -424,7 +451,12 @@ def get_run(run_id: str) -> Response[models.RunDetail]:
     return _ok(queries.run_detail(_deps(), unquote(run_id)))
 
 
-@app.get("/v1/templates", summary="Suggested automations, ready to create a draft from", tags=["templates"])
+@app.get(
+    "/v1/templates",
+    summary="Suggested automations, ready to create a draft from",
+    tags=["templates"],
+    responses=_responses(200),
+)
 def list_templates(
     category: Annotated[str | None, Query(description="Only this category")] = None,
 ) -> Response[models.TemplateList]:
@@ -436,6 +468,7 @@ def list_templates(
     "/v1/contacts/<person>",
     summary="A person's suppression and subscription state, with reasons and times, and recent runs",
     tags=["contacts"],
+    responses=_responses(200),
 )
 def get_contact(person: str) -> Response[models.ContactOut]:
     return _ok(queries.contact(_deps(), unquote(person)))
@@ -445,4 +478,4 @@ def get_contact(person: str) -> Response[models.ContactOut]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ManagementRequests", unit="Count", value=1)
-    return app.resolve(event, context)
+    return app.resolve(_readable(event), context)

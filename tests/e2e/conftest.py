@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,12 +155,11 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "(no log)"
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackClient]:
-    """``python -m automations.local`` on free ports, ready; stopped with SIGTERM at the end of the session."""
+@contextmanager
+def running_stack(log: Path, *options: str) -> Iterator[LocalStackClient]:
+    """``python -m automations.local`` on free ports (with further ``options``), ready; stopped with SIGTERM."""
     port, moto_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("local-stack") / "stack.log"
-    command = [sys.executable, "-m", "automations.local", "--port", str(port), "--moto-port", str(moto_port)]
+    command = [sys.executable, "-m", "automations.local", "--port", str(port), "--moto-port", str(moto_port), *options]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONUNBUFFERED": "1"}
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env)
@@ -190,3 +190,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
                 pytest.fail(f"the local stack did not stop on SIGTERM:\n{_tail(log)}")
         if process.returncode != 0:
             pytest.fail(f"the local stack ended with {process.returncode}:\n{_tail(log)}")
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackClient]:
+    """The local stack shared by the session, as ``make dev`` starts it."""
+    with running_stack(tmp_path_factory.mktemp("local-stack") / "stack.log") as client:
+        yield client

@@ -1,10 +1,12 @@
-"""The shapes of the management API's bodies, as pydantic models: validation in, OpenAPI document out."""
+"""The shapes of the API's bodies, as pydantic models: validation in, OpenAPI document out."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from automations.events import MAX_BATCH, TriggerEvent
 
 
 class _In(BaseModel):
@@ -228,3 +230,23 @@ class EmailTestIn(_In):
     to: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320, description="Where to send it.")
     event: dict[str, Any] = Field(default_factory=dict, description="A sample trigger event.")
     step: str | None = Field(default=None, description="The send_email step (default: the first one).")
+
+
+# --- trigger events (POST /v1/events, served by ingest_trigger) ---------------------------------------------
+
+
+class EventBatchIn(_In):
+    events: list[TriggerEvent] = Field(min_length=1, max_length=MAX_BATCH, description="1 to 100 events.")
+
+
+class EventResultOut(BaseModel):
+    """One event's answer; further fields may say why no run started, per automation considered."""
+
+    id: str | None = Field(default=None, description="The event's id; absent for an invalid event without one.")
+    status: Literal["accepted", "duplicate", "invalid"]
+    runs: list[str] = Field(default_factory=list, description="The runs it started; a duplicate: the first one's.")
+    errors: list[FieldErrorOut] | None = Field(default=None, description="Why it is invalid, each with its place.")
+
+
+class IngestOut(BaseModel):
+    events: list[EventResultOut] = Field(description="One answer per event, in the order they were posted.")

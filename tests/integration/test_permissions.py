@@ -1,0 +1,255 @@
+"""The functions' IAM roles allow what the code does, and nothing it never does.
+
+Every AWS request a handler makes is recorded (who made it, which action on which resource; see
+``tests/support/recorder.py``) while the main flows run through the handlers: the three fault-injection
+scenarios, a welcome series (an email at once, two delays, a one-click unsubscribe, a throttled send), the
+reputation guard ending a waiting run, a run that outlived its automation's deactivation, and the operators'
+routes. The template, translated offline by aws-sam-translator, gives each function's role; each recorded
+request must be allowed by it, and each grant of a role must allow at least one recorded request, unless
+:data:`UNUSED` says why not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import botocore.session
+import pytest
+from automations.observability import logger
+from automations.services import deps as deps_module
+from automations.settings import Settings
+
+from tests.integration import conftest
+from tests.support.email import apigw_event
+from tests.support.flows import activate, definition, sample
+from tests.support.iam import Grant, IamRequest, RequestLog, allowing, function_ids, grants_of, managed_policies
+from tests.support.recorder import AwsTap, Fault, throttled
+from tests.support.scenarios import SCENARIOS, World, at, world
+
+#: Grants no recorded request uses, each with the reason it stays.
+UNUSED: dict[tuple[str, str], str] = {
+    ("IngestTriggerFunction", "DeadLetterQueuePolicy (added by SAM)"): (
+        "used by Lambda itself: failed asynchronous invocations (events from the bus) go to the dead-letter queue"
+    ),
+    ("EvaluateStepFunction", "DeadLetterQueuePolicy (added by SAM)"): (
+        "used by Lambda itself: failed invocations by the scheduler go to the dead-letter queue"
+    ),
+    ("StatsWebhookFunction", "DeadLetterQueuePolicy (added by SAM)"): (
+        "used by Lambda itself: failed SES events from SNS go to the dead-letter queue"
+    ),
+}
+
+
+# --- the flows ---------------------------------------------------------------------------------------------
+
+
+def scenarios(scene: World) -> None:
+    """The three scenarios of the fault injection, without faults."""
+    for scenario in SCENARIOS:
+        scene.fresh()
+        scene.pipeline.bounces = scenario.bounces
+        scenario.setup(scene.stack)
+        scenario.play(scene.pipeline)
+
+
+def welcome_series(scene: World) -> None:
+    """A welcome email at once (queued by ingest, its first send throttled), two offers two days apart (the
+    second delay scheduled by evaluate_step), and a one-click unsubscribe before the second offer, which is
+    then skipped."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+    pipeline.bounces = frozenset()
+    steps = definition("new-lead-welcome")["steps"]
+    second = {**steps[2], "id": "second-offer"}
+    activate(stack, "new-lead-welcome", steps=[*steps, {"delay": "2d"}, second])
+    pipeline.post(sample("new-lead-welcome", "evt_lead", occurred_at=at(stack.clock.now())))
+    with scene.tap.failing(Fault(1, "before", error=throttled, name="sesv2:SendEmail")):
+        pipeline.drain()
+    pipeline.publish()
+    pipeline.fire_next()
+    pipeline.drain()
+    pipeline.publish()
+    # Ana follows the unsubscribe link of the offer (the page, then the one-click POST)
+    offer = next(s for s in pipeline.ses_sends if s.tags.get("step") == "first-offer")
+    link = str(offer.mime()["List-Unsubscribe"]).strip().strip("<>")
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    for method in ("GET", "POST"):
+        assert pipeline.invoke("stats_webhook", apigw_event(method, token))["statusCode"] == 200
+    pipeline.settle()
+    assert [s.tags.get("step") for s in pipeline.ses_sends] == ["welcome", "first-offer"]
+
+
+def reputation_guard(scene: World) -> None:
+    """Two overdue invoices; the first one's reminder bounces, and the guard ends the second one's waiting run."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+    pipeline.bounces = frozenset({"owner@acme.example"})
+    activate(stack, "overdue-invoice-reminder")
+    pipeline.post(sample("overdue-invoice-reminder", "evt_inv_7", occurred_at=at(stack.clock.now())))
+    stack.clock.offset += timedelta(days=1)
+    pipeline.post(
+        sample("overdue-invoice-reminder", "evt_inv_8", occurred_at=at(stack.clock.now()), data__invoice__id="inv_8")
+    )
+    pipeline.fire_next()
+    pipeline.settle(schedules=False)
+    assert stack.schedules() == [], "the guard ended the waiting run and deleted its schedule"
+
+
+def late_deactivation(scene: World) -> None:
+    """A run whose automation was deactivated without reaching it (it started meanwhile): when its schedule
+    fires, evaluate_step ends it with the deactivation's reason and drops its schedule."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+    pipeline.bounces = frozenset()
+    activate(stack, "overdue-invoice-reminder")
+    pipeline.post(sample("overdue-invoice-reminder", "evt_late", occurred_at=at(stack.clock.now())))
+    stack.deps.automations.set_status("overdue-invoice-reminder", "inactive", stack.clock.now(), "paused")
+    pipeline.settle()
+    [run] = stack.deps.runs.by_automation("overdue-invoice-reminder")
+    assert (run.status.value, run.end_reason) == ("cancelled", "paused")
+
+
+def operators(scene: World) -> None:
+    """The operators' routes: create, read, change, (de)activate with waiting runs, test email, delete."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+
+    def api(method: str, path: str, body: Any = None, query: dict[str, str] | None = None, ok: int = 200) -> Any:
+        status, answer = pipeline.http("manage_api", method, path, body, query=query)
+        assert status == ok, (method, path, status, answer)
+        return answer
+
+    draft = definition("overdue-invoice-reminder", id="ops-overdue", status="draft")
+    api("POST", "/v1/automations", draft, ok=201)
+    api("GET", "/v1/automations")
+    api("GET", "/v1/automations/ops-overdue")
+    api("PUT", "/v1/automations/ops-overdue", {**draft, "name": "Overdue invoices"})
+    api("PATCH", "/v1/automations/ops-overdue", {"description": "Reminds clients"})
+    api("POST", "/v1/automations/ops-overdue/activate")
+    pipeline.post(sample("overdue-invoice-reminder", "evt_ops_1", occurred_at=at(stack.clock.now())))
+    api("POST", "/v1/automations/ops-overdue/deactivate")
+    api("POST", "/v1/automations/ops-overdue/activate")
+    pipeline.post(sample("overdue-invoice-reminder", "evt_ops_2", occurred_at=at(stack.clock.now())))
+    api("POST", "/v1/automations/ops-overdue/duplicate", {"id": "ops-copy"}, ok=201)
+    api("GET", "/v1/automations/ops-overdue/versions")
+    api("GET", "/v1/automations/ops-overdue/stats")
+    api("POST", "/v1/automations/ops-overdue/preview", {})
+    api("POST", "/v1/automations/ops-overdue/test-email", {"to": "qa@acme.example"}, ok=202)
+    runs = api("GET", "/v1/runs", query={"automation_id": "ops-overdue"})["runs"]
+    api("GET", f"/v1/runs/{runs[0]['id']}")
+    api("GET", "/v1/runs", query={"person": "c_42"})
+    api("GET", "/v1/contacts/c_42")
+    api("GET", "/v1/templates")
+    api("POST", "/v1/automations", {"template": "we-miss-you", "id": "ops-from-template"}, ok=201)
+    api("GET", "/v1/schema")
+    api("DELETE", "/v1/automations/ops-overdue")
+    assert stack.schedules() == [], "deactivating and deleting ended the waiting runs and their schedules"
+
+
+FLOWS: tuple[Callable[[World], None], ...] = (scenarios, welcome_series, reputation_guard, late_deactivation, operators)
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Iterator[tuple[RequestLog, Settings]]:
+    """The requests each function made during the flows (recorded once for the module's tests)."""
+    log = RequestLog()
+    previous = logger.log_level
+    logger.setLevel("ERROR")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(botocore.session, "create_loader", conftest._LOADER)
+        tap = AwsTap(on_request=[log.record, conftest.HANDLER_REQUESTS.record])
+        tap.install(monkeypatch)
+        try:
+            with world(monkeypatch, tap, frozenset()) as scene:
+                scene.pipeline.cold = True
+                for flow in FLOWS:
+                    flow(scene)
+                settings = scene.stack.settings
+        finally:
+            deps_module._current = None
+            logger.setLevel(previous)
+    yield log, settings
+
+
+# --- the checks --------------------------------------------------------------------------------------------
+
+
+def denied(log: RequestLog, grants: list[Grant]) -> list[str]:
+    found = []
+    for (function, request), operation in sorted(log.seen.items()):
+        if not allowing(grants, function, request):
+            found.append(f"{function} may not {request} (needed by {operation})")
+    found += [f"{function}: no IAM mapping for {call}" for (function, _), call in sorted(log.unmapped.items())]
+    return found
+
+
+def unused(log: RequestLog, grants: list[Grant]) -> list[Grant]:
+    used: set[Grant] = set()
+    for function, request in log.seen:
+        used.update(allowing(grants, function, request))
+    return [g for g in grants if g not in used]
+
+
+def test_every_request_of_the_main_flows_is_allowed_by_the_function_role(
+    recorded: tuple[RequestLog, Settings], summary: Callable[[str], None]
+) -> None:
+    log, settings = recorded
+    for function in log.functions():
+        summary(f"permissions, {function} requests:")
+        for line in log.operations(function):
+            summary(f"  {line}")
+    assert set(log.functions()) == set(function_ids().values()), "every function made requests"
+    problems = denied(log, grants_of(settings))
+    assert not problems, "requests the roles do not allow:\n" + "\n".join(problems)
+
+
+def test_every_grant_is_used_by_a_request_of_the_main_flows(
+    recorded: tuple[RequestLog, Settings], summary: Callable[[str], None]
+) -> None:
+    log, settings = recorded
+    idle = unused(log, grants_of(settings))
+    for grant in idle:
+        reason = UNUSED.get((grant.function, grant.label), "NOT ALLOWED")
+        summary(f"permissions, unused grant: {grant.function} {grant.label} ({reason})")
+    for function, policies in sorted(managed_policies().items()):
+        summary(f"permissions, managed policies (not evaluated): {function_ids()[function]} {', '.join(policies)}")
+    unexpected = [f"{g.function}: {g.label}" for g in idle if (g.function, g.label) not in UNUSED]
+    assert not unexpected, "grants no request uses (remove them, or say why in UNUSED):\n" + "\n".join(unexpected)
+    stale = sorted(set(UNUSED) - {(g.function, g.label) for g in idle})
+    assert not stale, f"UNUSED lists grants that are used or gone: {stale}"
+
+
+def any_stack(settings: Settings) -> Settings:
+    """The settings of every test stack: they differ only in the random suffix of the secret's ARN."""
+    secret = re.sub(r"-[0-9A-Za-z]{6}$", "-??????", settings.unsubscribe_secret_arn)
+    return settings.model_copy(update={"unsubscribe_secret_arn": secret})
+
+
+def test_every_request_the_integration_tests_made_is_allowed(recorded: tuple[RequestLog, Settings]) -> None:
+    # Runs last (see conftest): it sees the requests of every integration test that ran before it.
+    _, settings = recorded
+    problems = denied(conftest.HANDLER_REQUESTS, grants_of(any_stack(settings)))
+    assert not problems, "requests the roles do not allow:\n" + "\n".join(problems)
+
+
+def test_the_evaluator_reads_conditions_and_wildcards() -> None:
+    grant = Grant(
+        "F",
+        "PassRole",
+        (
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "arn:aws:iam::1:role/r-*",
+                "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            },
+        ),
+    )
+    scheduler = (("iam:PassedToService", "scheduler.amazonaws.com"),)
+    assert grant.allows(IamRequest("iam:PassRole", "arn:aws:iam::1:role/r-1", scheduler))
+    assert not grant.allows(IamRequest("iam:PassRole", "arn:aws:iam::1:role/r-1"))
+    assert not grant.allows(IamRequest("iam:PassRole", "arn:aws:iam::1:role/other", scheduler))
+    assert not grant.allows(IamRequest("iam:PassRole", "arn:aws:iam::1:role/r-1", (("iam:PassedToService", "x"),)))
