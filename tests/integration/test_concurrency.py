@@ -27,23 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import boto3
 import pytest
 from automations.adapters import stats
 from automations.adapters.tables import EventItem, MessageItem
-from automations.local.provision import create_tables
-from automations.local.template import load_template
-from automations.services import deps as deps_module
 from automations.services import sending
-from automations.services.deps import Deps
-from automations.settings import Settings
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import TEMPLATE, load_event
-from tests.support.aws import REGION, UNSUBSCRIBE_SECRET, FixedClock, LambdaContextStub, Stack, load_handler
+from tests.conftest import load_event
+from tests.support.aws import REGION, LambdaContextStub, Stack, load_handler, provisioned
 from tests.support.email import SENDER, request, sent_messages, sqs_event, verify_sender
 from tests.support.flows import activate, sample
 
@@ -110,44 +104,9 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 def stack(moto_server: str) -> Iterator[Stack]:
     """The template's tables, the email queue, the schedule group and the sender, on the shared server."""
-    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_server)
-    queue_url = sqs.create_queue(QueueName="automations-test-email")["QueueUrl"]
-    dlq_url = sqs.create_queue(QueueName="automations-test-scheduler-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    scheduler = boto3.client("scheduler", region_name=REGION, endpoint_url=moto_server)
-    scheduler.create_schedule_group(Name="automations-test")
-    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_server)
-    secret = secrets.create_secret(Name="automations-test-unsubscribe", SecretString=UNSUBSCRIBE_SECRET)
-    settings = Settings.model_validate(
-        {
-            "automations_table": "test-automations",
-            "events_table": "test-events",
-            "runs_table": "test-runs",
-            "state_table": "test-state",
-            "messages_table": "test-messages",
-            "stats_table": "test-stats",
-            "contacts_table": "test-contacts",
-            "email_queue_url": queue_url,
-            "schedule_group": "automations-test",
-            "scheduler_dlq_arn": dlq_arn,
-            "sender_address": SENDER,
-            "configuration_set": "automations-test",
-            "unsubscribe_base_url": "https://api.acme.example/u",
-            "unsubscribe_secret_arn": secret["ARN"],
-            "automation_cache_seconds": 0.0,
-            "endpoint_url": moto_server,
-            "region": REGION,
-        }
-    )
-    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_server)
-    create_tables(load_template(TEMPLATE), settings, dynamodb)
-    verify_sender()
-    clock = FixedClock(START)
-    deps_module._current = Deps.from_settings(settings, the_clock=clock)
-    try:
-        yield Stack(deps_module._current, settings, clock, sqs, scheduler, dynamodb)
-    finally:
-        deps_module._current = None
+    with provisioned(START, moto_server, sender_address=SENDER) as stack:
+        verify_sender()
+        yield stack
 
 
 # --- fifty at once ------------------------------------------------------------------------------------------

@@ -92,47 +92,56 @@ def _environment(monkeypatch: Any) -> None:
 
 
 @contextmanager
+def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: Any) -> Iterator[Stack]:
+    """The template's tables, the email queue, the schedule group and the secret, settings pointing at them
+    and fresh deps, on moto (in process, or the server at ``endpoint_url``)."""
+    endpoint = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    sqs = boto3.client("sqs", region_name=REGION, **endpoint)
+    queue_url = sqs.create_queue(QueueName="automations-test-email")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName="automations-test-scheduler-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    scheduler = boto3.client("scheduler", region_name=REGION, **endpoint)
+    scheduler.create_schedule_group(Name="automations-test")
+    secrets = boto3.client("secretsmanager", region_name=REGION, **endpoint)
+    secret = secrets.create_secret(Name="automations-test-unsubscribe", SecretString=UNSUBSCRIBE_SECRET)
+    values: dict[str, Any] = {
+        "automations_table": "test-automations",
+        "events_table": "test-events",
+        "runs_table": "test-runs",
+        "state_table": "test-state",
+        "messages_table": "test-messages",
+        "stats_table": "test-stats",
+        "contacts_table": "test-contacts",
+        "email_queue_url": queue_url,
+        "schedule_group": "automations-test",
+        "scheduler_dlq_arn": dlq_arn,
+        "sender_address": "hello@acme.example",
+        "configuration_set": "automations-test",
+        "unsubscribe_base_url": "https://api.acme.example/u",
+        "unsubscribe_secret_arn": secret["ARN"],
+        "automation_cache_seconds": 0.0,
+        "region": REGION,
+        **endpoint,
+    }
+    values.update(overrides)
+    settings = Settings.model_validate(values)
+    dynamodb = boto3.client("dynamodb", region_name=REGION, **endpoint)
+    create_tables(load_template(TEMPLATE), settings, dynamodb)
+    clock = FixedClock(start)
+    deps = Deps.from_settings(settings, the_clock=clock)
+    deps_module._current = deps
+    try:
+        yield Stack(deps, settings, clock, sqs, scheduler, dynamodb)
+    finally:
+        deps_module._current = None
+
+
+@contextmanager
 def aws_stack(monkeypatch: Any, start: datetime, **overrides: Any) -> Iterator[Stack]:
     """Inside ``mock_aws``: resources created from the template, settings pointing at them, fresh deps."""
     _environment(monkeypatch)
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name=REGION)
-        queue_url = sqs.create_queue(QueueName="automations-test-email")["QueueUrl"]
-        dlq_url = sqs.create_queue(QueueName="automations-test-scheduler-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        scheduler = boto3.client("scheduler", region_name=REGION)
-        scheduler.create_schedule_group(Name="automations-test")
-        secrets = boto3.client("secretsmanager", region_name=REGION)
-        secret = secrets.create_secret(Name="automations-test-unsubscribe", SecretString=UNSUBSCRIBE_SECRET)
-        values: dict[str, Any] = {
-            "automations_table": "test-automations",
-            "events_table": "test-events",
-            "runs_table": "test-runs",
-            "state_table": "test-state",
-            "messages_table": "test-messages",
-            "stats_table": "test-stats",
-            "contacts_table": "test-contacts",
-            "email_queue_url": queue_url,
-            "schedule_group": "automations-test",
-            "scheduler_dlq_arn": dlq_arn,
-            "sender_address": "hello@acme.example",
-            "configuration_set": "automations-test",
-            "unsubscribe_base_url": "https://api.acme.example/u",
-            "unsubscribe_secret_arn": secret["ARN"],
-            "automation_cache_seconds": 0.0,
-            "region": REGION,
-        }
-        values.update(overrides)
-        settings = Settings.model_validate(values)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        create_tables(load_template(TEMPLATE), settings, dynamodb)
-        clock = FixedClock(start)
-        deps = Deps.from_settings(settings, the_clock=clock)
-        deps_module._current = deps
-        try:
-            yield Stack(deps, settings, clock, sqs, scheduler, dynamodb)
-        finally:
-            deps_module._current = None
+    with mock_aws(), provisioned(start, **overrides) as stack:
+        yield stack
 
 
 def load_handler(name: str) -> ModuleType:

@@ -90,6 +90,36 @@ def match_trigger(automation: Automation, event: Mapping[str, Any]) -> Match:
     return Match(True, "matched", person=person, run_key=run_key, checks=checks)
 
 
+def _new_run(
+    automation: Automation,
+    version: int,
+    event: Mapping[str, Any],
+    context: dict[str, Any],
+    *,
+    now: datetime,
+    run_id: str,
+    workspace: str,
+    person: str | None,
+    run_key: str | None,
+    reason: str,
+) -> RunState:
+    _aware(now)
+    state = RunState(
+        id=run_id,
+        workspace=workspace,
+        automation_id=automation.id,
+        version=version,
+        person=person,
+        run_key=run_key,
+        started_at=now,
+        updated_at=now,
+        context=context,
+    )
+    details = {"event_id": event.get("id"), "event_type": event.get("type"), "version": version}
+    state.log.append(Decision(at=now, kind="started", reason=reason, details=details))
+    return state
+
+
 def start_run(
     automation: Automation,
     version: int,
@@ -103,20 +133,19 @@ def start_run(
     reason: str = "matched trigger",
 ) -> Outcome:
     """A new run pinned to ``version``, executed up to its first delay that lies in the future."""
-    _aware(now)
-    state = RunState(
-        id=run_id,
+    context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
+    state = _new_run(
+        automation,
+        version,
+        event,
+        context,
+        now=now,
+        run_id=run_id,
         workspace=workspace,
-        automation_id=automation.id,
-        version=version,
         person=person,
         run_key=run_key,
-        started_at=now,
-        updated_at=now,
-        context=build_context(event, automation=automation, version=version, run_id=run_id, started_at=now),
+        reason=reason,
     )
-    details = {"event_id": event.get("id"), "event_type": event.get("type"), "version": version}
-    state.log.append(Decision(at=now, kind="started", reason=reason, details=details))
     program = Program.of(automation)
     return _run_from(program, automation, state, program.first, now)
 
@@ -133,23 +162,22 @@ def failed_start(
     person: str | None = None,
 ) -> Outcome:
     """A run that failed while it started (an automation that broke on this event), recorded as failed."""
-    _aware(now)
     try:
         context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
     except Exception:  # the event itself is what broke: keep the run without it
         context = {"event": {"id": event.get("id"), "type": event.get("type")}}
-    state = RunState(
-        id=run_id,
+    state = _new_run(
+        automation,
+        version,
+        event,
+        context,
+        now=now,
+        run_id=run_id,
         workspace=workspace,
-        automation_id=automation.id,
-        version=version,
         person=person,
-        started_at=now,
-        updated_at=now,
-        context=context,
+        run_key=None,
+        reason="matched trigger",
     )
-    details = {"event_id": event.get("id"), "event_type": event.get("type"), "version": version}
-    state.log.append(Decision(at=now, kind="started", reason="matched trigger", details=details))
     return Outcome(state, _finish(state, now, RunStatus.FAILED, reason))
 
 
