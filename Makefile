@@ -4,12 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
+# checkov's pins conflict with the project's: it gets its own virtual environment, installed once per version.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install test lint typecheck unit integration e2e fuzz bench dev build schema clean
+.PHONY: help install test lint typecheck unit integration e2e fuzz bench dev build schema template clean
 
 help:
 	@echo "make dev    run the whole product locally on http://127.0.0.1:3000 (no AWS account)"
 	@echo "make test   lint, type-check and run every test"
+	@echo "make template  the template's checks only: cfn-lint, checkov, and the production review tests"
 	@echo "make fuzz   schemathesis with many more cases per API operation (FUZZ_EXAMPLES=500)"
 	@echo "make bench  print the performance figures (JSON lines)"
 	@echo "make build  sam build of infra/template.yaml"
@@ -22,15 +28,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy tests/support/fakes.py tests/contract
 
-test: lint typecheck
-	$(BIN)/python -m pytest
+test: lint typecheck $(CHECKOV_STAMP)
+	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest
+
+# cfn-lint (informational checks included) and checkov on the translated template, and the tests that read
+# the template as a production reviewer would.
+template: $(STAMP) $(CHECKOV_STAMP)
+	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest tests/unit/test_template.py tests/unit/test_template_operations.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -66,4 +85,4 @@ build:
 		$(SAM_VENV)/bin/sam build --template-file infra/template.yaml --build-dir .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -80,6 +80,7 @@ def bench_requests() -> None:
     from automations.services import automations as manage
     from automations.services.ingest import ingest
 
+    from tests.conftest import EXAMPLES
     from tests.support.aws import aws_stack
 
     counter = RequestCounter()
@@ -87,7 +88,7 @@ def bench_requests() -> None:
     with counter.installed(), aws_stack(monkeypatch, START, automation_cache_seconds=3600.0) as stack:
         deps = stack.deps
         for name in ("overdue-invoice-reminder", "invoice-paid-thank-you", "we-miss-you"):
-            manage.create(deps, (ROOT / "examples" / "automations" / f"{name}.yaml").read_text(), START)
+            manage.create(deps, (EXAMPLES / f"{name}.yaml").read_text(), START)
         # one of each first, so that the route cache and the version cache are warm, as in a busy function
         for kind in ("nomatch", "waiting", "paid"):
             ingest(deps, parse_events(_event(0, kind)), START)

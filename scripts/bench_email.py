@@ -12,15 +12,17 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from scripts.bench import ROOT, START, RequestCounter, emit
+from scripts.bench import START, RequestCounter, emit
 
 
 def _typical() -> tuple[Any, dict[str, Any]]:
     from automations.engine.machine import build_context
     from automations.language.loader import load_definition
 
-    automation = load_definition((ROOT / "examples" / "automations" / "overdue-invoice-reminder.yaml").read_text())
-    event = json.loads((ROOT / "examples" / "events" / "overdue-invoice-reminder.json").read_text())
+    from tests.conftest import EXAMPLE_EVENTS, EXAMPLES
+
+    automation = load_definition((EXAMPLES / "overdue-invoice-reminder.yaml").read_text())
+    event = json.loads((EXAMPLE_EVENTS / "overdue-invoice-reminder.json").read_text())
     context = build_context(event, automation=automation, version=1, run_id="run_bench", started_at=START)
     return automation, context
 

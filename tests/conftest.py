@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "automations"
-EXAMPLE_EVENTS = ROOT / "examples" / "events"
+#: The example automations and their sample events: the template catalog the package ships (one copy only).
+CATALOG = ROOT / "layers" / "core" / "automations" / "catalog"
+EXAMPLES = CATALOG / "automations"
+EXAMPLE_EVENTS = CATALOG / "events"
 EVENTS = ROOT / "tests" / "events"
 TEMPLATE = ROOT / "infra" / "template.yaml"
 

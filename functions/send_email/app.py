@@ -4,10 +4,15 @@ item failure and kept invisible for a backoff delay. A record that is not an ema
 of the expected shape) is logged, counted and reported as a batch item failure too: after the queue's
 retries it lands in the dead-letter queue (alarmed) with its body, never dropped. The other records of the
 batch are processed either way.
+
+Sends are paced to the stack's share of the SES sending rate, and a recipient is taken only while one more
+SES call fits in the invocation's remaining time: the records (and recipients) left when time runs short are
+reported as batch item failures and come back, instead of being cut off mid-send by the function's timeout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from automations import settings as stack_settings
@@ -31,7 +36,20 @@ _METRICS = {
 }
 
 
-def record_handler(record: SQSRecord) -> dict[str, Any]:
+def _count(deliveries: list[sending.Delivery], test: bool) -> None:
+    if test:
+        return
+    for delivery in deliveries:
+        metrics.add_metric(name=_METRICS.get(delivery.state, "EmailsOther"), unit="Count", value=1)
+
+
+def _seconds_left(context: LambdaContext | None) -> Callable[[], float] | None:
+    if context is None:
+        return None
+    return lambda: context.get_remaining_time_in_millis() / 1000
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
     deps = get_deps()
     try:
         request = sending.request_from_body(record.body)
@@ -48,7 +66,18 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
         raise
     try:
-        deliveries = sending.send_request(deps, request, deps.clock.now())
+        deliveries = sending.send_request(
+            deps, request, deps.clock.now(), pace=sending.pacer(deps), time_left=_seconds_left(lambda_context)
+        )
+    except sending.OutOfTimeError as exc:
+        # Not taken (or not finished): it comes back after the queue's visibility timeout.
+        logger.warning(
+            "email message left for a later invocation",
+            extra={"message_id": record.message_id, "reason": str(exc), "handled": len(exc.deliveries)},
+        )
+        _count(exc.deliveries, request.test)
+        metrics.add_metric(name="EmailMessagesDeferred", unit="Count", value=1)
+        raise
     except sending.TransientSendError as exc:
         receive_count = int(record.attributes.approximate_receive_count or 1)
         delay = sending.postpone(deps, record.receipt_handle, receive_count, record.event_source_arn)
@@ -61,11 +90,10 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
                 "delay": delay,
             },
         )
+        _count(exc.deliveries, request.test)
         metrics.add_metric(name="EmailsThrottled", unit="Count", value=1)
         raise
-    for delivery in deliveries:
-        if not request.test:
-            metrics.add_metric(name=_METRICS.get(delivery.state, "EmailsOther"), unit="Count", value=1)
+    _count(deliveries, request.test)
     return {"status": "processed", "deliveries": [d.as_dict() for d in deliveries]}
 
 

@@ -24,6 +24,9 @@ stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
 
 app = APIGatewayRestResolver()
 
+#: The outcomes of emails (not test emails) that the dashboard shows, from the counters SES's events add.
+_OUTCOME_METRICS = {"delivered": "EmailsDelivered", "bounced_hard": "EmailsBounced", "complained": "EmailsComplained"}
+
 _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
 
@@ -76,6 +79,9 @@ def _sns(event: dict[str, Any]) -> dict[str, Any]:
             continue
         if result.status == "counted":
             metrics.add_metric(name="FeedbackCounted", unit="Count", value=1)
+            for counter, metric in _OUTCOME_METRICS.items():
+                if result.counts.get(counter, 0) > 0:
+                    metrics.add_metric(name=metric, unit="Count", value=1)
         elif result.status == "duplicate":
             metrics.add_metric(name="FeedbackDuplicates", unit="Count", value=1)
         results.append({"sns_message_id": sns_id, **result.as_dict()})

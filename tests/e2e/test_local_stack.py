@@ -16,13 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from automations.local.stack import DEFAULT_SENDER
 
 from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import LocalStackClient
 
 pytestmark = pytest.mark.e2e
 
-SENDER = "hello@example.com"  # the template's SenderAddress default, verified by the local stack
+SENDER = DEFAULT_SENDER  # the local stack's sender (the template's SenderAddress has no default), verified by it
 
 
 def unique() -> str:

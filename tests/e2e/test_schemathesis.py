@@ -1,9 +1,9 @@
 """Schemathesis against the OpenAPI document the API serves: every operation, including POST /v1/events.
 
 A local stack of its own (fuzzing changes, renames and deletes what it finds) starts empty; the test
-creates automations from ``examples/automations`` and posts their sample events, so that the generated
-cases reach real automations, runs and contacts through their ids in the path (a few cases keep the
-generated id, to reach the 404s). Cases are valid and invalid ones, from the document's examples, its
+creates automations from the examples (the package's catalog) and posts their sample events, so that the
+generated cases reach real automations, runs and contacts through their ids in the path (a few cases keep
+the generated id, to reach the 404s). Cases are valid and invalid ones, from the document's examples, its
 coverage of every keyword, and random generation; they carry the local stack's key.
 
 Each answer must be no server error (no 5xx), have a documented status code and content type, and match

@@ -1,6 +1,6 @@
 """evaluate_step under moto: the scheduler calls a waiting run back, and the run goes on at most once.
 
-Runs are started through the real ingest_trigger handler (API Gateway events built on ``examples/``), and
+Runs are started through the real ingest_trigger handler (API Gateway events built on the examples), and
 evaluate_step is invoked with the Input stored on the run's schedule, as EventBridge Scheduler does.
 """
 

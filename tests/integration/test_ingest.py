@@ -1,7 +1,7 @@
 """ingest_trigger under moto: events from API Gateway and EventBridge are stored once and start runs.
 
 Every test drives the real handler with AWS-shaped events (``tests/events/``) built on the realistic
-automations and events of ``examples/``, then looks at what a user of the product can see: the HTTP
+example automations and their sample events, then looks at what a user of the product can see: the HTTP
 answer, the stored events, the runs and their timelines, the schedules and the queued emails.
 """
 

@@ -4,15 +4,18 @@ Every AWS request a handler makes is recorded (who made it, which action on whic
 ``tests/support/recorder.py``) while the main flows run through the handlers: the three fault-injection
 scenarios, a welcome series (an email at once, two delays, a one-click unsubscribe, a throttled send), the
 reputation guard ending a waiting run, a run that outlived its automation's deactivation, and the operators'
-routes. The template, translated offline by aws-sam-translator, gives each function's role; each recorded
-request must be allowed by it, and each grant of a role must allow at least one recorded request, unless
-:data:`UNUSED` says why not.
+routes, and the retries AWS makes (an event posted again, a reply lost, an SES event that names only its
+message id), a run that keeps its run key across two delays, an nth trigger and a sender paced to the
+account's SES rate. The template, translated offline by aws-sam-translator, gives each function's role; each
+recorded request must be allowed by it, and each grant of a role must allow at least one recorded request,
+unless :data:`UNUSED` says why not.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +26,7 @@ from automations.services import deps as deps_module
 from automations.settings import Settings
 
 from tests.integration import conftest
-from tests.support.email import apigw_event
+from tests.support.email import apigw_event, sns_event
 from tests.support.flows import activate, definition, sample
 from tests.support.iam import Grant, IamRequest, RequestLog, allowing, function_ids, grants_of, managed_policies
 from tests.support.recorder import AwsTap, Fault, throttled
@@ -31,14 +34,15 @@ from tests.support.scenarios import SCENARIOS, World, at, world
 
 #: Grants no recorded request uses, each with the reason it stays.
 UNUSED: dict[tuple[str, str], str] = {
-    ("IngestTriggerFunction", "DeadLetterQueuePolicy (added by SAM)"): (
-        "used by Lambda itself: failed asynchronous invocations (events from the bus) go to the dead-letter queue"
+    ("IngestTriggerFunction", "IngestTriggerFunctionEventInvokeConfigOnFailureSQSPolicy (added by SAM)"): (
+        "used by Lambda itself: failed asynchronous invocations (events from the bus) go with their error to the"
+        " OnFailure destination"
     ),
-    ("EvaluateStepFunction", "DeadLetterQueuePolicy (added by SAM)"): (
-        "used by Lambda itself: failed invocations by the scheduler go to the dead-letter queue"
+    ("EvaluateStepFunction", "EvaluateStepFunctionEventInvokeConfigOnFailureSQSPolicy (added by SAM)"): (
+        "used by Lambda itself: failed invocations by the scheduler go with their error to the OnFailure destination"
     ),
-    ("StatsWebhookFunction", "DeadLetterQueuePolicy (added by SAM)"): (
-        "used by Lambda itself: failed SES events from SNS go to the dead-letter queue"
+    ("StatsWebhookFunction", "StatsWebhookFunctionEventInvokeConfigOnFailureSQSPolicy (added by SAM)"): (
+        "used by Lambda itself: failed SES events from SNS go with their error to the OnFailure destination"
     ),
 }
 
@@ -149,7 +153,60 @@ def operators(scene: World) -> None:
     assert stack.schedules() == [], "deactivating and deleting ended the waiting runs and their schedules"
 
 
-FLOWS: tuple[Callable[[World], None], ...] = (scenarios, welcome_series, reputation_guard, late_deactivation, operators)
+def retries(scene: World) -> None:
+    """What AWS's retries and lost replies make the functions do: an event posted again (read back), an email
+    claim whose reply was lost (read back by send_email, and by a test email), an SES event that carries only
+    SES's message id (found through the index), a run that keeps its run key across two delays, and the
+    ``nth`` counter of a check-in."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+    pipeline.bounces = frozenset()
+    steps = definition("overdue-invoice-reminder")["steps"]
+    activate(stack, "overdue-invoice-reminder", steps=[{"delay": "1d"}, *steps])
+    activate(stack, "tenth-checkin-reward")
+    event = sample("overdue-invoice-reminder", "evt_retried", occurred_at=at(stack.clock.now()))
+    pipeline.post(event)
+    assert pipeline.post(event)["events"][0]["status"] == "duplicate"
+    pipeline.post(sample("tenth-checkin-reward", "evt_checkin", occurred_at=at(stack.clock.now())))
+    pipeline.fire_next()  # the first delay: the run waits again, its run key held past the next due time
+    pipeline.fire_next()
+    with scene.tap.failing(Fault(1, "after", name="dynamodb:PutItem")):
+        pipeline.drain()
+    record = pipeline.ses_record(pipeline.ses_sends[0], "Delivery")
+    record["mail"]["tags"] = {"ses:configuration-set": [stack.settings.configuration_set]}
+    pipeline.deliver("stats_webhook", sns_event(record, message_id="95df01b4-ee98-5cb9-9903-4c2200000001"), "SES")
+    with scene.tap.failing(Fault(1, "after", name="dynamodb:PutItem")):
+        status, answer = pipeline.http(
+            "manage_api", "POST", "/v1/automations/overdue-invoice-reminder/test-email", {"to": "qa@acme.example"}
+        )
+    assert status == 202, answer
+
+
+def paced(scene: World) -> None:
+    """A sender paced to the account's own SES rate (MaxSendRate 0): it reads the rate before its first send."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+    pipeline.bounces = frozenset()
+    deps = deps_module.get_deps()
+    deps_module._current = replace(deps, settings=deps.settings.model_copy(update={"max_send_rate": 0.0}))
+    try:
+        activate(stack, "new-lead-welcome")
+        pipeline.post(sample("new-lead-welcome", "evt_paced", occurred_at=at(stack.clock.now())))
+        pipeline.drain()
+    finally:
+        deps_module._current = deps
+    assert len(pipeline.ses_sends) == 1
+
+
+FLOWS: tuple[Callable[[World], None], ...] = (
+    scenarios,
+    welcome_series,
+    reputation_guard,
+    late_deactivation,
+    operators,
+    retries,
+    paced,
+)
 
 
 @pytest.fixture(scope="module")

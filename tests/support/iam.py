@@ -9,10 +9,11 @@
 - :func:`requests_of` turns one API call into the IAM requests it needs (action, resource, context):
   ``TransactWriteItems`` needs the action of each item on its table, ``Query`` on an index needs the index,
   ``CreateSchedule`` also passes the scheduler's role, SES v2 ``SendEmail`` needs the identity and the
-  configuration set.
+  configuration set (with the ``ses:FromAddress`` condition key).
 - :class:`Grant` is one entry of a role's policies as the template lists it (a policy template and its
   table, or one action of a statement), and :func:`allowing` says which grants allow a request: ``Allow``
-  statements with ``Action``/``Resource`` wildcards and the ``String*``/``Arn*`` condition operators.
+  statements with ``Action``/``Resource`` wildcards and the ``String*``/``Arn*`` condition operators (condition
+  keys compared without regard to case, as IAM does).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from automations.local.cfn import Intrinsics
 from automations.local.template import function_environment, load_template, resources_of
 from automations.settings import ENVIRONMENT, Settings
 from samtranslator.translator.transform import transform
@@ -181,14 +183,27 @@ class Binding:
             if key == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(self.resolve(p)) for p in parts)
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::If":
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(condition) else when_false)
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"{key} in a policy is not understood by this evaluator")
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template, with the parameters as this stack binds them (else their defaults)."""
+        parameters = {parameter: self._ref(parameter) for parameter in self.template.get("Parameters", {})}
+        return Intrinsics(dict(self.template), region=self.region, parameters=parameters).condition(name)
 
     def _ref(self, name: str) -> str:
         pseudo = self.pseudo(name)
         if pseudo is not None:
             return pseudo
+        if name in self.refs:
+            return self.refs[name]
         parameters = self.template.get("Parameters", {})
         if name in parameters:
             return str(parameters[name].get("Default", ""))
@@ -287,6 +302,8 @@ def requests_of(service: str, operation: str, params: Mapping[str, Any], region:
             return [IamRequest("scheduler:ListSchedules", "*")]
     if service in ("sesv2", "ses") and operation in ("SendEmail", "SendRawEmail"):
         return _ses(operation, params, region)
+    if service == "ses" and operation == "GetSendQuota":
+        return [IamRequest("ses:GetSendQuota", "*")]
     if service == "secretsmanager" and operation in ("GetSecretValue", "DescribeSecret"):
         secret = str(params["SecretId"])
         resource = secret if secret.startswith("arn:") else _arn("secretsmanager", region, f"secret:{secret}")
@@ -320,13 +337,17 @@ def _dynamodb(operation: str, params: Mapping[str, Any], region: str) -> list[Ia
 
 
 def _ses(operation: str, params: Mapping[str, Any], region: str) -> list[IamRequest]:
-    """SES authorizes a send on the sender's identity and, when one is named, the configuration set."""
+    """SES authorizes a send on the sender's identity and, when one is named, the configuration set; the From
+    address is the ``ses:FromAddress`` condition key of both."""
     sender = str(params.get("FromEmailAddress") or params.get("Source") or "")
     address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
-    found = [IamRequest(f"ses:{operation}", _arn("ses", region, f"identity/{address}"))]
+    context = (("ses:FromAddress", address),)
+    found = [IamRequest(f"ses:{operation}", _arn("ses", region, f"identity/{address}"), context)]
     configuration_set = params.get("ConfigurationSetName")
     if configuration_set:
-        found.append(IamRequest(f"ses:{operation}", _arn("ses", region, f"configuration-set/{configuration_set}")))
+        found.append(
+            IamRequest(f"ses:{operation}", _arn("ses", region, f"configuration-set/{configuration_set}"), context)
+        )
     return found
 
 
@@ -374,12 +395,12 @@ def _statement_allows(statement: Mapping[str, Any], request: IamRequest) -> bool
         return False
     if not any(_wildcard(str(r), request.resource) for r in _listed(statement.get("Resource", []))):
         return False
-    context = dict(request.context)
+    context = {key.lower(): value for key, value in request.context}
     for operator, tests in (statement.get("Condition") or {}).items():
         if operator not in _CONDITIONS:
             raise NotImplementedError(f"condition operator {operator} is not understood by this evaluator")
         for key, wanted in tests.items():
-            got = context.get(key)
+            got = context.get(key.lower())
             if got is None or not any(_CONDITIONS[operator](str(w), got) for w in _listed(wanted)):
                 return False
     return True

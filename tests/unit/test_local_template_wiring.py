@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from automations.local.cfn import Intrinsics, UnresolvedError
+from automations.local.lambdas import Functions
 from automations.local.provision import provision
 from automations.local.template import load_template
 from automations.local.wiring import Route, wiring
@@ -24,7 +25,12 @@ def test_sub_resolves_parameters_pseudo_parameters_and_attributes(template: dict
     intrinsics = Intrinsics(template, parameters={"Stage": "local"}, attributes={("Api", "Arn"): "arn:api"})
     assert intrinsics.resolve({"Fn::Sub": "automations-${Stage}-${AWS::Region}"}) == "automations-local-us-east-1"
     assert intrinsics.resolve({"Fn::Sub": ["${A}/${Api.Arn}/${!Literal}", {"A": "a"}]}) == "a/arn:api/${Literal}"
-    assert intrinsics.resolve({"Ref": "SenderAddress"}) == "hello@example.com"  # the parameter's default
+    assert intrinsics.resolve({"Ref": "MaxSendRate"}) == 0  # the parameter's default
+    # SenderAddress has no default: it must be given (the local stack gives its own)
+    with pytest.raises(UnresolvedError, match="SenderAddress: a parameter without a default"):
+        intrinsics.resolve({"Ref": "SenderAddress"})
+    given = Intrinsics(template, parameters={"Stage": "local", "SenderAddress": "hello@example.com"})
+    assert given.resolve({"Ref": "SenderAddress"}) == "hello@example.com"
 
 
 def test_conditions_choose_the_branch_of_if(template: dict[str, Any]) -> None:
@@ -59,7 +65,7 @@ def test_the_local_stack_creates_the_unsubscribe_secret_and_passes_its_arn(
         done, settings = provision(
             template,
             lambda service: boto3.client(service, region_name="us-east-1"),
-            parameters={"Stage": "local"},
+            parameters={"Stage": "local", "SenderAddress": "hello@example.com"},
             region="us-east-1",
             stack_name="automations-local",
         )
@@ -116,3 +122,12 @@ def test_the_event_sources_are_the_template_s(template: dict[str, Any]) -> None:
     [bus] = wired.buses
     assert (bus.function, bus.bus, bus.dead_letter) == ("ingest_trigger", "EventBus", "IngestDeadLetterQueue")
     assert Intrinsics(template).resolve(bus.pattern) == {"account": ["123456789012"]}
+
+
+def test_each_local_function_gets_the_timeout_the_template_gives_it(template: dict[str, Any]) -> None:
+    timeouts = wiring(template).timeouts
+    assert timeouts["send_email"] == template["Resources"]["SendEmailFunction"]["Properties"]["Timeout"]
+    assert timeouts["ingest_trigger"] == template["Globals"]["Function"]["Timeout"]
+    functions = Functions(TEMPLATE.parent.parent, region="us-east-1", timeouts=timeouts)
+    remaining = functions.context("send_email").get_remaining_time_in_millis()
+    assert (timeouts["send_email"] - 1) * 1000 < remaining <= timeouts["send_email"] * 1000

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from automations.addresses import EmailAddress
 from automations.errors import FieldError
 from automations.ids import new_id
 from automations.language.loader import errors_of
@@ -33,7 +34,7 @@ class Contact(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str | None = Field(default=None, max_length=256)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: EmailAddress | None = None
     first_name: str | None = Field(default=None, max_length=256)
     timezone: str | None = Field(default=None, max_length=64)
 

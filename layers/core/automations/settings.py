@@ -26,9 +26,12 @@ ENVIRONMENT = {
     "SCHEDULER_DLQ_ARN": "scheduler_dlq_arn",
     "EVENT_BUS_NAME": "event_bus_name",
     "SENDER_ADDRESS": "sender_address",
+    "ALLOWED_SENDERS": "allowed_senders",
     "CONFIGURATION_SET": "configuration_set",
     "UNSUBSCRIBE_BASE_URL": "unsubscribe_base_url",
     "UNSUBSCRIBE_SECRET_ARN": "unsubscribe_secret_arn",
+    "MAX_SEND_RATE": "max_send_rate",
+    "SENDING_CONCURRENCY": "sending_concurrency",
     "MAX_EVENT_BYTES": "max_event_bytes",
     "AUTOMATION_CACHE_SECONDS": "automation_cache_seconds",
     "MIN_SENDS_FOR_REPUTATION": "min_sends_for_reputation",
@@ -59,9 +62,17 @@ class Settings(BaseModel):
     scheduler_dlq_arn: str = ""
     event_bus_name: str = "automations"
     sender_address: str = ""
+    #: Other From addresses an email's ``from`` may use, comma-separated; ``*`` matches any characters (as the
+    #: ``ses:FromAddress`` condition of the functions' SES permission does).
+    allowed_senders: str = ""
     configuration_set: str = ""
     unsubscribe_base_url: str = ""
     unsubscribe_secret_arn: str = ""
+    #: Emails per second for the whole stack: 0 is the account's SES maximum send rate (read from SES); None
+    #: (the variable not set: tests, tools) sends without pacing.
+    max_send_rate: float | None = None
+    #: The most send_email instances at once: each one sends at ``max_send_rate / sending_concurrency``.
+    sending_concurrency: int = 1
     max_event_bytes: int = 64 * 1024
     automation_cache_seconds: float = 5.0
     min_sends_for_reputation: int = 100
@@ -77,6 +88,25 @@ class Settings(BaseModel):
         if value and not (value.startswith("arn:") and ":secretsmanager:" in value):
             raise ValueError("UNSUBSCRIBE_SECRET_ARN must be the ARN of a Secrets Manager secret")
         return value
+
+    @field_validator("max_send_rate")
+    @classmethod
+    def _not_negative(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError("MAX_SEND_RATE must be 0 (the account's rate) or a positive number of emails per second")
+        return value
+
+    @field_validator("sending_concurrency")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("SENDING_CONCURRENCY must be at least 1")
+        return value
+
+    def senders(self) -> tuple[str, ...]:
+        """The From addresses emails may use: the sender address, then the allowed senders (patterns)."""
+        listed = [self.sender_address, *self.allowed_senders.split(",")]
+        return tuple(dict.fromkeys(s.strip() for s in listed if s.strip()))
 
     @model_validator(mode="after")
     def _required_are_set(self, info: ValidationInfo) -> Settings:

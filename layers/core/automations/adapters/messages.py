@@ -17,23 +17,14 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from automations.adapters.stats import add_actions, counter_item
-from automations.adapters.store import _conditional_failed, connection
+from automations.adapters.store import _conditional_failed, _epoch, connection
 from automations.adapters.tables import MessageItem, SuppressionItem
-from automations.ids import derived_id
+from automations.engine.email import scope_blocks
+from automations.ports import SCOPES as SCOPES
+from automations.ports import message_id_for as message_id_for
+from automations.ports import normalize_address as normalize_address
 
 MESSAGE_RETENTION = timedelta(days=400)
-
-#: What a suppression covers: every type of mail, or promotional mail only.
-SCOPES = {"bounce": "all", "complaint": "all", "unsubscribe": "promotional"}
-
-
-def normalize_address(address: str) -> str:
-    return address.strip().lower()
-
-
-def message_id_for(workspace: str, run_id: str, step: str, address: str) -> str:
-    """The same id for the same (run, step, recipient): what makes a retried send land on its record."""
-    return derived_id("msg", workspace, run_id, step, normalize_address(address))
 
 
 def message_key(workspace: str, run_id: str, step: str, message_id: str) -> tuple[str, str]:
@@ -42,10 +33,6 @@ def message_key(workspace: str, run_id: str, step: str, message_id: str) -> tupl
 
 def ses_index_key(ses_message_id: str) -> str:
     return f"ses#{ses_message_id}"
-
-
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
 
 
 def stats_updates(
@@ -219,7 +206,7 @@ class SuppressionStore:
     def blocking(self, address: str, email_type: str) -> SuppressionItem | None:
         """The suppression that keeps an email of ``email_type`` from ``address``, if any."""
         for item in self.of(address):
-            if item.scope == "all" or (item.scope == "promotional" and email_type == "promotional"):
+            if scope_blocks(item.scope, email_type):
                 return item
         return None
 

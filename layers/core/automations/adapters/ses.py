@@ -7,13 +7,20 @@ set and the message tags still apply.
 
 The client makes exactly one attempt per call: botocore's own retries would repeat a request that SES may
 already have accepted (a read timeout), which would break "at most once". Throttling goes back to the queue
-instead, with a backoff.
+instead, with a backoff. Its timeouts bound one call (:data:`CALL_SECONDS`): the sender takes a recipient only
+while that much time, and more, is left in its invocation.
+
+A :class:`Pacer` spaces the sends of one process so that the stack stays under the account's sending rate:
+the rate is a setting, or the account's own maximum (``GetSendQuota``, the same quota that SES v2's
+``GetAccount`` reports as ``SendQuota.MaxSendRate``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -34,15 +41,31 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from automations.errors import AutomationsError
+from automations import addresses
+from automations.ports import OutgoingEmail as OutgoingEmail
+from automations.ports import SendError, SendOutcomeUnknownError, SendRejectedError, SendTransientError
 from automations.settings import Settings
+
+#: Seconds to open a connection to SES, and to wait for its answer: SES answers a send in well under a second.
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 10
+#: The longest one send can take: one attempt, bounded by the two timeouts.
+CALL_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT
 
 #: One attempt per call (see the module's note), short timeouts.
 CLIENT_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},
-    connect_timeout=5,
-    read_timeout=20,
+    connect_timeout=CONNECT_TIMEOUT,
+    read_timeout=READ_TIMEOUT,
 )
+#: Reading the account's quota may be retried (it changes nothing).
+QUOTA_CLIENT_CONFIG = Config(
+    retries={"total_max_attempts": 3, "mode": "standard"},
+    connect_timeout=CONNECT_TIMEOUT,
+    read_timeout=5,
+)
+#: The rate used when the account's cannot be read: the SES sandbox's (one email per second).
+FALLBACK_SEND_RATE = 1.0
 
 #: Refusals that a later attempt can overcome: rate and quota limits, and the stack's own credentials or
 #: permissions (an operator can fix those; until then the message waits in the queue, then its DLQ).
@@ -99,30 +122,13 @@ _POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=0)
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = QP
 _UTF8_QP.body_encoding = QP
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
-)
 
 
-class SesError(AutomationsError):
-    """Base of the sending errors; ``code`` is SES's error code (or the client's exception name)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
-
-
-class SesTransientError(SesError):
-    """SES did not take the email, and a later attempt may succeed (throttling, 5xx, network before send)."""
-
-
-class SesRejectedError(SesError):
-    """SES refused the email for good (rejected, unverified sender, sending paused, bad request...)."""
-
-
-class SesOutcomeUnknownError(SesError):
-    """The request may have reached SES (a read timeout): it must not be sent again."""
+#: The sending errors are the EmailSender port's (``code`` is SES's error code or the client's exception name).
+SesError = SendError
+SesTransientError = SendTransientError
+SesRejectedError = SendRejectedError
+SesOutcomeUnknownError = SendOutcomeUnknownError
 
 
 def clean_header(value: str | None, limit: int = 900) -> str:
@@ -144,28 +150,12 @@ def sanitize_tag(value: Any) -> str:
     return text or "_"
 
 
-@dataclass(frozen=True)
-class OutgoingEmail:
-    """One email to one recipient, ready for SES."""
-
-    from_address: str
-    to: str
-    subject: str
-    html: str
-    text: str
-    from_name: str | None = None
-    reply_to: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
-    configuration_set: str | None = None
-
-
 def check_address(address: str) -> str:
-    """A plain ASCII ``local@domain.tld`` (what SES takes without SMTPUTF8), or a final refusal."""
-    value = (address or "").strip()
-    if not _ADDRESS.match(value) or len(value) > 254:
-        raise SesRejectedError("InvalidAddress", f"not a usable address {address!r}")
-    return value
+    """The address as SES takes it (:func:`automations.addresses.wire_form`), or a final refusal."""
+    try:
+        return addresses.wire_form(address)
+    except addresses.AddressError as exc:
+        raise SesRejectedError("InvalidAddress", f"not a usable address {address!r}: {exc.reason}") from None
 
 
 def _header_value(value: str) -> str:
@@ -204,6 +194,66 @@ def make_client(settings: Settings) -> Any:
     if settings.endpoint_url:
         kwargs["endpoint_url"] = settings.endpoint_url
     return boto3.client("sesv2", **kwargs)
+
+
+def make_quota_client(settings: Settings) -> Any:
+    """An ``ses`` client for reading the account's sending quota (``GetSendQuota``)."""
+    kwargs: dict[str, Any] = {"region_name": settings.region, "config": QUOTA_CLIENT_CONFIG}
+    if settings.endpoint_url:
+        kwargs["endpoint_url"] = settings.endpoint_url
+    return boto3.client("ses", **kwargs)
+
+
+def account_send_rate(client: Any) -> float:
+    """The account's maximum send rate (emails per second) in this region."""
+    return float(client.get_send_quota()["MaxSendRate"])
+
+
+@dataclass
+class Pacer:
+    """Spaces the sends of one process: at most ``rate`` per second (no pacing when ``rate`` is 0).
+
+    :meth:`wait` returns when the next send may start. ``clock`` and ``sleep`` are the process's monotonic
+    clock and sleep, replaceable in tests.
+    """
+
+    rate: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _next: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two sends."""
+        return 1.0 / self.rate if self.rate > 0 else 0.0
+
+    def delay(self) -> float:
+        """How long the next send would wait now."""
+        return max(0.0, self._next - self.clock())
+
+    def wait(self) -> float:
+        """Wait for the next send's turn (and take it); returns the seconds waited."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        waited = start - now
+        if waited > 0:
+            self.sleep(waited)
+        return waited
+
+
+def sender_allowed(address: str, patterns: Iterable[str]) -> bool:
+    """Whether a From address matches one of the allowed senders, as IAM's ``StringLike`` matches the
+    ``ses:FromAddress`` condition key: exact characters, ``*`` for any run and ``?`` for one character."""
+    for pattern in patterns:
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+        if re.fullmatch(regex, address, re.DOTALL):
+            return True
+    return False
 
 
 def prepare(email: OutgoingEmail, now: datetime) -> dict[str, Any]:

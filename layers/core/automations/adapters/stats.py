@@ -14,9 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 from automations.adapters.tables import COUNTERS, StatsItem
+from automations.ports import WHOLE as WHOLE
 
 SHARDS = 8
-WHOLE = "-"
 
 
 def stats_key(workspace: str, automation_id: str, day: str, step: str | None, shard: int) -> tuple[str, str]:

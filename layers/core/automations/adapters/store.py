@@ -27,7 +27,14 @@ from automations.adapters.tables import (
     shared_connection,
 )
 from automations.engine.state import RunState, RunStatus
-from automations.errors import AutomationsError
+
+# The errors and values of the ports, kept importable from here.
+from automations.ports import ConflictError as ConflictError
+from automations.ports import Locks as Locks
+from automations.ports import NotFoundError as NotFoundError
+from automations.ports import RouteInfo as RouteInfo
+from automations.ports import SkippedError as SkippedError
+from automations.ports import StoredRun as StoredRun
 
 EVENT_RETENTION = timedelta(days=400)
 ENDED_RUN_RETENTION = timedelta(days=400)
@@ -38,14 +45,6 @@ ENDED_RUN_RETENTION = timedelta(days=400)
 RUN_KEY_MARGIN = timedelta(days=2)
 #: DynamoDB's TTL removes an expired lock some time after its expiry; the checks honour ``until`` already.
 LOCK_TTL_GRACE_SECONDS = 86_400
-
-
-class ConflictError(AutomationsError):
-    """A conditional write lost: the item changed or exists already."""
-
-
-class NotFoundError(AutomationsError):
-    """No such item."""
 
 
 def _conditional_failed(exc: Exception) -> bool:
@@ -103,13 +102,6 @@ def version_key(workspace: str, automation_id: str, version: int) -> tuple[str, 
 
 def route_key(workspace: str, event_type: str, automation_id: str, role: str) -> tuple[str, str]:
     return f"{workspace}#route#{event_type}", f"{automation_id}#{role}"
-
-
-@dataclass(frozen=True)
-class RouteInfo:
-    automation_id: str
-    role: str  # "trigger" | "cancel"
-    version: int
 
 
 def routes_of(definition: dict[str, Any]) -> list[tuple[str, str]]:
@@ -418,6 +410,11 @@ def _run_item(state: RunState, revision: int) -> RunItem:
     if state.person is not None:
         item.gsi2pk = f"{state.workspace}#person#{state.person}"
         item.gsi2sk = f"{started}#{state.id}"
+    if not state.status.ended:
+        # In the sparse "waiting" index until it ends: every save writes the whole item, so the run's last
+        # save (ended) leaves the index.
+        item.gsi3pk = item.gsi1pk
+        item.gsi3sk = item.gsi1sk
     if state.status.ended and state.ended_at is not None:
         item.expires_at = _epoch(state.ended_at + ENDED_RUN_RETENTION)
     return item
@@ -426,29 +423,6 @@ def _run_item(state: RunState, revision: int) -> RunItem:
 def run_key_expiry(state: RunState, now: datetime) -> datetime:
     """When a run's key lock stops holding if the run never moves again."""
     return max(now, state.due_at or now) + RUN_KEY_MARGIN
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    state: RunState
-    revision: int
-
-
-@dataclass(frozen=True)
-class Locks:
-    """The conditional claims a new run makes together with its first write."""
-
-    frequency_until: datetime | None = None  # claim the person's window until then (None: no window)
-    frequency_forever: bool = False
-    run_key: str | None = None  # only for a run that goes on waiting: one that ended at once holds no key
-
-
-class SkippedError(AutomationsError):
-    """A new run was refused by a lock: ``reason`` is ``frequency`` or ``run_key`` (or ``exists``)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -574,8 +548,13 @@ class RunStore:
             yield RunState.model_validate(item.state)
 
     def waiting_of(self, automation_id: str) -> Iterator[StoredRun]:
-        """Runs of an automation that have not ended (for deactivation and deletion)."""
-        for item in RunItem.by_automation.query(
+        """Runs of an automation that have not ended (for deactivation and deletion), from the sparse index
+        that holds only those: a busy automation's ended runs are never read.
+
+        A run stored before the index existed is not in it; when its schedule fires, evaluate_step finds its
+        automation inactive (or gone) and ends it with that reason.
+        """
+        for item in RunItem.waiting.query(
             f"{self.workspace}#automation#{automation_id}",
             filter_condition=RunItem.status.is_in(RunStatus.WAITING.value, RunStatus.RUNNING.value),
         ):

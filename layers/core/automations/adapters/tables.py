@@ -7,7 +7,8 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
   v#{n:08d}`` (an immutable version), ``{ws}#route#{event type} / {id}#{trigger|cancel}`` (what to query
   when an event of that type arrives: only for active automations).
 - events: ``{ws}#event#{id} / event``.
-- runs: ``{ws}#run#{id} / run``, indexed by automation and by person, newest first.
+- runs: ``{ws}#run#{id} / run``, indexed by automation and by person, newest first, and (sparse index
+  ``waiting``) by automation while the run has not ended.
 - state: locks and counters: ``freq#``, ``runkey#``, ``nth#`` and ``silence#`` items, expiring by TTL.
 - messages: ``{ws}#run#{run} / msg#{step}#{message id}``, one per email and recipient, indexed by SES id.
 - contacts: ``{ws}#contact#{address} / suppressed#{kind}``: hard bounces, complaints, unsubscribes.
@@ -122,6 +123,17 @@ class RunsByPerson(GlobalSecondaryIndex["RunItem"]):  # type: ignore[no-untyped-
     gsi2sk = UnicodeAttribute(range_key=True)
 
 
+class WaitingRuns(GlobalSecondaryIndex["RunItem"]):  # type: ignore[no-untyped-call]
+    """Sparse: only runs that have not ended carry its keys (set while waiting or running, removed at the end)."""
+
+    class Meta:
+        index_name = "waiting"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class RunItem(_Base):
     """A run: its engine state as JSON, plus the fields that conditions and indexes need."""
 
@@ -141,9 +153,12 @@ class RunItem(_Base):
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
     by_automation = RunsByAutomation()
     by_person = RunsByPerson()
+    waiting = WaitingRuns()
 
 
 class StateItem(_Base):

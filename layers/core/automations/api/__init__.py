@@ -1,1 +1,2 @@
-"""HTTP helpers shared by the handlers that sit behind API Gateway."""
+"""The management API: one Powertools router per resource (``routes``), included into one resolver
+(``app``); request bodies (``bodies``), the error map (``errors``), models and the OpenAPI document."""

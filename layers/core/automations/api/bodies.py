@@ -23,6 +23,8 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 _DEFINITION_ROUTES = re.compile(r"^(POST /v1/automations(/validate)?|PUT /v1/automations/[^/]+)/?$")
 #: The content type given to a refused body: no route reads it, so the route answers with the refusal.
 REFUSED = "application/x-refused-body"
+#: The key of the resolver's context that holds the :class:`BodyError` of a refused body.
+REFUSAL = "body_error"
 #: How deep a JSON body of the management API may nest.
 MAX_JSON_DEPTH = 64
 #: Strings and brackets of a JSON text, to measure its nesting before parsing it.

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from automations.addresses import EmailAddress
 from automations.events import MAX_BATCH, TriggerEvent
 
 
@@ -22,6 +23,9 @@ class ErrorOut(BaseModel):
     message: str
     errors: list[FieldErrorOut] | None = Field(default=None, description="Every problem, each with its place.")
     reasons: list[str] | None = Field(default=None, description="Why an automation cannot be activated.")
+    request_id: str | None = Field(
+        default=None, description="A server error's request id: the correlation id of the request's log lines."
+    )
 
 
 class AutomationSummary(BaseModel):
@@ -227,7 +231,7 @@ class ContactOut(BaseModel):
 
 
 class EmailTestIn(_In):
-    to: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320, description="Where to send it.")
+    to: EmailAddress = Field(description="Where to send it.")
     event: dict[str, Any] = Field(default_factory=dict, description="A sample trigger event.")
     step: str | None = Field(default=None, description="The send_email step (default: the first one).")
 

@@ -7,8 +7,12 @@ routes; the management API's document describes it too, so that one document cov
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from typing import Any, Literal
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -34,10 +38,10 @@ EVERY_ROUTE = (401, 403, 415, 422)
 _REF = "#/components/schemas/{model}"
 
 
-def route_responses(ok: int, *errors: int, description: str = "Success") -> dict[int | str, dict[str, Any]]:
+def route_responses(ok: int, *errors: int, description: str = "Success") -> dict[int, OpenAPIResponse]:
     """A route's ``responses=`` for Powertools: its success (with the route's model) and its errors, which
     always include those of :data:`EVERY_ROUTE`; every error body is an :class:`~models.ErrorOut`."""
-    documented: dict[int | str, dict[str, Any]] = {ok: {"description": description}}
+    documented: dict[int, OpenAPIResponse] = {ok: {"description": description}}
     for code in sorted({*errors, *EVERY_ROUTE}):
         documented[code] = {
             "description": ERRORS[code],
@@ -117,3 +121,10 @@ def with_events_route(document: dict[str, Any]) -> dict[str, Any]:
     if isinstance(tags, list) and not any(t.get("name") == "events" for t in tags if isinstance(t, dict)):
         tags.append({"name": "events"})
     return out
+
+
+@functools.cache
+def served(resolver: APIGatewayRestResolver) -> str:
+    """The document served at ``/v1/openapi.json``: the resolver's routes, and ``POST /v1/events`` (served by
+    ingest_trigger behind the same API); made once per resolver."""
+    return json.dumps(with_events_route(json.loads(resolver.get_openapi_json_schema())), indent=2)

@@ -24,3 +24,8 @@ def error_response(status: int, message: str, errors: list[FieldError] | None = 
     if errors:
         body["errors"] = [e.as_dict() for e in errors]
     return json_response(status, body)
+
+
+def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A JSON answer of a route; Powertools validates it against the route's response model and serializes it."""
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers or {})

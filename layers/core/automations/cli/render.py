@@ -11,6 +11,8 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from automations.engine.email import EMAIL_TYPES
+
 STATUS_STYLES = {
     "active": "green",
     "draft": "yellow",
@@ -321,14 +323,11 @@ def preview_view(body: Mapping[str, Any]) -> Group:
 def contact_view(body: Mapping[str, Any]) -> Group:
     parts: list[RenderableType] = [Text(f"Contact {body['person']}", style="bold")]
     addresses = Table(title="Addresses", title_justify="left")
-    for column in ("address", "promotional", "transactional", "business critical"):
+    for column in ("address", *(kind.replace("_", " ") for kind in EMAIL_TYPES)):
         addresses.add_column(column)
     for item in body.get("addresses", []):
         receives = item["receives"]
-        addresses.add_row(
-            item["address"],
-            *("yes" if receives.get(k) else "no" for k in ("promotional", "transactional", "business_critical")),
-        )
+        addresses.add_row(item["address"], *("yes" if receives.get(k) else "no" for k in EMAIL_TYPES))
     parts.append(addresses)
     blocks = [*body.get("suppressions", []), *body.get("unsubscribed", [])]
     if blocks:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.email import ONE_CLICK, has_unsubscribe, recipients
 from automations.engine.state import Decision, RunState, RunStatus
 from automations.errors import EngineError, TemplateError
 from automations.language.conditions import MISSING, explain, parse_instant, resolve
@@ -16,7 +17,6 @@ from automations.language.model import Automation, DelayUntil, SendEmail
 from automations.language.program import Node, Program
 from automations.language.templates import html_to_text, render
 
-ONE_CLICK = "List-Unsubscribe=One-Click"
 #: Delays end before this moment (the latest an event may have occurred at is the end of 2200).
 LATEST_DUE = datetime(2201, 1, 1, tzinfo=UTC)
 
@@ -347,22 +347,6 @@ def _branch(node: Node, state: RunState, now: datetime) -> str | None:
     return first or node.next
 
 
-def _recipients(spec: SendEmail, context: Mapping[str, Any]) -> tuple[list[str], str | None]:
-    found: list[str] = []
-    note = None
-    if spec.to.trigger_contact:
-        address = resolve(context, "contact.email")
-        if isinstance(address, str) and "@" in address and "\n" not in address and "\r" not in address:
-            found.append(address.strip())
-        else:
-            note = "the trigger contact has no email address"
-    found.extend(spec.to.additional)
-    unique: dict[str, str] = {}
-    for address in found:
-        unique.setdefault(address.lower(), address)
-    return list(unique.values()), note
-
-
 def render_email(spec: SendEmail, context: Mapping[str, Any]) -> tuple[str, str, str]:
     """Subject, HTML and text of an email for a context; raises ``TemplateError``."""
     subject = " ".join(render(spec.subject, context, html=False).split())
@@ -374,8 +358,9 @@ def render_email(spec: SendEmail, context: Mapping[str, Any]) -> tuple[str, str,
 def _email(node: Node, automation: Automation, state: RunState, now: datetime, effects: list[Effect]) -> None:
     spec = node.step.send_email
     assert spec is not None
-    recipients, note = _recipients(spec, state.context)
-    if not recipients:
+    to = recipients(spec, state.context)
+    note = to.note
+    if not to.addresses:
         reason = note or "no recipients"
         state.log.append(Decision(at=now, kind="email_skipped", reason=reason, step=node.id))
         return
@@ -386,7 +371,8 @@ def _email(node: Node, automation: Automation, state: RunState, now: datetime, e
             Decision(at=now, kind="email_failed", reason=f"template failed to render: {exc}", step=node.id)
         )
         return
-    headers = {"List-Unsubscribe-Post": ONE_CLICK} if spec.type == "promotional" else {}
+    unsubscribe = has_unsubscribe(spec.type)
+    headers = {"List-Unsubscribe-Post": ONE_CLICK} if unsubscribe else {}
     effects.append(
         EmailRequest(
             workspace=state.workspace,
@@ -395,7 +381,7 @@ def _email(node: Node, automation: Automation, state: RunState, now: datetime, e
             run_id=state.id,
             step=node.id,
             type=spec.type,
-            recipients=tuple(recipients),
+            recipients=to.addresses,
             subject=subject,
             html=html,
             text=text,
@@ -404,10 +390,10 @@ def _email(node: Node, automation: Automation, state: RunState, now: datetime, e
             reply_to=spec.reply_to,
             person=state.person,
             headers=headers,
-            unsubscribe=spec.type == "promotional",
+            unsubscribe=unsubscribe,
         )
     )
-    details: dict[str, Any] = {"recipients": recipients, "type": spec.type, "subject": subject}
+    details: dict[str, Any] = {"recipients": list(to.addresses), "type": spec.type, "subject": subject}
     if note:
         details["note"] = note
     state.log.append(Decision(at=now, kind="email", reason="email requested", step=node.id, details=details))

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from automations.local.log import LOG, configure
-from automations.local.stack import DEFAULT_API_KEY, LocalStack, Options, StackError
+from automations.local.stack import DEFAULT_API_KEY, DEFAULT_SENDER, LocalStack, Options, StackError
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -27,8 +27,8 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--port", type=int, default=3000, help="HTTP port of the API (default 3000; 0: any)")
     parser.add_argument("--moto-port", type=int, default=0, help="port of the moto server (default: a free one)")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"the API key of /v1 (default {DEFAULT_API_KEY})")
-    parser.add_argument("--sender", default=None, help="the verified sender address (default: the template's)")
-    parser.add_argument("--no-examples", action="store_true", help="do not load examples/automations/*.yaml")
+    parser.add_argument("--sender", default=None, help=f"the verified sender address (default: {DEFAULT_SENDER})")
+    parser.add_argument("--no-examples", action="store_true", help="do not load the example automations")
     parser.add_argument("--root", type=Path, default=None, help="the repository (default: found from here)")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between two passes of the pump")
     parser.add_argument("--verbose", action="store_true", help="also show the handlers' own (JSON) logs")

@@ -63,6 +63,8 @@ class Intrinsics:
             return self.parameters[name]
         if name in self.refs:
             return self.refs[name]
+        if name in self.template.get("Parameters", {}):
+            raise UnresolvedError(f"Ref {name}: a parameter without a default, and no value was given")
         raise UnresolvedError(f"Ref {name}: not created by the local stack")
 
     def get_att(self, name: str, attribute: str) -> Any:

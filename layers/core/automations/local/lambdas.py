@@ -59,10 +59,13 @@ class _Loaded:
 class Functions:
     """Loads and invokes the handlers; only loading a module is done one at a time."""
 
-    def __init__(self, root: Path, *, region: str, prefix: str = "automations-local") -> None:
+    def __init__(
+        self, root: Path, *, region: str, prefix: str = "automations-local", timeouts: dict[str, int] | None = None
+    ) -> None:
         self.root = root
         self.region = region
         self.prefix = prefix
+        self.timeouts = dict(timeouts or {})  # folder -> seconds, as the template gives each function
         self._loading = threading.Lock()
         self._loaded: dict[str, _Loaded] = {}
         self._failed: dict[str, float] = {}
@@ -125,7 +128,12 @@ class Functions:
     def context(self, name: str) -> LambdaContext:
         function = f"{self.prefix}-{name.replace('_', '-')}"
         arn = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function}"
-        return LambdaContext(function_name=function, invoked_function_arn=arn, log_group_name=f"/aws/lambda/{function}")
+        return LambdaContext(
+            function_name=function,
+            invoked_function_arn=arn,
+            log_group_name=f"/aws/lambda/{function}",
+            timeout_seconds=self.timeouts.get(name, LambdaContext.timeout_seconds),
+        )
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         """Call ``handler(event, context)`` of the function (other invocations may be running meanwhile)."""

@@ -1,5 +1,9 @@
 """Creating the template's resources in moto (tests and the local stack): its tables, queues, topics, bus,
-schedule group, SES configuration set and secret, named and configured as the template says."""
+schedule group, SES configuration set and secret, named and configured as the template says.
+
+Every resource type of the template is either created here (:data:`CREATED`) or deliberately left out
+(:data:`NOT_CREATED`, with the reason); a test keeps the template and these two lists in step, so a new
+kind of resource is a decision for the local stack, not a silent gap."""
 
 from __future__ import annotations
 
@@ -13,6 +17,36 @@ from typing import Any
 from automations.local.cfn import ACCOUNT, Intrinsics, UnresolvedError
 from automations.local.template import function_environment, global_environment, resources_of, setting_for_resource
 from automations.settings import ENVIRONMENT, Settings
+
+#: The resource types the local stack creates in moto (or builds itself: the handlers, routes and event
+#: sources are read from the functions' own definitions by :mod:`automations.local.wiring`).
+CREATED = frozenset(
+    {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::Events::EventBus",
+        "AWS::Scheduler::ScheduleGroup",
+        "AWS::SES::ConfigurationSet",
+        "AWS::SES::ConfigurationSetEventDestination",
+        "AWS::SecretsManager::Secret",
+        "AWS::Serverless::Function",
+        "AWS::Serverless::Api",
+    }
+)
+
+#: The resource types the local stack leaves out, and why.
+NOT_CREATED = {
+    "AWS::Serverless::LayerVersion": "the package is imported from the repository",
+    "AWS::IAM::Role": "moto does not enforce IAM; the role's ARN is made up where a setting names it",
+    "AWS::SQS::QueuePolicy": "moto does not enforce resource policies; the pump delivers to the queues itself",
+    "AWS::SNS::TopicPolicy": "moto does not enforce resource policies; the pump publishes SES's events itself",
+    "AWS::KMS::Key": "topics are not encrypted locally (nothing leaves the machine)",
+    "AWS::KMS::Alias": "topics are not encrypted locally (nothing leaves the machine)",
+    "AWS::Logs::LogGroup": "the handlers log to the console of the local stack",
+    "AWS::CloudWatch::Alarm": "no CloudWatch locally: dead letters and failures show in the local stack's log",
+    "AWS::CloudWatch::Dashboard": "no CloudWatch locally: the outbox and GET /_local/bus show what happened",
+}
 
 
 def table_definitions(template: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
@@ -216,7 +250,13 @@ def create_email_setup(template: dict[str, Any], done: Provisioned, sesv2: Any, 
         name = _physical_name(done.intrinsics, logical_id, props.get("Name"))
         options = {
             key: done.intrinsics.resolve(props[key])
-            for key in ("ReputationOptions", "SendingOptions", "TrackingOptions", "DeliveryOptions")
+            for key in (
+                "ReputationOptions",
+                "SendingOptions",
+                "TrackingOptions",
+                "DeliveryOptions",
+                "SuppressionOptions",
+            )
             if key in props
         }
         sesv2.create_configuration_set(ConfigurationSetName=name, **options)

@@ -5,7 +5,8 @@ local stack wraps moto's SES v2 ``SendEmail`` (in this process: the moto server 
 the request, and reads moto's in-process SES backend for every message it accepted (v1 or v2).
 
 For each message the simulator makes the events SES's event publishing would send to the configuration
-set's SNS topic, in SES's own shapes: ``Send`` always, then ``Delivery``, a permanent ``Bounce`` for
+set's SNS topic, in SES's own shapes (:mod:`automations.ses_records`, the model the feedback service
+reads): ``Send`` always, then ``Delivery``, a permanent ``Bounce`` for
 ``bounce@simulator.amazonses.com`` (and ``suppressionlist@``), ``Delivery`` then ``Complaint`` for
 ``complaint@simulator.amazonses.com``; ``Open`` and ``Click`` when a link of the outbox is followed.
 """
@@ -29,15 +30,12 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 from urllib.parse import quote
 
+from automations import ses_records
 from automations.local.cfn import ACCOUNT
+from automations.ses_records import iso
 
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 _HREF = re.compile(r"""href\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
-
-
-def iso(moment: datetime) -> str:
-    """SES's timestamps: UTC with milliseconds and a Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def address_of(value: str) -> str:
@@ -258,94 +256,44 @@ class SesCapture:
 
 def mail_object(sent: SentEmail, region: str) -> dict[str, Any]:
     """The ``mail`` object of every SES event of a message."""
-    sender = address_of(sent.source)
-    domain = sender.partition("@")[2]
-    tags: dict[str, list[str]] = {
-        "ses:operation": [sent.operation],
-        "ses:source-ip": ["127.0.0.1"],
-        "ses:from-domain": [domain],
-        "ses:caller-identity": ["local"],
-        "ses:outgoing-ip": ["127.0.0.1"],
-    }
-    if sent.configuration_set:
-        tags["ses:configuration-set"] = [sent.configuration_set]
-    tags.update({name: [value] for name, value in sent.tags.items()})
-    headers = [
-        {"name": "From", "value": sent.source},
-        {"name": "To", "value": ", ".join(sent.to)},
-        *([{"name": "Reply-To", "value": ", ".join(sent.reply_to)}] if sent.reply_to else []),
-        {"name": "Subject", "value": sent.subject},
-        *[{"name": k, "value": v} for k, v in sent.headers.items() if k.lower() not in ("from", "to", "subject")],
-    ]
-    common: dict[str, Any] = {"from": [sent.source], "to": sent.to, "messageId": sent.id, "subject": sent.subject}
-    if sent.reply_to:
-        common["replyTo"] = sent.reply_to
-    return {
-        "timestamp": iso(sent.sent_at),
-        "source": sender,
-        "sourceArn": f"arn:aws:ses:{region}:{ACCOUNT}:identity/{sender}",
-        "sendingAccountId": ACCOUNT,
-        "messageId": sent.id,
-        "destination": sent.destination,
-        "headersTruncated": False,
-        "headers": headers,
-        "commonHeaders": common,
-        "tags": tags,
-    }
+    return ses_records.mail_object(
+        message_id=sent.id,
+        source=sent.source,
+        destination=sent.destination,
+        sent_at=sent.sent_at,
+        tags=sent.tags,
+        subject=sent.subject,
+        to=sent.to,
+        reply_to=sent.reply_to,
+        headers=sent.headers,
+        configuration_set=sent.configuration_set,
+        operation=sent.operation,
+        region=region,
+        account=ACCOUNT,
+    )
 
 
 def ses_event(kind: str, sent: SentEmail, region: str, detail: dict[str, Any]) -> dict[str, Any]:
-    """One SES event-publishing record: ``{"eventType": kind, "mail": {...}, kind.lower(): detail}``."""
-    return {"eventType": kind, "mail": mail_object(sent, region), kind.lower(): detail}
+    """One SES event-publishing record about the message."""
+    return ses_records.record(kind, mail_object(sent, region), detail)
 
 
 def outcome_events(sent: SentEmail, now: datetime, region: str) -> list[dict[str, Any]]:
     """What SES publishes after accepting a message: Send, then Delivery, Bounce and Complaint as the
     mailbox simulator's addresses say."""
-    stamp = iso(now)
     recipients = sent.destination
     bounced = [r for r in recipients if simulator_mailbox(r) in ("bounce", "suppressionlist")]
     delivered = [r for r in recipients if r not in bounced]
     events = [ses_event("Send", sent, region, {})]
     if delivered:
-        delivery = {
-            "timestamp": stamp,
-            "processingTimeMillis": 412,
-            "recipients": [address_of(r) for r in delivered],
-            "smtpResponse": "250 2.6.0 Message received",
-            "reportingMTA": "a8-53.smtp-out.amazonses.com",
-        }
-        events.append(ses_event("Delivery", sent, region, delivery))
+        events.append(ses_event("Delivery", sent, region, ses_records.delivery(now, map(address_of, delivered))))
     if bounced:
         suppressed = all(simulator_mailbox(r) == "suppressionlist" for r in bounced)
-        bounce = {
-            "feedbackId": f"local-{uuid.uuid4()}",
-            "bounceType": "Permanent",
-            "bounceSubType": "OnAccountSuppressionList" if suppressed else "General",
-            "bouncedRecipients": [
-                {
-                    "emailAddress": address_of(r),
-                    "action": "failed",
-                    "status": "5.1.1",
-                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
-                }
-                for r in bounced
-            ],
-            "timestamp": stamp,
-            "reportingMTA": "dns; a8-53.smtp-out.amazonses.com",
-        }
+        bounce = ses_records.bounce(now, map(address_of, bounced), suppressed=suppressed)
         events.append(ses_event("Bounce", sent, region, bounce))
     complained = [r for r in delivered if simulator_mailbox(r) == "complaint"]
     if complained:
-        complaint = {
-            "feedbackId": f"local-{uuid.uuid4()}",
-            "complaintSubType": None,
-            "complainedRecipients": [{"emailAddress": address_of(r)} for r in complained],
-            "timestamp": stamp,
-            "userAgent": "Amazon SES Mailbox Simulator",
-            "complaintFeedbackType": "abuse",
-            "arrivalDate": stamp,
-        }
+        complaint = ses_records.complaint(now, map(address_of, complained))
         events.append(ses_event("Complaint", sent, region, complaint))
     return events
 
@@ -354,10 +302,7 @@ def engagement_event(
     kind: str, sent: SentEmail, now: datetime, region: str, *, link: str | None = None, user_agent: str = ""
 ) -> dict[str, Any]:
     """An ``Open`` or a ``Click`` (with its ``link``) of a recipient of the message."""
-    detail: dict[str, Any] = {"ipAddress": "127.0.0.1", "timestamp": iso(now), "userAgent": user_agent or "local"}
-    if kind == "Click":
-        detail.update({"link": link or "", "linkTags": {}})
-    return ses_event(kind, sent, region, detail)
+    return ses_event(kind, sent, region, ses_records.engagement(kind, now, link=link, user_agent=user_agent))
 
 
 def sns_record_event(

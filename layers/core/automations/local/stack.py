@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,14 @@ from automations.settings import ENVIRONMENT, Settings
 REGION = "us-east-1"
 STAGE = "local"
 DEFAULT_API_KEY = "local-dev-key"
+#: The sender the local stack verifies and sends from unless ``--sender`` says otherwise (the template's
+#: SenderAddress has no default: a deployment must name its own verified identity).
+DEFAULT_SENDER = "hello@example.com"
+#: The local SES has no sending quota: emails are paced, but far faster than any real account allows.
+LOCAL_SEND_RATE = 200
+#: The example automations (loaded active unless ``--no-examples``) and their sample events: the template
+#: catalog the package ships.
+CATALOG = resources.files("automations").joinpath("catalog")
 
 
 class StackError(AutomationsError):
@@ -97,7 +106,7 @@ class LocalStack:
         self.wiring = wiring(template)
         self.provisioned, self.settings = self._provision(template)
         self._bind_handlers()
-        functions = Functions(self.root, region=REGION, prefix=f"automations-{STAGE}")
+        functions = Functions(self.root, region=REGION, prefix=f"automations-{STAGE}", timeouts=self.wiring.timeouts)
         assert self.capture is not None
         self.pump = Pump(
             functions=functions,
@@ -136,7 +145,7 @@ class LocalStack:
             "try: curl -X POST %s/v1/events -H 'x-api-key: %s' -H 'content-type: application/json' -d @%s",
             self.url,
             self.options.api_key,
-            "examples/events/new-lead-welcome.json",
+            os.path.relpath(str(CATALOG.joinpath("events", "new-lead-welcome.json"))),
         )
 
     def _start_moto(self) -> None:
@@ -185,13 +194,19 @@ class LocalStack:
     def _provision(self, template: dict[str, Any]) -> tuple[Provisioned, Settings]:
         assert self.server is not None
         unsubscribe = f"http://{self.options.host}:{self.server.port}/u"
+        sender = self.options.sender or DEFAULT_SENDER
         done, settings = provision(
             template,
             self.client,
-            parameters={"Stage": STAGE, "UnsubscribeBaseUrl": unsubscribe},
+            parameters={
+                "Stage": STAGE,
+                "UnsubscribeBaseUrl": unsubscribe,
+                "SenderAddress": sender,
+                "MaxSendRate": LOCAL_SEND_RATE,
+            },
             region=REGION,
             stack_name=f"automations-{STAGE}",
-            sender=self.options.sender,
+            sender=sender,
             overrides={"endpoint_url": self.moto_url, "region": REGION, "automation_cache_seconds": 0.0},
         )
         LOG.info("tables: %s", ", ".join(done.tables))
@@ -240,9 +255,10 @@ class LocalStack:
 
         deps = get_deps()
         loaded: list[str] = []
-        for path in sorted((self.root / "examples" / "automations").glob("*.y*ml")):
+        definitions = [p for p in CATALOG.joinpath("automations").iterdir() if p.name.endswith((".yaml", ".yml"))]
+        for path in sorted(definitions, key=lambda p: p.name):
             try:
-                summary = manage.create(deps, path.read_text(), self.clock.now())
+                summary = manage.create(deps, path.read_text("utf-8"), self.clock.now())
                 if summary.status != "active":
                     summary = manage.activate(deps, summary.id, self.clock.now())
             except Exception as exc:

@@ -55,6 +55,7 @@ class BusSource:
 @dataclass
 class Wiring:
     functions: dict[str, str] = field(default_factory=dict)  # logical id -> folder under functions/
+    timeouts: dict[str, int] = field(default_factory=dict)  # folder -> Timeout (seconds), Globals' by default
     function_names: dict[str, Any] = field(default_factory=dict)  # logical id -> FunctionName (unresolved)
     routes: list[Route] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
@@ -86,10 +87,12 @@ def _api_key_default(template: dict[str, Any], api: str | None) -> bool:
 
 def wiring(template: dict[str, Any]) -> Wiring:
     out = Wiring()
+    default_timeout = int(template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
     for logical_id, resource in resources_of(template, "AWS::Serverless::Function").items():
         props = resource.get("Properties", {})
         folder = folder_of(props.get("CodeUri", logical_id))
         out.functions[logical_id] = folder
+        out.timeouts[folder] = int(props.get("Timeout", default_timeout))
         out.function_names[logical_id] = props.get("FunctionName")
         for event_name, event in props.get("Events", {}).items():
             kind, ev = event.get("Type"), event.get("Properties", {})

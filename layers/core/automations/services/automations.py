@@ -1,8 +1,10 @@
-"""Managing automations: create, replace (new version), activate, deactivate, rename, duplicate, delete."""
+"""Managing automations: create, replace (new version), activate, deactivate, rename, duplicate, delete, and
+the sample event a preview or a test email is made for."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,11 +12,16 @@ from typing import Any
 from automations.adapters.store import ConflictError, NotFoundError
 from automations.adapters.tables import AutomationHead
 from automations.errors import AutomationsError, DefinitionError, FieldError
+from automations.events import parse_events
 from automations.language.loader import dump_definition, load_definition, parse_document
 from automations.language.model import Automation
 from automations.language.program import flatten
-from automations.services import runner
+from automations.services import runner, sending
 from automations.services.deps import Deps
+from automations.services.queries import QueryError
+
+#: The longest name of an automation.
+MAX_NAME = 200
 
 
 class ActivationError(AutomationsError):
@@ -73,6 +80,10 @@ def activation_problems(deps: Deps, automation: Automation) -> list[str]:
     problems = []
     if not deps.settings.sender_address and not all(email.from_ for email in emails):
         problems.append("no sender address is configured (SENDER_ADDRESS) and an email step has no 'from'")
+    for address in dict.fromkeys(str(email.from_) for email in emails if email.from_):
+        problem = sending.sender_problem(deps, address)
+        if problem:
+            problems.append(f"'from': {problem}")
     if not deps.settings.email_queue_url:
         problems.append("no email queue is configured (EMAIL_QUEUE_URL)")
     return problems
@@ -109,6 +120,13 @@ def replace(deps: Deps, automation_id: str, source: str | bytes | dict[str, Any]
 
 def get(deps: Deps, automation_id: str) -> Summary:
     return Summary.of(deps.automations.head(automation_id))
+
+
+def detail(deps: Deps, automation_id: str, version: int | None = None) -> dict[str, Any]:
+    """The automation's summary with the definition of a version (the current one by default)."""
+    summary = get(deps, automation_id)
+    definition = definition_of(deps, automation_id, version)
+    return {**summary.as_dict(), "definition": definition, "definition_version": version or summary.version}
 
 
 def definition_of(deps: Deps, automation_id: str, version: int | None = None) -> dict[str, Any]:
@@ -157,10 +175,25 @@ def delete(deps: Deps, automation_id: str, now: datetime) -> int:
     return runner.end_waiting_runs(deps, automation_id, now, "automation deleted")
 
 
+def _checked_name(name: str) -> str:
+    if not name.strip() or len(name) > MAX_NAME:
+        raise DefinitionError([FieldError("name", f"must be 1 to {MAX_NAME} characters")])
+    return name.strip()
+
+
 def rename(deps: Deps, automation_id: str, name: str, description: str | None, now: datetime) -> Summary:
-    if not name.strip() or len(name) > 200:
-        raise DefinitionError([FieldError("name", "must be 1 to 200 characters")])
-    return Summary.of(deps.automations.rename(automation_id, name.strip(), description, now))
+    return Summary.of(deps.automations.rename(automation_id, _checked_name(name), description, now))
+
+
+def edit(
+    deps: Deps, automation_id: str, now: datetime, *, name: str | None = None, description: str | None = None
+) -> Summary:
+    """Rename, change the description, or both; what is not given stays as it is."""
+    if name is None and description is None:
+        raise QueryError([FieldError("body", "give a name, a description, or both")])
+    if name is None:
+        name = get(deps, automation_id).name
+    return rename(deps, automation_id, name, description, now)
 
 
 def _free_id(deps: Deps, base: str) -> str:
@@ -174,10 +207,42 @@ def _free_id(deps: Deps, base: str) -> str:
     raise ConflictError(f"no free id for a copy of {base!r}")
 
 
-def duplicate(deps: Deps, automation_id: str, now: datetime, new_id: str | None = None) -> Summary:
-    """A draft copy, "Copy of …", with a new id."""
+def duplicate(
+    deps: Deps, automation_id: str, now: datetime, new_id: str | None = None, name: str | None = None
+) -> Summary:
+    """A draft copy with a new id (``<id>-copy``, ``<id>-copy-2``, ... unless given) and a new name ("Copy of
+    <name>" unless given), stored in one write: the copy exists with its id and name, or not at all."""
     definition = definition_of(deps, automation_id)
     definition["id"] = new_id or _free_id(deps, automation_id)
-    definition["name"] = f"Copy of {definition['name']}"[:200]
+    definition["name"] = _checked_name(name) if name else f"Copy of {definition['name']}"[:MAX_NAME]
     definition["status"] = "draft"
     return create(deps, definition, now)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a preview or a test email is made for: the automation's current version and a sample event."""
+
+    automation: Automation
+    version: int
+    event: dict[str, Any]
+
+
+def event_in(body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The sample event of a preview request: the body itself, or ``event`` of a body ``{"event": {...}}``."""
+    body = body or {}
+    inner = body.get("event")
+    if set(body) == {"event"} and isinstance(inner, Mapping):
+        return dict(inner)
+    return dict(body)
+
+
+def sample(deps: Deps, automation_id: str, event: Mapping[str, Any] | None) -> Sample:
+    """The automation's current version and the sample event, validated as a trigger event and normalized;
+    its type defaults to the trigger's. ``EventValidationError`` for an event that is not valid."""
+    head = get(deps, automation_id)
+    automation = deps.definition(automation_id, head.version)
+    given = dict(event or {})
+    given.setdefault("type", automation.trigger.event)
+    [parsed] = parse_events(given)
+    return Sample(automation, head.version, parsed.normalized(deps.clock.now()))

@@ -1,8 +1,8 @@
 """Suggested automations: the examples, shipped in the package, ready to create a draft from.
 
-``automations/catalog/`` is a copy of the repository's ``examples/`` (``catalog.yaml`` with a title,
-description and category per template, ``automations/*.yaml`` and ``events/*.json``): the examples are not
-inside the Lambda layer, so the package carries its own copy, and a unit test keeps the two identical.
+``automations/catalog/`` holds the repository's examples, their only copy (``catalog.yaml`` with a title,
+description and category per template, ``automations/*.yaml`` and ``events/*.json``): package data, so the
+Lambda layer carries them with the code that serves them.
 """
 
 from __future__ import annotations
@@ -81,6 +81,11 @@ def templates() -> tuple[Template, ...]:
             )
         )
     return tuple(found)
+
+
+def templates_in(category: str | None = None) -> list[Template]:
+    """The templates of a category (every one without a category), in the catalog's order."""
+    return [t for t in templates() if category is None or t.category == category]
 
 
 def get(template_id: str) -> Template:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
-from automations.adapters import tables
-from automations.adapters.clock import Clock, clock
+from automations.adapters.clock import Clock
 from automations.adapters.queue import EmailQueue
 from automations.adapters.scheduler import Scheduler
 from automations.adapters.store import AutomationStore, CounterStore, EventStore, RunStore
@@ -32,23 +29,10 @@ class Deps:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, the_clock: Clock | None = None) -> Deps:
-        tables.bind(settings)
-        kwargs: dict[str, Any] = {"region_name": settings.region}
-        if settings.endpoint_url:
-            kwargs["endpoint_url"] = settings.endpoint_url
-        clients = {name: boto3.client(name, **kwargs) for name in ("scheduler", "sqs")}
-        ws = settings.workspace
-        return cls(
-            settings=settings,
-            automations=AutomationStore(ws, cache_seconds=settings.automation_cache_seconds),
-            events=EventStore(ws),
-            runs=RunStore(ws),
-            counters=CounterStore(ws),
-            scheduler=Scheduler(clients["scheduler"], settings),
-            email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
-            clock=the_clock or clock,
-            clients=clients,
-        )
+        """Built by :func:`automations.bootstrap.build_deps`, the one place that builds adapters."""
+        from automations.bootstrap import build_deps
+
+        return build_deps(settings, the_clock=the_clock)
 
     def definition(self, automation_id: str, version: int) -> Automation:
         """A version as a validated model; parsed once per process (versions never change)."""

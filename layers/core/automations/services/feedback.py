@@ -31,6 +31,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from automations import ses_records
 from automations.adapters import stats
 from automations.adapters.messages import (
     MessageStore,
@@ -43,10 +44,18 @@ from automations.adapters.messages import (
 from automations.adapters.ses import sanitize_tag
 from automations.adapters.store import ConflictError, NotFoundError, connection
 from automations.adapters.tables import MessageItem
-from automations.errors import AutomationsError
+from automations.addresses import normalize_address
 from automations.observability import logger, metrics
 from automations.services.deps import Deps
 from automations.services.unsubscribe import unsubscribe
+from automations.ses_records import (
+    UnprocessableFeedbackError,
+    detail_of,
+    event_type,
+    parse,
+    recipients_of,
+    tags_of,
+)
 
 #: How far back the reputation guard looks.
 REPUTATION_WINDOW = timedelta(days=30)
@@ -70,10 +79,6 @@ RANKS = {
 SUPPRESSED_SUBTYPES = frozenset({"Suppressed", "OnAccountSuppressionList"})
 
 _ATTEMPTS = 6
-
-
-class UnprocessableFeedbackError(AutomationsError):
-    """A record that no retry can make sense of (not JSON, no ``mail``, unknown event type...)."""
 
 
 @dataclass(frozen=True)
@@ -116,54 +121,6 @@ class Effect:
 # --- reading records ----------------------------------------------------------------------------------------
 
 
-def parse(raw: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
-    """An SES record from an SNS ``Message`` (a JSON string) or an already parsed one."""
-    try:
-        record: Any = dict(raw) if isinstance(raw, Mapping) else json.loads(raw)
-    except (ValueError, UnicodeDecodeError, TypeError) as exc:
-        raise UnprocessableFeedbackError(f"not JSON: {exc}") from None
-    if not isinstance(record, dict):
-        raise UnprocessableFeedbackError("not a JSON object")
-    if not isinstance(record.get("mail"), dict):
-        raise UnprocessableFeedbackError("no 'mail' object")
-    kind = record.get("eventType") or record.get("notificationType")
-    if not isinstance(kind, str) or not kind:
-        raise UnprocessableFeedbackError("no 'eventType'")
-    return record
-
-
-def event_type(record: Mapping[str, Any]) -> str:
-    kind = str(record.get("eventType") or record.get("notificationType"))
-    return "Rendering Failure" if kind == "RenderingFailure" else kind
-
-
-def tags_of(mail: Mapping[str, Any]) -> dict[str, str]:
-    """The message tags of a record (SES gives each as a list of values)."""
-    out: dict[str, str] = {}
-    raw = mail.get("tags")
-    if isinstance(raw, Mapping):
-        for name, values in raw.items():
-            if isinstance(values, list) and values:
-                out[str(name)] = str(values[0])
-            elif isinstance(values, str):
-                out[str(name)] = values
-    return out
-
-
-def _detail(record: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = record.get(key)
-    if not isinstance(value, dict):
-        raise UnprocessableFeedbackError(f"{event_type(record)} record without its '{key}' object")
-    return value
-
-
-def _recipients(items: Any) -> tuple[str, ...]:
-    if not isinstance(items, list):
-        return ()
-    found = [i.get("emailAddress") for i in items if isinstance(i, dict)]
-    return tuple(a.strip().lower() for a in found if isinstance(a, str) and "@" in a)
-
-
 def effect_of(record: Mapping[str, Any]) -> Effect:
     """What a record means for its message; ``UnprocessableFeedbackError`` for an unknown kind."""
     return replace(_effect_of(record), kind=event_type(record))
@@ -176,23 +133,23 @@ def _effect_of(record: Mapping[str, Any]) -> Effect:
     if kind == "Send":
         return Effect({"sent": 1}, fallback_at, status="sent")
     if kind == "Delivery":
-        detail = _detail(record, "delivery")
+        detail = detail_of(record)
         at = str(detail.get("timestamp") or fallback_at)
         return Effect({"delivered": 1}, at, status="delivered", first="delivered_at")
     if kind == "Open":
-        at = str(_detail(record, "open").get("timestamp") or fallback_at)
+        at = str(detail_of(record).get("timestamp") or fallback_at)
         return Effect({"opened": 1}, at, status="opened", first="opened_at", unique="opened_unique", total="opens")
     if kind == "Click":
-        at = str(_detail(record, "click").get("timestamp") or fallback_at)
+        at = str(detail_of(record).get("timestamp") or fallback_at)
         return Effect({"clicked": 1}, at, status="clicked", first="clicked_at", unique="clicked_unique", total="clicks")
     if kind == "Bounce":
-        detail = _detail(record, "bounce")
+        detail = detail_of(record)
         at = str(detail.get("timestamp") or fallback_at)
         bounce_type = str(detail.get("bounceType") or "Undetermined")
         subtype = str(detail.get("bounceSubType") or "")
         described = f"{bounce_type}/{subtype}" if subtype else bounce_type
         if bounce_type == "Permanent":
-            addresses = _recipients(detail.get("bouncedRecipients"))
+            addresses = recipients_of(detail.get("bouncedRecipients"))
             if subtype in SUPPRESSED_SUBTYPES:
                 return Effect(
                     {"suppressed": 1}, at, "suppressed", suppress="bounce", addresses=addresses, bounce_type=described
@@ -208,9 +165,9 @@ def _effect_of(record: Mapping[str, Any]) -> Effect:
             )
         return Effect({"bounced_soft": 1}, at, status="soft_bounced", bounce_type=described)
     if kind == "Complaint":
-        detail = _detail(record, "complaint")
+        detail = detail_of(record)
         at = str(detail.get("timestamp") or fallback_at)
-        addresses = _recipients(detail.get("complainedRecipients"))
+        addresses = recipients_of(detail.get("complainedRecipients"))
         return Effect(
             {"complained": 1}, at, status="complained", suppress="complaint", addresses=addresses, reputation=True
         )
@@ -219,10 +176,10 @@ def _effect_of(record: Mapping[str, Any]) -> Effect:
     if kind == "Rendering Failure":
         return Effect({"rendering_failed": 1}, fallback_at, status="rendering_failed")
     if kind == "DeliveryDelay":
-        detail = _detail(record, "deliveryDelay")
+        detail = detail_of(record)
         return Effect({"delayed": 1}, str(detail.get("timestamp") or fallback_at), status="delayed")
     if kind == "Subscription":
-        detail = _detail(record, "subscription")
+        detail = detail_of(record)
         preferences = detail.get("newTopicPreferences") or {}
         statuses = preferences.get("topicSubscriptionStatus") or [] if isinstance(preferences, dict) else []
         opted_out = bool(isinstance(preferences, dict) and preferences.get("unsubscribeAll")) or any(
@@ -353,7 +310,7 @@ def _apply(
             MessageItem.run_id.set(MessageItem.run_id | run_id),
             MessageItem.step.set(MessageItem.step | step),
             MessageItem.message_id.set(MessageItem.message_id | message_id),
-            MessageItem.address.set(MessageItem.address | str(destination[0]).lower()),
+            MessageItem.address.set(MessageItem.address | normalize_address(str(destination[0]))),
             MessageItem.state.set(MessageItem.state | "unrecorded"),
             MessageItem.created_at.set(MessageItem.created_at | now),
             MessageItem.test.set(MessageItem.test | test),
@@ -410,7 +367,7 @@ def _apply(
             if not test:
                 stats_updates(tx, workspace, automation_id, step, now, counts)
             if effect.suppress in ("bounce", "complaint"):
-                addresses = effect.addresses or tuple(str(a).lower() for a in mail.get("destination") or [])
+                addresses = effect.addresses or tuple(normalize_address(str(a)) for a in mail.get("destination") or [])
                 for address in addresses:
                     reason = "hard bounce" if effect.suppress == "bounce" else "complaint"
                     if effect.bounce_type:
@@ -490,11 +447,8 @@ def simulated_record(
     configuration_set: str = "automations",
     detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An SES event-publishing record for one of our messages, shaped as SES publishes it to SNS.
-
-    ``detail`` overrides the event's own object (``bounce``, ``complaint``, ``open``...).
-    """
-    at = now.isoformat().replace("+00:00", "Z")
+    """The SES event-publishing record of one of our messages (:mod:`automations.ses_records`), with the
+    message's tags as the sender sets them. ``detail`` overrides the event's own object (``bounce``...)."""
     tags = {
         "workspace": item.pk.split("#", 1)[0],
         "automation": item.automation_id,
@@ -506,42 +460,13 @@ def simulated_record(
     }
     if item.test:
         tags["test"] = "true"
-    mail = {
-        "timestamp": (item.sent_at or now).isoformat().replace("+00:00", "Z"),
-        "source": sender,
-        "sendingAccountId": "123456789012",
-        "messageId": item.ses_message_id or item.message_id,
-        "destination": [item.address],
-        "headersTruncated": False,
-        "commonHeaders": {"from": [sender], "to": [item.address], "subject": item.subject or ""},
-        "tags": {"ses:configuration-set": [configuration_set], **{k: [sanitize_tag(v)] for k, v in tags.items()}},
-    }
-    recipient = {"emailAddress": item.address}
-    defaults: dict[str, tuple[str, dict[str, Any]]] = {
-        "Send": ("send", {}),
-        "Delivery": ("delivery", {"timestamp": at, "recipients": [item.address], "smtpResponse": "250 2.6.0 OK"}),
-        "Bounce": (
-            "bounce",
-            {
-                "bounceType": "Permanent",
-                "bounceSubType": "General",
-                "bouncedRecipients": [{**recipient, "action": "failed", "status": "5.1.1"}],
-                "timestamp": at,
-            },
-        ),
-        "Complaint": (
-            "complaint",
-            {"complainedRecipients": [recipient], "timestamp": at, "complaintFeedbackType": "abuse"},
-        ),
-        "Open": ("open", {"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "local"}),
-        "Click": ("click", {"timestamp": at, "ipAddress": "192.0.2.1", "link": "", "userAgent": "local"}),
-        "Reject": ("reject", {"reason": "Bad content"}),
-        "DeliveryDelay": (
-            "deliveryDelay",
-            {"timestamp": at, "delayType": "TransientCommunicationFailure", "delayedRecipients": [recipient]},
-        ),
-    }
-    if kind not in defaults:
-        raise ValueError(f"cannot simulate {kind!r}")
-    key, body = defaults[kind]
-    return {"eventType": kind, "mail": mail, key: {**body, **(detail or {})}}
+    mail = ses_records.mail_object(
+        message_id=item.ses_message_id or item.message_id,
+        source=sender,
+        destination=[item.address],
+        sent_at=item.sent_at or now,
+        tags={name: sanitize_tag(value) for name, value in tags.items()},
+        subject=item.subject or "",
+        configuration_set=configuration_set,
+    )
+    return ses_records.record(kind, mail, {**ses_records.detail_for(kind, now, [item.address]), **(detail or {})})

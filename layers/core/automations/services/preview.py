@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from automations.addresses import AddressError, check_address
 from automations.engine import EmailRequest, RunStatus, advance, build_context, match_trigger, start_run
-from automations.engine.machine import ONE_CLICK, render_email
+from automations.engine.email import NO_CONTACT_ADDRESS, has_unsubscribe, recipients, unsubscribe_headers
+from automations.engine.machine import render_email
 from automations.errors import AutomationsError, TemplateError
 from automations.ids import new_id
-from automations.language.conditions import explain, resolve
-from automations.language.model import _EMAIL, Automation, DelayUntil, SendEmail
+from automations.language.conditions import explain
+from automations.language.model import Automation, DelayUntil, SendEmail
 from automations.language.program import Node, flatten
 from automations.services import sending
 from automations.services.deps import Deps
@@ -44,16 +46,6 @@ def sample_event(automation: Automation, event: Mapping[str, Any] | None, now: d
     return out
 
 
-def _recipients(spec: SendEmail, context: Mapping[str, Any]) -> list[str]:
-    found: list[str] = []
-    if spec.to.trigger_contact:
-        address = resolve(context, "contact.email")
-        if isinstance(address, str) and "@" in address:
-            found.append(address.strip())
-    found.extend(spec.to.additional)
-    return list(dict.fromkeys(found))
-
-
 def render_preview(spec: SendEmail, context: Mapping[str, Any], link: str = PREVIEW_UNSUBSCRIBE_LINK) -> dict[str, Any]:
     """One email as its recipients would see it (unsubscribe link and footer included), or its error."""
     view: dict[str, Any] = {
@@ -61,19 +53,18 @@ def render_preview(spec: SendEmail, context: Mapping[str, Any], link: str = PREV
         "from_name": spec.from_name,
         "from": spec.from_,
         "reply_to": spec.reply_to,
-        "to": _recipients(spec, context),
+        "to": list(recipients(spec, context).addresses),
     }
     try:
         subject, html, text = render_email(spec, context)
     except TemplateError as exc:
         view["error"] = str(exc)
         return view
-    promotional = spec.type == "promotional"
-    html, text = sending.personalize(html, text, link, promotional=promotional)
+    html, text = sending.personalize(html, text, link, promotional=has_unsubscribe(spec.type))
     view.update(subject=subject, html=html, text=text)
-    view["headers"] = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": ONE_CLICK} if promotional else {}
+    view["headers"] = unsubscribe_headers(spec.type, link)
     if not view["to"]:
-        view["note"] = "no recipient for this sample (the trigger contact has no email address)"
+        view["note"] = f"no recipient for this sample ({NO_CONTACT_ADDRESS})"
     return view
 
 
@@ -184,9 +175,10 @@ def send_test_email(
     prefixed ``[Test]`` and the tag ``test=true``; nothing is counted. ``TransientSendError`` when SES is
     throttling: the caller may try again.
     """
-    address = str(to_address or "").strip()
-    if not _EMAIL.match(address):
-        raise PreviewError(f"not an email address: {to_address!r}")
+    try:
+        address = check_address(to_address)
+    except AddressError:
+        raise PreviewError(f"not an email address: {to_address!r}") from None
     node = _email_node(automation, step_id)
     spec = node.step.send_email
     assert spec is not None
@@ -211,7 +203,7 @@ def send_test_email(
         from_name=spec.from_name,
         from_address=spec.from_,
         reply_to=spec.reply_to,
-        unsubscribe=spec.type == "promotional",
+        unsubscribe=has_unsubscribe(spec.type),
         test=True,
     )
     [delivery] = sending.send_request(deps, request, now)

@@ -7,8 +7,10 @@ from datetime import date
 from typing import Any
 
 from automations.adapters import stats as stats_store
-from automations.adapters.messages import SuppressionStore, normalize_address
+from automations.adapters.messages import SuppressionStore
 from automations.adapters.tables import COUNTERS
+from automations.addresses import is_address, normalize_address
+from automations.engine.email import EMAIL_TYPES, scope_blocks
 from automations.engine.state import RunState
 from automations.errors import AutomationsError, FieldError
 from automations.language.program import flatten
@@ -151,17 +153,15 @@ def run_detail(deps: Deps, run_id: str) -> dict[str, Any]:
 
 # --- contacts -----------------------------------------------------------------------------------------------
 
-EMAIL_TYPES = ("promotional", "transactional", "business_critical")
-
 
 def _addresses(person: str, recent: list[RunState]) -> list[str]:
     """The addresses a person is known by: the trigger contact's email of their runs (or the person itself)."""
     found: dict[str, None] = {}
-    if "@" in person:
+    if is_address(person):
         found[normalize_address(person)] = None
     for state in recent:
         email = (state.context.get("contact") or {}).get("email")
-        if isinstance(email, str) and "@" in email:
+        if is_address(email):
             found[normalize_address(email)] = None
     return list(found)
 
@@ -189,10 +189,7 @@ def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
                 "at": item.at.isoformat(),
             }
             (unsubscribed if item.kind == "unsubscribe" else suppressions).append(entry)
-        blocked = {
-            kind: any(i.scope == "all" or (i.scope == "promotional" and kind == "promotional") for i in items)
-            for kind in EMAIL_TYPES
-        }
+        blocked = {kind: any(scope_blocks(i.scope, kind) for i in items) for kind in EMAIL_TYPES}
         addresses.append({"address": address, "receives": {kind: not blocked[kind] for kind in EMAIL_TYPES}})
     return {
         "person": person,

@@ -107,6 +107,7 @@ def start(
             extra={"automation": automation.id, "person": person, "event": event["id"], "reason": exc.reason},
         )
         return Started(None, skipped=exc.reason)
+    metrics.add_metric(name="RunsStarted", unit="Count", value=1)
     apply_effects(deps, outcome)
     return Started(run_id)
 

@@ -14,6 +14,10 @@ For each recipient of a queued :class:`EmailRequest`:
 
 ``sent``, ``delivered`` and the rest are counted from SES's own events (:mod:`automations.services.feedback`).
 Test emails (``test`` true) are recorded and marked, and kept out of every counter.
+
+The queue's consumer also paces its sends (:func:`pacer`: the stack's rate shared by the sending instances)
+and stops before a recipient when less than :data:`RESERVE_SECONDS` are left in its invocation: a recipient
+is claimed only when its SES call can finish, so a timeout never leaves one ``sending`` (then ``unknown``).
 """
 
 from __future__ import annotations
@@ -22,23 +26,26 @@ import html as html_lib
 import json
 import random
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from automations.adapters import ses
 from automations.adapters.failures import is_transient
-from automations.adapters.messages import MessageStore, SuppressionStore, message_id_for, normalize_address
+from automations.adapters.messages import MessageStore, SuppressionStore, message_id_for
 from automations.adapters.tables import MessageItem
+from automations.addresses import normalize_address
 from automations.engine.effects import EmailRequest
+from automations.engine.email import EMAIL_TYPES, has_unsubscribe, unsubscribe_headers
 from automations.errors import AutomationsError
 from automations.language.templates import UNSUBSCRIBE_PLACEHOLDER, html_to_text
 from automations.observability import logger
 from automations.services.deps import Deps
-from automations.services.unsubscribe import ONE_CLICK_BODY, unsubscribe_url
+from automations.services.unsubscribe import unsubscribe_url
 
-EMAIL_TYPES = frozenset({"promotional", "transactional", "business_critical"})
 REQUIRED_FIELDS = ("workspace", "automation_id", "run_id", "step", "type", "recipients", "subject", "html")
 
 SKIP_REASONS = {
@@ -51,9 +58,25 @@ SKIP_REASONS = {
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 
+#: Time kept free before a recipient is taken: one SES call at its longest, and the writes around it.
+RESERVE_SECONDS = ses.CALL_SECONDS + 7
+#: How long the account's sending rate is trusted before it is read again (after a failed read: a minute).
+RATE_REFRESH_SECONDS = 900.0
+RATE_RETRY_SECONDS = 60.0
+
 
 class InvalidEmailMessageError(AutomationsError):
     """A queue message that no retry can make sendable (not JSON, a field missing or of the wrong kind)."""
+
+
+class OutOfTimeError(AutomationsError):
+    """Too little of the invocation is left to send to one more recipient safely; the message comes back later
+    (the recipients handled before keep their records, so the retry goes straight to the ones left)."""
+
+    def __init__(self, seconds_left: float, deliveries: list[Delivery]) -> None:
+        super().__init__(f"{seconds_left:.1f} s left in the invocation, {RESERVE_SECONDS} s needed per recipient")
+        self.seconds_left = seconds_left
+        self.deliveries = deliveries
 
 
 class TransientSendError(AutomationsError):
@@ -160,16 +183,14 @@ def personalize(html: str, text: str, link: str, *, promotional: bool) -> tuple[
 
 
 def email_headers(request: EmailRequest, link: str) -> dict[str, str]:
-    """The request's own headers, cleaned, plus RFC 8058's pair on promotional mail (and only there)."""
+    """The request's own headers, cleaned, plus RFC 8058's pair on the types that carry it (and only there)."""
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         clean_name = ses.clean_header_name(name)
         if clean_name is None or clean_name.lower() in ("list-unsubscribe", "list-unsubscribe-post"):
             continue
         headers[clean_name] = ses.clean_header(value)
-    if request.type == "promotional":
-        headers["List-Unsubscribe"] = f"<{ses.clean_header(link)}>"
-        headers["List-Unsubscribe-Post"] = ONE_CLICK_BODY
+    headers.update(unsubscribe_headers(request.type, ses.clean_header(link)))
     return headers
 
 
@@ -194,8 +215,11 @@ def outgoing(deps: Deps, request: EmailRequest, address: str, message_id: str) -
     sender = request.from_address or deps.settings.sender_address
     if not sender:
         raise ses.SesRejectedError("NoSender", "no sender address: set SENDER_ADDRESS or the email's 'from'")
+    problem = sender_problem(deps, sender)
+    if problem:
+        raise ses.SesRejectedError("SenderNotAllowed", problem)
     link = unsubscribe_url(deps.settings, address, request.automation_id)
-    html, text = personalize(request.html, request.text, link, promotional=request.type == "promotional")
+    html, text = personalize(request.html, request.text, link, promotional=has_unsubscribe(request.type))
     return ses.OutgoingEmail(
         from_address=sender,
         from_name=request.from_name,
@@ -208,6 +232,15 @@ def outgoing(deps: Deps, request: EmailRequest, address: str, message_id: str) -
         tags=email_tags(request, message_id),
         configuration_set=deps.settings.configuration_set or None,
     )
+
+
+def sender_problem(deps: Deps, address: str) -> str | None:
+    """Why an email may not be sent from this address (None when it may): the stack's SES permission allows
+    only the sender address and the allowed senders (``SenderAddress``, ``AllowedSenders``)."""
+    settings = deps.settings
+    if not settings.sender_address or ses.sender_allowed(address, settings.senders()):
+        return None
+    return f"{address} is not an allowed sender (the stack's SenderAddress or AllowedSenders)"
 
 
 _MAKING_CLIENT = threading.Lock()
@@ -224,19 +257,85 @@ def ses_client(deps: Deps) -> Any:
     return client
 
 
+@dataclass
+class _Pacing:
+    pacer: ses.Pacer
+    read_at: float
+    fresh_for: float
+
+
+def stack_send_rate(deps: Deps) -> tuple[float, bool]:
+    """The stack's sending rate (emails per second), and whether it was read from SES.
+
+    The setting when it is positive; otherwise the account's maximum send rate, or the sandbox's rate (one
+    per second) when SES cannot tell (logged).
+    """
+    configured = deps.settings.max_send_rate
+    if configured:
+        return configured, True
+    client = deps.clients.get("ses")
+    if client is None:
+        client = deps.clients["ses"] = ses.make_quota_client(deps.settings)
+    try:
+        return ses.account_send_rate(client), True
+    except Exception as exc:
+        logger.warning(
+            "cannot read the account's SES sending rate; sending at the sandbox's rate",
+            extra={"error": f"{type(exc).__name__}: {exc}", "rate": ses.FALLBACK_SEND_RATE},
+        )
+        return ses.FALLBACK_SEND_RATE, False
+
+
+def pacer(deps: Deps) -> ses.Pacer | None:
+    """The process's pacer: the stack's rate shared by ``sending_concurrency`` instances (None: not paced).
+
+    The account's rate is read again every :data:`RATE_REFRESH_SECONDS` (leaving the SES sandbox or a raised
+    quota takes effect without a deployment).
+    """
+    settings = deps.settings
+    if settings.max_send_rate is None:
+        return None
+    with _MAKING_CLIENT:
+        found: _Pacing | None = deps.clients.get("ses-pacing")
+        if found is not None and time.monotonic() - found.read_at < found.fresh_for:
+            return found.pacer
+        rate, known = stack_send_rate(deps)
+        per_instance = rate / settings.sending_concurrency
+        fresh_for = RATE_REFRESH_SECONDS if known else RATE_RETRY_SECONDS
+        if found is None:
+            found = deps.clients["ses-pacing"] = _Pacing(ses.Pacer(per_instance), time.monotonic(), fresh_for)
+            logger.info("sending rate", extra={"stack_rate": rate, "instance_rate": per_instance})
+        else:
+            found.pacer.rate, found.read_at, found.fresh_for = per_instance, time.monotonic(), fresh_for
+        return found.pacer
+
+
 # --- sending ----------------------------------------------------------------------------------------------
 
 
-def send_request(deps: Deps, request: EmailRequest, now: datetime) -> list[Delivery]:
+def send_request(
+    deps: Deps,
+    request: EmailRequest,
+    now: datetime,
+    *,
+    pace: ses.Pacer | None = None,
+    time_left: Callable[[], float] | None = None,
+) -> list[Delivery]:
     """Send one request to each of its recipients, each at most once.
 
-    Raises :class:`TransientSendError` at the first recipient SES could not take now; the recipients handled
-    before it keep their records, so the retry goes straight to the ones left.
+    ``pace`` spaces the SES calls; ``time_left`` (seconds left in the invocation) stops before a recipient
+    when its send might not finish in time (:class:`OutOfTimeError`). Raises :class:`TransientSendError` at
+    the first recipient SES could not take now. Either way the recipients handled before keep their records,
+    so the retry goes straight to the ones left.
     """
     deliveries: list[Delivery] = []
     for address in dict.fromkeys(a.strip() for a in request.recipients):
+        if time_left is not None:
+            left = time_left()
+            if left < RESERVE_SECONDS + (pace.delay() if pace is not None else 0.0):
+                raise OutOfTimeError(left, deliveries)
         try:
-            deliveries.append(_deliver(deps, request, address, now))
+            deliveries.append(_deliver(deps, request, address, now, pace))
         except ses.SesTransientError as exc:
             raise TransientSendError(str(exc), deliveries) from exc
     return deliveries
@@ -246,7 +345,7 @@ def _counts(request: EmailRequest, name: str) -> dict[str, int]:
     return {} if request.test else {name: 1}
 
 
-def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime) -> Delivery:
+def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pace: ses.Pacer | None) -> Delivery:
     messages = MessageStore(request.workspace)
     suppressions = SuppressionStore(request.workspace)
     common: dict[str, Any] = {
@@ -286,6 +385,8 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime) -> 
             return Delivery(address, item.message_id, "failed", reason)
         return _already(messages, item, now)
 
+    if pace is not None:
+        pace.wait()  # before the claim: a record is never left "sending" while its send waits its turn
     attempt = uuid.uuid4().hex
     item = messages.new(state="sending", attempt=attempt, **common)
     if not _claim(messages, item, attempt):

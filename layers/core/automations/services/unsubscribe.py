@@ -31,11 +31,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from automations.adapters.messages import SuppressionStore
+from automations.addresses import normalize_address
 from automations.errors import AutomationsError
 from automations.observability import logger, metrics
 from automations.settings import Settings
 
-ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 MAX_TOKEN_LENGTH = 2048
 #: How long the secret read from Secrets Manager is kept before it is read again.
 SECRET_MAX_AGE_SECONDS = 900
@@ -90,7 +90,7 @@ def sign_token(secret: str, workspace: str, address: str, automation_id: str) ->
     """An opaque token for one address and automation (URL-safe: base64url and a dot)."""
     if not secret:
         raise UnsubscribeSecretError("an unsubscribe secret is required")
-    body = json.dumps([workspace, address.strip().lower(), automation_id], separators=(",", ":"), ensure_ascii=False)
+    body = json.dumps([workspace, normalize_address(address), automation_id], separators=(",", ":"), ensure_ascii=False)
     data = body.encode()
     data += b" " * (-len(data) % PAD_TO)
     nonce = os.urandom(NONCE_BYTES)

@@ -1,0 +1,32 @@
+"""Statistics of an automation: counters and rates, in total and per step, over a range of days."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from automations.api import models
+from automations.api.openapi import route_responses
+from automations.api.responses import ok
+from automations.services import queries
+from automations.services.deps import get_deps
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.get(
+    "/v1/automations/<automation_id>/stats",
+    summary="Counters and rates, per automation and per step, over an optional range of days (UTC)",
+    tags=["statistics"],
+    responses=route_responses(200, 404, 422),
+)
+def automation_stats(
+    automation_id: str,
+    start: Annotated[date | None, Query(alias="from", description="First day, YYYY-MM-DD")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day, YYYY-MM-DD")] = None,
+) -> Response[models.StatsOut]:
+    return ok(queries.stats(get_deps(), automation_id, start, end))

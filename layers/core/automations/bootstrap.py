@@ -1,0 +1,82 @@
+"""The one place that builds the adapters, from the settings (DESIGN.md §2).
+
+:func:`build_ports` wires every port of :class:`~automations.ports.Ports` to its AWS adapter;
+:func:`build_deps` builds the services' :class:`~automations.services.deps.Deps` from the same adapters
+(what ``Deps.from_settings`` and ``get_deps`` answer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from automations.adapters import ses, tables
+from automations.adapters.clock import Clock, clock
+from automations.adapters.dynamodb import (
+    DynamoAutomationStore,
+    DynamoCounterStore,
+    DynamoEventStore,
+    DynamoMessageStore,
+    DynamoStatsStore,
+    DynamoSuppressionStore,
+)
+from automations.adapters.messages import MessageStore, SuppressionStore
+from automations.adapters.queue import EmailQueue
+from automations.adapters.scheduler import Scheduler
+from automations.adapters.secrets import SecretsManagerSecrets
+from automations.adapters.ses_sender import SesEmailSender
+from automations.adapters.store import AutomationStore, CounterStore, EventStore, RunStore
+from automations.ports import Ports
+from automations.services.deps import Deps
+from automations.settings import Settings
+
+#: The clients every process of the stack uses (others, like SES's, are made on first use).
+CLIENTS = ("scheduler", "sqs")
+
+
+def aws_clients(settings: Settings) -> dict[str, Any]:
+    """The boto3 clients of the stack's region (and of the moto server when an endpoint is set)."""
+    kwargs: dict[str, Any] = {"region_name": settings.region}
+    if settings.endpoint_url:
+        kwargs["endpoint_url"] = settings.endpoint_url
+    return {name: boto3.client(name, **kwargs) for name in CLIENTS}
+
+
+def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: dict[str, Any] | None = None) -> Ports:
+    """Every port of the settings' workspace on AWS: the tables bound, ``clients`` made unless given."""
+    tables.bind(settings)
+    clients = clients if clients is not None else aws_clients(settings)
+    workspace = settings.workspace
+    return Ports(
+        automations=DynamoAutomationStore(AutomationStore(workspace, cache_seconds=settings.automation_cache_seconds)),
+        events=DynamoEventStore(EventStore(workspace)),
+        runs=RunStore(workspace),
+        counters=DynamoCounterStore(CounterStore(workspace)),
+        messages=DynamoMessageStore(MessageStore(workspace)),
+        suppressions=DynamoSuppressionStore(SuppressionStore(workspace)),
+        stats=DynamoStatsStore(workspace),
+        scheduler=Scheduler(clients["scheduler"], settings),
+        email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
+        email_sender=SesEmailSender(lambda: ses.make_client(settings)),
+        secrets=SecretsManagerSecrets(),
+        clock=the_clock or clock,
+    )
+
+
+def build_deps(settings: Settings, *, the_clock: Clock | None = None) -> Deps:
+    """The services' dependencies: the tables bound, the stores of the workspace, the scheduler and the queue."""
+    tables.bind(settings)
+    clients = aws_clients(settings)
+    workspace = settings.workspace
+    return Deps(
+        settings=settings,
+        automations=AutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
+        events=EventStore(workspace),
+        runs=RunStore(workspace),
+        counters=CounterStore(workspace),
+        scheduler=Scheduler(clients["scheduler"], settings),
+        email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
+        clock=the_clock or clock,
+        clients=clients,
+    )

@@ -1,0 +1,42 @@
+"""The errors a port raises on purpose: what a service may catch, whichever adapter is behind the port."""
+
+from __future__ import annotations
+
+from automations.errors import AutomationsError
+
+
+class ConflictError(AutomationsError):
+    """A conditional write lost: the item changed or exists already."""
+
+
+class NotFoundError(AutomationsError):
+    """No such item."""
+
+
+class SkippedError(AutomationsError):
+    """A new run was refused by a lock: ``reason`` is ``frequency`` or ``run_key`` (or ``exists``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SendError(AutomationsError):
+    """Base of the sending errors; ``code`` is the provider's error code (or the client's exception name)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class SendTransientError(SendError):
+    """The email was not taken, and a later attempt may succeed (throttling, 5xx, network before send)."""
+
+
+class SendRejectedError(SendError):
+    """The email was refused for good (rejected, unverified sender, sending paused, bad request...)."""
+
+
+class SendOutcomeUnknownError(SendError):
+    """The request may have reached the provider (a read timeout): it must not be sent again."""

@@ -1,0 +1,359 @@
+"""The ports: what the services ask of storage, schedules, queues, the email provider, secrets and the clock.
+
+Each is a :class:`typing.Protocol` over domain values (:mod:`automations.ports.values`, the engine's
+:class:`~automations.engine.state.RunState`). Every rule that must hold under concurrency is stated here as
+the port's own promise (a conditional write, never a read then a write), so an adapter and its in-memory
+fake keep the same one; ``tests/contract`` runs one suite against both.
+
+Stores are bound to one workspace: every key they read or write is that workspace's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from automations.engine.effects import EmailRequest
+from automations.engine.state import RunState
+from automations.ports.values import (
+    AutomationInfo,
+    EmailRecord,
+    Locks,
+    OutgoingEmail,
+    PreparedEmail,
+    RouteInfo,
+    Silence,
+    StoredEvent,
+    StoredRun,
+    Suppression,
+    VersionInfo,
+)
+
+
+class AutomationStore(Protocol):
+    """Automations: a head per automation, immutable versions, and routes for the active ones.
+
+    The head and the routes change in one transaction: an active automation is routed at its current
+    version, an inactive or draft one not at all.
+    """
+
+    def head(self, automation_id: str) -> AutomationInfo:
+        """The automation's head, read consistently; ``NotFoundError`` when there is none."""
+        ...
+
+    def heads(self) -> list[AutomationInfo]:
+        """Every automation of the workspace, by id."""
+        ...
+
+    def version(self, automation_id: str, version: int) -> dict[str, Any]:
+        """A version's definition; ``NotFoundError`` when missing. Versions never change, so the answer may come
+        from a cache and be shared: the caller copies it before changing it."""
+        ...
+
+    def versions(self, automation_id: str) -> list[VersionInfo]:
+        """Every stored version of an automation, oldest first (none for an unknown id)."""
+        ...
+
+    def routes_for(self, event_type: str, *, fresh: bool = False) -> list[RouteInfo]:
+        """The active automations listening to an event type, each with its role and current version.
+
+        May answer from a cache a few seconds old (the adapter's ``cache_seconds``) unless ``fresh``; a write
+        through this store forgets the cache.
+        """
+        ...
+
+    def forget_routes(self) -> None:
+        """Drop the cached routes: the next :meth:`routes_for` reads them again."""
+        ...
+
+    def create(self, definition: dict[str, Any], now: datetime) -> AutomationInfo:
+        """Version 1 of a new automation (and its routes when it is created active), all or nothing.
+
+        ``ConflictError`` when the id exists already.
+        """
+        ...
+
+    def replace(self, definition: dict[str, Any], now: datetime, *, expected_version: int | None = None) -> int:
+        """Store a new immutable version and move the head to it; returns the new version number.
+
+        The head moves only if it is still at the version read (``ConflictError`` otherwise, and when it is not
+        at ``expected_version``); ``NotFoundError`` for an unknown id. The definition's ``status`` (or the
+        head's, when it has none) decides the routes: the old version's routes go, the new one's come.
+        """
+        ...
+
+    def set_status(self, automation_id: str, status: str, now: datetime, reason: str | None = None) -> AutomationInfo:
+        """Activate or deactivate: the head (with ``reason``) and the routes change together, or not at all.
+
+        ``ConflictError`` when the head changed since it was read; ``NotFoundError`` for an unknown id.
+        """
+        ...
+
+    def rename(self, automation_id: str, name: str, description: str | None, now: datetime) -> AutomationInfo:
+        """Change the head's name (and its description unless None); versions keep theirs. ``NotFoundError``."""
+        ...
+
+    def delete(self, automation_id: str) -> None:
+        """Remove the head and the routes (together, if the head did not change), then the versions.
+
+        ``NotFoundError`` for an unknown id.
+        """
+        ...
+
+
+class EventStore(Protocol):
+    """Trigger events as received, each id stored once."""
+
+    def put_new(self, events: Sequence[StoredEvent]) -> list[bool]:
+        """Store the events whose ids are new, in one go (at most 100); per event, True when it was stored and
+        False when its id was seen before (that one is left as it was)."""
+        ...
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        """The stored event, read consistently."""
+        ...
+
+    def mark_processed(self, done: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """Mark stored events ``processed``, each with the ids of the runs it started."""
+        ...
+
+
+class RunStore(Protocol):
+    """Runs, with their locks (frequency windows and run keys) and the run counters of the statistics."""
+
+    def get(self, run_id: str) -> StoredRun:
+        """The run and its revision, read consistently; ``NotFoundError`` when there is none."""
+        ...
+
+    def create(self, state: RunState, locks: Locks, now: datetime) -> None:
+        """Write a new run (revision 0), its locks and its counters (``runs_started``, and the ending's when it
+        ended at once) in one transaction, or nothing.
+
+        ``SkippedError`` says why nothing was written: ``exists`` (the run id is stored already), ``frequency``
+        (the person's window for the automation is held, until ``frequency_until`` or forever) or ``run_key``
+        (another run holds the key and its lock has not expired; the run's own lock does not stop it).
+        """
+        ...
+
+    def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
+        """Store an advanced run if it is still at ``revision`` and (unless None) waiting on ``position``;
+        False, with nothing written, otherwise. The stored revision becomes ``revision + 1``.
+
+        A run that ends is counted and freed of its run key in the same transaction; a run that goes on waiting
+        moves its run key's expiry past its new due time. A run key held by another run (its lock expired and
+        was taken) is left as it is.
+        """
+        ...
+
+    def run_for_key(self, automation_id: str, run_key: str) -> str | None:
+        """The run holding a run key's lock (even one past its expiry that nobody took), if any."""
+        ...
+
+    def by_automation(self, automation_id: str, limit: int = 50) -> Iterator[RunState]:
+        """Runs of an automation, newest first (by start, then id), at most ``limit``."""
+        ...
+
+    def by_person(self, person: str, limit: int = 50) -> Iterator[RunState]:
+        """Runs of a person across automations, newest first, at most ``limit``."""
+        ...
+
+    def waiting_of(self, automation_id: str) -> Iterator[StoredRun]:
+        """Runs of an automation that have not ended (running or waiting), oldest first."""
+        ...
+
+
+class CounterStore(Protocol):
+    """Per-person counters and countdowns of an automation: ``nth`` and ``after_silence``."""
+
+    def bump(self, automation_id: str, person: str, event_id: str) -> int:
+        """Count one more event for the person, atomically; the same event id twice in a row counts once.
+        Returns the count."""
+        ...
+
+    def silence(self, automation_id: str, person: str) -> Silence | None:
+        """The person's running countdown, read consistently."""
+        ...
+
+    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
+        """Restart the countdown from ``event`` (its ``id`` names it); False, with nothing changed, when it already
+        runs from an event due later (a late older event never shortens the silence)."""
+        ...
+
+    def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
+        """Drop the countdown if it is still the one of ``event_id``; False if a newer event replaced it (or none)."""
+        ...
+
+
+class MessageStore(Protocol):
+    """One record per email and recipient: what makes each (run, step, recipient) reach the provider at most once.
+
+    ``counts`` go to the statistics of the record's automation and of its step in the same transaction as the
+    record's change, so a retry can neither lose nor double them.
+    """
+
+    def new(
+        self,
+        *,
+        automation_id: str,
+        version: int,
+        run_id: str,
+        step: str,
+        address: str,
+        type_: str,
+        state: str,
+        now: datetime,
+        person: str | None = None,
+        subject: str | None = None,
+        test: bool = False,
+        reason: str | None = None,
+        attempt: str | None = None,
+    ) -> EmailRecord:
+        """The record of a (run, step, recipient) of this workspace, not stored yet."""
+        ...
+
+    def get(self, run_id: str, step: str, message_id: str) -> EmailRecord | None:
+        """A record, read consistently."""
+        ...
+
+    def of_run(self, run_id: str) -> list[EmailRecord]:
+        """Every record of a run, by step, then message id."""
+        ...
+
+    def by_ses_id(self, ses_message_id: str) -> EmailRecord | None:
+        """The record the provider's message id was recorded on (:meth:`mark_sent`)."""
+        ...
+
+    def claim(self, record: EmailRecord) -> bool:
+        """Write the record (state ``sending``) unless one exists; a released ``retrying`` one is overwritten.
+        False, with nothing written, when it existed."""
+        ...
+
+    def record_outcome(self, record: EmailRecord, counts: Mapping[str, int], now: datetime) -> bool:
+        """Write a final record (``skipped``, ``failed``) with its counts, under :meth:`claim`'s condition; False
+        (nothing written, nothing counted) when one existed."""
+        ...
+
+    def finish(
+        self,
+        record: EmailRecord,
+        *,
+        state: str,
+        now: datetime,
+        expected_state: str | None = None,
+        attempt: str | None = None,
+        reason: str | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> bool:
+        """Move a stored record to ``state`` (``reason`` cut to 1000 characters) with its counts, if it is still in
+        ``expected_state`` and owned by ``attempt`` (each when given); False, nothing changed, otherwise."""
+        ...
+
+    def mark_sent(self, record: EmailRecord, ses_message_id: str, attempt: str, now: datetime) -> bool:
+        """The provider took it: state ``sent``, its message id (found by :meth:`by_ses_id` from then on), no
+        reason; only if ``attempt`` still owns the record (False otherwise)."""
+        ...
+
+
+class SuppressionStore(Protocol):
+    """Addresses that must not get mail, one suppression per address and kind (addresses normalized)."""
+
+    def of(self, address: str) -> list[Suppression]:
+        """The address's suppressions, read consistently, by kind."""
+        ...
+
+    def blocking(self, address: str, email_type: str) -> Suppression | None:
+        """The first suppression that keeps an email of ``email_type`` from ``address``, if any."""
+        ...
+
+    def add_new(
+        self, suppression: Suppression, *, now: datetime, counts: Mapping[str, int], step: str | None = None
+    ) -> bool:
+        """Record a suppression of a kind the address did not have, with ``counts`` for its automation (and step)
+        in the same transaction; False (nothing written or counted) when it had it."""
+        ...
+
+    def upsert(self, suppression: Suppression) -> None:
+        """Record a suppression, or keep the one there: its first reason, source, time and automation stay."""
+        ...
+
+
+class StatsStore(Protocol):
+    """Counters per automation, per step and per day (the names of ``automations.adapters.tables.COUNTERS``)."""
+
+    def increment(
+        self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+    ) -> None:
+        """Add to counters (``ADD``: atomic, may be negative) of the automation on ``moment``'s day, and of the step
+        when given; ``KeyError`` for an unknown counter name, with nothing added."""
+        ...
+
+    def read(self, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
+        """Counters summed over the days from ``start`` to ``end`` (inclusive, each optional): one bucket per step
+        and :data:`~automations.ports.values.WHOLE` for the automation (always there), each with every counter."""
+        ...
+
+
+class Scheduler(Protocol):
+    """One-time schedules that call the stack back at a time with a payload, by name (names are deterministic,
+    so a retried creation finds its twin)."""
+
+    def create(self, name: str, due_at: datetime, payload: dict[str, Any]) -> bool:
+        """Create a schedule (due to the second, rounded up); False, nothing changed, when the name exists."""
+        ...
+
+    def replace(self, name: str, due_at: datetime, payload: dict[str, Any]) -> None:
+        """Create the schedule, or move an existing one to a new time and payload."""
+        ...
+
+    def delete(self, name: str) -> bool:
+        """Delete a schedule; False when it was already gone (fired, or deleted before)."""
+        ...
+
+
+class EmailQueue(Protocol):
+    """The queue of email requests that the sender consumes, one message per request."""
+
+    def send(self, requests: Sequence[EmailRequest]) -> None:
+        """Queue the requests (inside :meth:`buffered`: hold them until the block ends); raises when any of them
+        could not be queued."""
+        ...
+
+    def buffered(self) -> AbstractContextManager[None]:
+        """A block whose sends are held and queued together at its end, even when the block fails (the runs that
+        asked for them are stored already). Blocks nest: the outermost one queues."""
+        ...
+
+
+class EmailSender(Protocol):
+    """The email provider: one attempt per call, so that an email reaches it at most once."""
+
+    def prepare(self, email: OutgoingEmail, now: datetime) -> PreparedEmail:
+        """Check and build the email (``now`` is its Date); ``SendRejectedError`` when it can never be sent (an
+        unusable address)."""
+        ...
+
+    def submit(self, prepared: PreparedEmail) -> str:
+        """Send a prepared email; returns the provider's message id.
+
+        ``SendTransientError``: not taken, a later attempt may succeed. ``SendRejectedError``: refused for good.
+        ``SendOutcomeUnknownError``: it may have been taken (the reply was lost); never send it again.
+        """
+        ...
+
+
+class Secrets(Protocol):
+    """Secret values by ARN (cached for a while by the adapter)."""
+
+    def get(self, arn: str) -> str:
+        """The secret's string value; ``NotFoundError`` when there is no such secret."""
+        ...
+
+
+class Clock(Protocol):
+    """The one place that reads the time."""
+
+    def now(self) -> datetime:
+        """The time now, in UTC."""
+        ...

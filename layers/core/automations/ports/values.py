@@ -1,0 +1,251 @@
+"""The domain values that ports take and return: plain dataclasses (and the engine's RunState), never storage items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from automations.addresses import normalize_address as normalize_address
+from automations.engine.email import SUPPRESSION_SCOPES, scope_blocks
+from automations.engine.state import RunState
+from automations.ids import derived_id
+
+#: The bucket of :meth:`StatsStore.read <automations.ports.StatsStore.read>` that counts the automation as a whole.
+WHOLE = "-"
+
+#: What a suppression covers, by its kind (the engine's email rules).
+SCOPES = SUPPRESSION_SCOPES
+
+
+def message_id_for(workspace: str, run_id: str, step: str, address: str) -> str:
+    """The same id for the same (run, step, recipient): what makes a retried send land on its record."""
+    return derived_id("msg", workspace, run_id, step, normalize_address(address))
+
+
+# --- automations ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutomationInfo:
+    """An automation's head: its name, status and current version (the definition lives in its versions)."""
+
+    id: str
+    name: str
+    status: str  # draft | active | inactive
+    version: int
+    trigger_event: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One immutable version of an automation's definition."""
+
+    automation_id: str
+    version: int
+    definition: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """An active automation listening to an event type, as its trigger or as one of its ``cancel_on``."""
+
+    automation_id: str
+    role: str  # "trigger" | "cancel"
+    version: int
+
+
+# --- events -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A trigger event as received: ``received`` until its runs are started, then ``processed``."""
+
+    id: str
+    type: str
+    body: dict[str, Any]
+    received_at: datetime
+    status: str = "received"
+    runs: tuple[str, ...] = ()
+
+    @classmethod
+    def new(cls, body: Mapping[str, Any], now: datetime, status: str) -> StoredEvent:
+        """An event to store: its id and type are the body's own."""
+        return cls(id=str(body["id"]), type=str(body["type"]), body=dict(body), received_at=now, status=status)
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run's state and its revision: a save succeeds only at the revision it read."""
+
+    state: RunState
+    revision: int
+
+
+@dataclass(frozen=True)
+class Locks:
+    """The conditional claims a new run makes together with its first write."""
+
+    frequency_until: datetime | None = None  # claim the person's window until then (None: no window)
+    frequency_forever: bool = False
+    run_key: str | None = None  # only for a run that goes on waiting: one that ended at once holds no key
+
+
+@dataclass(frozen=True)
+class Silence:
+    """An ``after_silence`` countdown: the person's latest event and when the silence after it is over.
+
+    ``due_at`` is kept to the second (rounded down).
+    """
+
+    event_id: str
+    due_at: datetime
+    event: dict[str, Any]
+
+
+# --- email ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailRecord:
+    """One email to one recipient, found by (run, step, message id) or by the provider's message id.
+
+    ``state`` is the sending lifecycle (sending, retrying, sent, unknown, failed, skipped; ``unrecorded`` for an
+    email known only from the provider's events); ``status`` is what the provider reported last, by precedence
+    (``status_rank``), and ``seen`` holds the digests of the provider's events already counted for it.
+    """
+
+    workspace: str
+    message_id: str
+    run_id: str
+    step: str
+    automation_id: str
+    version: int
+    address: str
+    type: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    person: str | None = None
+    subject: str | None = None
+    test: bool = False
+    reason: str | None = None
+    attempt: str | None = None
+    ses_message_id: str | None = None
+    sent_at: datetime | None = None
+    status: str | None = None
+    status_rank: int | None = None
+    status_at: str | None = None
+    delivered_at: str | None = None
+    opened_at: str | None = None
+    clicked_at: str | None = None
+    opens: int = 0
+    clicks: int = 0
+    bounce_type: str | None = None
+    seen: frozenset[str] = frozenset()
+
+    @classmethod
+    def new(
+        cls,
+        workspace: str,
+        *,
+        automation_id: str,
+        version: int,
+        run_id: str,
+        step: str,
+        address: str,
+        type_: str,
+        state: str,
+        now: datetime,
+        person: str | None = None,
+        subject: str | None = None,
+        test: bool = False,
+        reason: str | None = None,
+        attempt: str | None = None,
+    ) -> EmailRecord:
+        """The record of a (run, step, recipient), not stored yet: its message id is derived from them."""
+        return cls(
+            workspace=workspace,
+            message_id=message_id_for(workspace, run_id, step, address),
+            run_id=run_id,
+            step=step,
+            automation_id=automation_id,
+            version=version,
+            address=address,
+            type=type_,
+            state=state,
+            created_at=now,
+            updated_at=now,
+            person=person,
+            subject=subject,
+            test=test,
+            reason=reason,
+            attempt=attempt,
+        )
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An address that must not get some mail: ``kind`` is ``bounce`` or ``complaint`` (scope ``all``) or
+    ``unsubscribe`` (scope ``promotional``)."""
+
+    address: str
+    kind: str
+    scope: str
+    reason: str
+    source: str
+    automation_id: str | None
+    at: datetime
+
+    @classmethod
+    def new(
+        cls, address: str, kind: str, *, reason: str, source: str, automation_id: str | None, now: datetime
+    ) -> Suppression:
+        """A suppression of a normalized address, its scope following its kind, its reason cut to 500 characters."""
+        return cls(
+            address=normalize_address(address),
+            kind=kind,
+            scope=SCOPES[kind],
+            reason=reason[:500],
+            source=source,
+            automation_id=automation_id,
+            at=now,
+        )
+
+    def blocks(self, email_type: str) -> bool:
+        """Whether it keeps an email of this type from the address."""
+        return scope_blocks(self.scope, email_type)
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email to one recipient, ready for the sender."""
+
+    from_address: str
+    to: str
+    subject: str
+    html: str
+    text: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    configuration_set: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedEmail:
+    """An email the sender accepted as sendable: ``request`` is what its :meth:`submit` sends, as it built it."""
+
+    email: OutgoingEmail
+    request: Mapping[str, Any]

@@ -1,0 +1,50 @@
+"""CounterStore: ``nth`` counts each event once in a row; an ``after_silence`` countdown only moves later."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from automations.ports import Ports, Silence
+
+from tests.contract.conftest import START
+
+
+def event(event_id: str) -> dict[str, object]:
+    return {"id": event_id, "type": "contact.visited", "contact": {"id": "p1"}}
+
+
+def test_each_event_counts_once_per_person_and_automation(ports: Ports) -> None:
+    counts = [ports.counters.bump("tenth", "p1", event_id) for event_id in ("e1", "e2", "e2", "e3")]
+
+    assert counts == [1, 2, 2, 3]
+    assert ports.counters.bump("tenth", "p2", "e1") == 1
+    assert ports.counters.bump("other", "p1", "e4") == 1
+
+
+def test_a_countdown_is_started_read_and_cleared(ports: Ports) -> None:
+    due = START + timedelta(days=3, microseconds=500)
+
+    assert ports.counters.silence("miss-you", "p1") is None
+    assert ports.counters.set_silence("miss-you", "p1", event("e1"), due)
+
+    assert ports.counters.silence("miss-you", "p1") == Silence("e1", due.replace(microsecond=0), event("e1"))
+    assert not ports.counters.clear_silence("miss-you", "p1", "e0")
+    assert ports.counters.silence("miss-you", "p1") is not None
+    assert ports.counters.clear_silence("miss-you", "p1", "e1")
+    assert ports.counters.silence("miss-you", "p1") is None
+    assert not ports.counters.clear_silence("miss-you", "p1", "e1")
+
+
+def test_a_later_event_restarts_the_countdown_and_an_older_one_never_shortens_it(ports: Ports) -> None:
+    ports.counters.set_silence("miss-you", "p1", event("e2"), START + timedelta(days=5))
+
+    assert not ports.counters.set_silence("miss-you", "p1", event("e1"), START + timedelta(days=4))
+    silence = ports.counters.silence("miss-you", "p1")
+    assert silence is not None and silence.event_id == "e2"
+
+    assert ports.counters.set_silence("miss-you", "p1", event("e3"), START + timedelta(days=5))  # the same time
+    assert ports.counters.set_silence("miss-you", "p1", event("e4"), START + timedelta(days=6))
+    assert ports.counters.silence("miss-you", "p1") == Silence(
+        "e4", datetime(2026, 11, 30, 10, 0, tzinfo=UTC), event("e4")
+    )
+    assert ports.counters.silence("miss-you", "p2") is None

@@ -1,0 +1,155 @@
+"""MessageStore: a (run, step, recipient) is claimed once before the provider is called, and moved on only by
+the attempt that owns it; outcomes are counted in the same write."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from automations.ports import WHOLE, EmailRecord, Ports, message_id_for
+
+from tests.contract.conftest import START, Backend
+
+LATER = START + timedelta(seconds=2)
+
+
+def record(ports: Ports, address: str = "ana@example.com", **changes: object) -> EmailRecord:
+    fields: dict[str, object] = {
+        "automation_id": "welcome",
+        "version": 3,
+        "run_id": "run_1",
+        "step": "hello",
+        "address": address,
+        "type_": "promotional",
+        "state": "sending",
+        "now": START,
+        "person": "p1",
+        "subject": "Hi Ana",
+        "attempt": "attempt-1",
+    }
+    fields.update(changes)
+    return ports.messages.new(**fields)  # type: ignore[arg-type]
+
+
+def counted(ports: Ports, name: str, step: str = WHOLE) -> int:
+    return ports.stats.read("welcome")[step][name]
+
+
+def test_a_record_is_named_by_its_run_step_and_recipient(backend: Backend, ports: Ports) -> None:
+    new = record(ports)
+
+    assert new.message_id == message_id_for(backend.workspace, "run_1", "hello", "ana@example.com")
+    assert record(ports, " ANA@example.com").message_id == new.message_id
+    assert record(ports, "bo@example.com").message_id != new.message_id
+    assert (new.workspace, new.state, new.created_at, new.updated_at, new.test) == (
+        backend.workspace,
+        "sending",
+        START,
+        START,
+        False,
+    )
+
+
+def test_a_record_is_claimed_once(ports: Ports) -> None:
+    new = record(ports)
+
+    assert ports.messages.claim(new)
+    assert not ports.messages.claim(record(ports, attempt="attempt-2"))
+
+    assert ports.messages.get("run_1", "hello", new.message_id) == new
+    assert ports.messages.get("run_1", "other", new.message_id) is None
+
+
+def test_a_claim_released_as_retrying_is_claimed_again(ports: Ports) -> None:
+    first = record(ports)
+    ports.messages.claim(first)
+
+    assert ports.messages.finish(first, state="retrying", now=LATER, attempt="attempt-1", reason="throttled")
+    found = ports.messages.get("run_1", "hello", first.message_id)
+    assert found is not None and (found.state, found.reason, found.updated_at) == ("retrying", "throttled", LATER)
+
+    second = record(ports, attempt="attempt-2")
+    assert ports.messages.claim(second)
+    assert ports.messages.get("run_1", "hello", first.message_id) == second
+
+
+def test_only_the_attempt_that_owns_a_record_moves_it(ports: Ports) -> None:
+    new = record(ports)
+    ports.messages.claim(new)
+
+    assert not ports.messages.finish(new, state="failed", now=LATER, attempt="attempt-2")
+    assert not ports.messages.finish(new, state="unknown", now=LATER, expected_state="retrying")
+    assert not ports.messages.mark_sent(new, "ses-1", "attempt-2", LATER)
+    assert ports.messages.get("run_1", "hello", new.message_id) == new
+    assert not ports.messages.finish(record(ports, "bo@example.com"), state="failed", now=LATER)  # never stored
+
+
+def test_a_sent_record_is_found_by_the_providers_id(ports: Ports) -> None:
+    new = record(ports, reason="waiting for its turn")
+    ports.messages.claim(new)
+
+    assert ports.messages.mark_sent(new, "ses-1", "attempt-1", LATER)
+
+    sent = ports.messages.get("run_1", "hello", new.message_id)
+    assert sent is not None
+    assert (sent.state, sent.ses_message_id, sent.sent_at, sent.updated_at, sent.reason) == (
+        "sent",
+        "ses-1",
+        LATER,
+        LATER,
+        None,
+    )
+    assert ports.messages.by_ses_id("ses-1") == sent
+    assert ports.messages.by_ses_id("ses-2") is None
+    assert not ports.messages.claim(record(ports, attempt="attempt-2"))
+
+
+def test_a_dangling_claim_is_settled_once_with_its_count(ports: Ports) -> None:
+    new = record(ports)
+    ports.messages.claim(new)
+    reason = "x" * 1500
+
+    assert ports.messages.finish(
+        new, state="unknown", now=LATER, expected_state="sending", reason=reason, counts={"send_unknown": 1}
+    )
+    assert not ports.messages.finish(
+        new, state="unknown", now=LATER, expected_state="sending", reason=reason, counts={"send_unknown": 1}
+    )
+
+    found = ports.messages.get("run_1", "hello", new.message_id)
+    assert found is not None and found.state == "unknown" and found.reason == "x" * 1000
+    assert counted(ports, "send_unknown") == 1
+    assert counted(ports, "send_unknown", "hello") == 1
+
+
+def test_an_outcome_is_recorded_and_counted_once(ports: Ports) -> None:
+    skipped = record(ports, state="skipped", reason="unsubscribed", attempt=None)
+
+    assert ports.messages.record_outcome(skipped, {"suppressed": 1}, START)
+    assert not ports.messages.record_outcome(skipped, {"suppressed": 1}, START)
+    assert not ports.messages.claim(record(ports))
+
+    assert ports.messages.get("run_1", "hello", skipped.message_id) == skipped
+    assert counted(ports, "suppressed") == 1
+    assert counted(ports, "suppressed", "hello") == 1
+
+
+def test_a_test_email_is_recorded_without_counts(ports: Ports) -> None:
+    failed = record(ports, state="failed", reason="no sender", test=True, attempt=None)
+
+    assert ports.messages.record_outcome(failed, {}, START)
+
+    assert ports.messages.get("run_1", "hello", failed.message_id) == failed
+    assert ports.stats.read("welcome") == {WHOLE: ports.stats.read("nothing")[WHOLE]}
+
+
+def test_a_runs_records_are_listed_by_step(ports: Ports) -> None:
+    for step, address in (("b-step", "ana@example.com"), ("a-step", "bo@example.com"), ("a-step", "cy@example.com")):
+        ports.messages.claim(record(ports, address, step=step))
+    ports.messages.claim(record(ports, run_id="run_2"))
+
+    found = ports.messages.of_run("run_1")
+
+    assert [(r.step, r.address) for r in found][-1] == ("b-step", "ana@example.com")
+    assert sorted(r.address for r in found[:2]) == ["bo@example.com", "cy@example.com"]
+    assert [r.message_id for r in found[:2]] == sorted(r.message_id for r in found[:2])
+    assert ports.messages.of_run("run_3") == []

@@ -1,0 +1,45 @@
+"""StatsStore: counters ``ADD`` per automation, step and day; a read sums the days asked for."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from automations.adapters.tables import COUNTERS
+from automations.ports import WHOLE, Ports
+
+from tests.contract.conftest import START
+
+
+def test_counts_add_up_for_the_automation_and_its_step(ports: Ports) -> None:
+    ports.stats.increment("welcome", START, {"sent": 2, "delivered": 1})
+    ports.stats.increment("welcome", START, {"sent": 1}, step="hello")
+    ports.stats.increment("welcome", START, {"send_unknown": 1, "sent": 0})
+    ports.stats.increment("welcome", START, {"send_unknown": -1})
+    ports.stats.increment("other", START, {"sent": 5})
+
+    totals = ports.stats.read("welcome")
+
+    assert set(totals) == {WHOLE, "hello"}
+    assert set(totals[WHOLE]) == set(COUNTERS)
+    assert {k: v for k, v in totals[WHOLE].items() if v} == {"sent": 3, "delivered": 1}
+    assert {k: v for k, v in totals["hello"].items() if v} == {"sent": 1}
+
+
+def test_a_read_sums_the_days_asked_for(ports: Ports) -> None:
+    for days in range(4):
+        ports.stats.increment("welcome", START + timedelta(days=days), {"opened": 10**days})
+    first = START.date()
+
+    assert ports.stats.read("welcome")[WHOLE]["opened"] == 1111
+    assert ports.stats.read("welcome", start=first + timedelta(days=1))[WHOLE]["opened"] == 1110
+    assert ports.stats.read("welcome", end=first + timedelta(days=1))[WHOLE]["opened"] == 11
+    assert ports.stats.read("welcome", first + timedelta(days=1), first + timedelta(days=2))[WHOLE]["opened"] == 110
+    assert ports.stats.read("welcome", date(2030, 1, 1)) == {WHOLE: dict.fromkeys(COUNTERS, 0)}
+
+
+def test_an_unknown_counter_adds_nothing(ports: Ports) -> None:
+    with pytest.raises(KeyError):
+        ports.stats.increment("welcome", START, {"sent": 1, "kudos": 1}, step="hello")
+
+    assert ports.stats.read("welcome") == {WHOLE: dict.fromkeys(COUNTERS, 0)}

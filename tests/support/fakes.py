@@ -1,0 +1,776 @@
+"""In-memory fakes of every port (:mod:`automations.ports`), for services tested in milliseconds.
+
+Each keeps its adapter's conditional semantics: a run is created only when no lock holds (and says which),
+saved only at the revision and position read; an event id is stored once; a message is claimed once unless
+it was released as ``retrying``; counters ``ADD``; schedules go by name. ``tests/contract`` runs the same suite
+against each fake and its adapter, so that they cannot drift. A lock per fake makes each operation atomic, as
+a conditional write is.
+
+:class:`Fakes` builds all of them for one workspace, the stores sharing one :class:`FakeStatsStore` (runs,
+messages and suppressions count in the same write, as their adapters do).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from automations.adapters import ses
+from automations.adapters.store import _ended_counter, routes_of, run_key_expiry
+from automations.adapters.tables import COUNTERS
+from automations.engine.effects import EmailRequest
+from automations.engine.state import RunState, RunStatus
+from automations.ports import (
+    WHOLE,
+    AutomationInfo,
+    ConflictError,
+    EmailRecord,
+    Locks,
+    NotFoundError,
+    OutgoingEmail,
+    Ports,
+    PreparedEmail,
+    RouteInfo,
+    SendError,
+    SendRejectedError,
+    Silence,
+    SkippedError,
+    StoredEvent,
+    StoredRun,
+    Suppression,
+    VersionInfo,
+    normalize_address,
+)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _json(value: Any) -> Any:
+    """A copy as stored: what a JSON attribute gives back (no object shared with the caller)."""
+    return json.loads(json.dumps(value))
+
+
+class _Atomic:
+    """Each operation holds the fake's lock: atomic, as a conditional write or a transaction is."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+
+# --- statistics -------------------------------------------------------------------------------------------
+
+
+class FakeStatsStore(_Atomic):
+    """Counters per (automation, day, step); ``-`` is the automation as a whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counters: dict[tuple[str, str, str], dict[str, int]] = {}
+
+    @staticmethod
+    def check(counts: Mapping[str, int]) -> None:
+        unknown = set(counts) - set(COUNTERS)
+        if unknown:
+            raise KeyError(f"unknown counters: {sorted(unknown)}")
+
+    def _add(self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None) -> None:
+        bucket = self.counters.setdefault((automation_id, moment.date().isoformat(), step or WHOLE), {})
+        for name, value in counts.items():
+            if value:
+                bucket[name] = bucket.get(name, 0) + value
+
+    def increment(
+        self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+    ) -> None:
+        self.check(counts)
+        with self._lock:
+            for target in (None, step) if step is not None else (None,):
+                self._add(automation_id, moment, counts, target)
+
+    def count_with(self, automation_id: str, step: str | None, now: datetime, counts: Mapping[str, int]) -> None:
+        """The counters a store's write adds in its own transaction (the automation's and the step's)."""
+        if not any(counts.values()):
+            return
+        self.increment(automation_id, now, counts, step or None)
+
+    def read(self, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
+        low = (start or date(2000, 1, 1)).isoformat()
+        high = (end or date(2999, 12, 31)).isoformat()
+        totals: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for (automation, day, step), bucket in sorted(self.counters.items()):
+                if automation != automation_id or not low <= day <= high:
+                    continue
+                summed = totals.setdefault(step, dict.fromkeys(COUNTERS, 0))
+                for name, value in bucket.items():
+                    summed[name] += value
+        totals.setdefault(WHOLE, dict.fromkeys(COUNTERS, 0))
+        return totals
+
+
+# --- automations ------------------------------------------------------------------------------------------
+
+
+class FakeAutomationStore(_Atomic):
+    def __init__(self, workspace: str) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.heads_by_id: dict[str, AutomationInfo] = {}
+        self.definitions: dict[tuple[str, int], VersionInfo] = {}
+        self.routes: dict[str, dict[tuple[str, str], RouteInfo]] = defaultdict(dict)
+
+    def head(self, automation_id: str) -> AutomationInfo:
+        found = self.heads_by_id.get(automation_id)
+        if found is None:
+            raise NotFoundError(f"automation {automation_id!r} not found")
+        return found
+
+    def heads(self) -> list[AutomationInfo]:
+        return [self.heads_by_id[key] for key in sorted(self.heads_by_id)]
+
+    def version(self, automation_id: str, version: int) -> dict[str, Any]:
+        found = self.definitions.get((automation_id, version))
+        if found is None:
+            raise NotFoundError(f"automation {automation_id!r} has no version {version}")
+        definition: dict[str, Any] = _json(found.definition)
+        return definition
+
+    def versions(self, automation_id: str) -> list[VersionInfo]:
+        return [info for (key, _), info in sorted(self.definitions.items()) if key == automation_id]
+
+    def routes_for(self, event_type: str, *, fresh: bool = False) -> list[RouteInfo]:
+        found = self.routes.get(event_type, {})
+        return [found[key] for key in sorted(found, key=lambda k: f"{k[0]}#{k[1]}")]
+
+    def forget_routes(self) -> None:
+        """Nothing is cached: every read is fresh."""
+
+    def _rewrite_routes(self, old: dict[str, Any] | None, new: dict[str, Any], status: str, version: int) -> None:
+        keep = routes_of(new) if status == "active" else []
+        if old is not None:
+            for event_type, role in routes_of(old):
+                if (event_type, role) not in keep:
+                    self.routes[event_type].pop((old["id"], role), None)
+        for event_type, role in keep:
+            self.routes[event_type][(new["id"], role)] = RouteInfo(new["id"], role, version)
+
+    def create(self, definition: dict[str, Any], now: datetime) -> AutomationInfo:
+        automation_id = definition["id"]
+        with self._lock:
+            if automation_id in self.heads_by_id:
+                raise ConflictError(f"automation {automation_id!r} already exists")
+            head = AutomationInfo(
+                id=automation_id,
+                name=definition["name"],
+                status=definition.get("status", "draft"),
+                version=1,
+                trigger_event=definition["trigger"]["event"],
+                description=definition.get("description"),
+                created_at=_utc(now),
+                updated_at=_utc(now),
+            )
+            self.heads_by_id[automation_id] = head
+            self.definitions[(automation_id, 1)] = VersionInfo(automation_id, 1, _json(definition), _utc(now))
+            if head.status == "active":
+                self._rewrite_routes(None, definition, "active", 1)
+            return head
+
+    def replace(self, definition: dict[str, Any], now: datetime, *, expected_version: int | None = None) -> int:
+        automation_id = definition["id"]
+        with self._lock:
+            head = self.head(automation_id)
+            current = head.version
+            if expected_version is not None and expected_version != current:
+                raise ConflictError(f"automation {automation_id!r} is at version {current}, not {expected_version}")
+            new = current + 1
+            old_definition = self.version(automation_id, current)
+            status = definition.get("status", head.status)
+            self.definitions[(automation_id, new)] = VersionInfo(automation_id, new, _json(definition), _utc(now))
+            self.heads_by_id[automation_id] = replace(
+                head,
+                version=new,
+                name=definition["name"],
+                status=status,
+                trigger_event=definition["trigger"]["event"],
+                description=definition.get("description"),
+                updated_at=_utc(now),
+            )
+            self._rewrite_routes(old_definition if head.status == "active" else None, definition, status, new)
+            return new
+
+    def set_status(self, automation_id: str, status: str, now: datetime, reason: str | None = None) -> AutomationInfo:
+        with self._lock:
+            head = self.head(automation_id)
+            definition = self.version(automation_id, head.version)
+            changed = replace(head, status=status, status_reason=reason, updated_at=_utc(now))
+            self.heads_by_id[automation_id] = changed
+            self._rewrite_routes(definition if head.status == "active" else None, definition, status, head.version)
+            return changed
+
+    def rename(self, automation_id: str, name: str, description: str | None, now: datetime) -> AutomationInfo:
+        with self._lock:
+            head = self.head(automation_id)
+            changed = replace(head, name=name, updated_at=_utc(now))
+            if description is not None:
+                changed = replace(changed, description=description)
+            self.heads_by_id[automation_id] = changed
+            return changed
+
+    def delete(self, automation_id: str) -> None:
+        with self._lock:
+            head = self.head(automation_id)
+            definition = self.version(automation_id, head.version)
+            del self.heads_by_id[automation_id]
+            for event_type, role in routes_of(definition):
+                self.routes[event_type].pop((automation_id, role), None)
+            for key in [key for key in self.definitions if key[0] == automation_id]:
+                del self.definitions[key]
+
+
+# --- events -------------------------------------------------------------------------------------------------
+
+
+class FakeEventStore(_Atomic):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: dict[str, StoredEvent] = {}
+
+    def put_new(self, events: Sequence[StoredEvent]) -> list[bool]:
+        stored: list[bool] = []
+        with self._lock:
+            for event in events:
+                if event.id in self.events:
+                    stored.append(False)
+                    continue
+                self.events[event.id] = replace(event, body=_json(event.body), received_at=_utc(event.received_at))
+                stored.append(True)
+        return stored
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        return self.events.get(event_id)
+
+    def mark_processed(self, done: Sequence[tuple[str, Sequence[str]]]) -> None:
+        with self._lock:
+            for event_id, runs in done:
+                found = self.events.get(event_id)
+                if found is not None:
+                    self.events[event_id] = replace(found, status="processed", runs=tuple(runs))
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Lock:
+    run_id: str
+    until: int | None  # epoch seconds; None: held until deleted
+
+
+@dataclass
+class _Run:
+    state: dict[str, Any]  # as stored: the JSON of the RunState
+    revision: int
+    automation_id: str
+    person: str | None
+    status: str
+    position: str | None
+    order: str  # the index's sort key: started_at, then id
+
+
+class FakeRunStore(_Atomic):
+    """Runs by id; a run is kept under its own workspace (as the adapter's key is), read in the store's."""
+
+    def __init__(self, workspace: str, stats: FakeStatsStore) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.stats = stats
+        self.runs: dict[tuple[str, str], _Run] = {}
+        self.locks: dict[tuple[str, str, str], _Lock] = {}
+
+    @staticmethod
+    def _row(state: RunState, revision: int) -> _Run:
+        return _Run(
+            state=state.model_dump(mode="json"),
+            revision=revision,
+            automation_id=state.automation_id,
+            person=state.person,
+            status=state.status.value,
+            position=state.position,
+            order=f"{state.started_at.isoformat()}#{state.id}",
+        )
+
+    def get(self, run_id: str) -> StoredRun:
+        found = self.runs.get((self.workspace, run_id))
+        if found is None:
+            raise NotFoundError(f"run {run_id!r} not found")
+        return StoredRun(RunState.model_validate(found.state), found.revision)
+
+    def create(self, state: RunState, locks: Locks, now: datetime) -> None:
+        moment = _epoch(now)
+        claims: list[tuple[tuple[str, str, str], _Lock]] = []
+        with self._lock:
+            if (state.workspace, state.id) in self.runs:
+                raise SkippedError("exists")
+            if locks.frequency_until is not None or locks.frequency_forever:
+                key = ("freq", state.automation_id, state.person or "-")
+                held = self.locks.get(key)
+                if held is not None and (locks.frequency_forever or held.until is None or held.until >= moment):
+                    raise SkippedError("frequency")
+                until = None if locks.frequency_until is None else _epoch(locks.frequency_until)
+                claims.append((key, _Lock(state.id, until)))
+            if locks.run_key is not None:
+                key = ("runkey", state.automation_id, locks.run_key)
+                held = self.locks.get(key)
+                expired = held is not None and held.until is not None and held.until < moment
+                if held is not None and held.run_id != state.id and not expired:
+                    raise SkippedError("run_key")
+                claims.append((key, _Lock(state.id, _epoch(run_key_expiry(state, now)))))
+            counts = {"runs_started": 1}
+            if state.status.ended:
+                counts[f"runs_{_ended_counter(state.status)}"] = 1
+            self.stats.check(counts)
+            self.runs[(state.workspace, state.id)] = self._row(state, 0)
+            self.locks.update(claims)
+            self.stats.increment(state.automation_id, now, counts)
+
+    def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
+        with self._lock:
+            stored = self.runs.get((state.workspace, state.id))
+            if stored is None or stored.revision != revision:
+                return False
+            if position is not None and stored.position != position:
+                return False
+            ended = state.status.ended
+            self.runs[(state.workspace, state.id)] = self._row(state, revision + 1)
+            if ended:
+                self.stats.increment(state.automation_id, now, {f"runs_{_ended_counter(state.status)}": 1})
+            if state.run_key is not None and (ended or state.status is RunStatus.WAITING):
+                key = ("runkey", state.automation_id, state.run_key)
+                held = self.locks.get(key)
+                if held is not None and held.run_id == state.id:  # else another run took it: left be
+                    if ended:
+                        del self.locks[key]
+                    else:
+                        held.until = _epoch(run_key_expiry(state, now))
+            return True
+
+    def run_for_key(self, automation_id: str, run_key: str) -> str | None:
+        held = self.locks.get(("runkey", automation_id, run_key))
+        return None if held is None else held.run_id
+
+    def _newest(self, keep: Any, limit: int) -> Iterator[RunState]:
+        mine = (row for (workspace, _), row in self.runs.items() if workspace == self.workspace)
+        rows = sorted((row for row in mine if keep(row)), key=lambda row: row.order, reverse=True)
+        for row in rows[:limit]:
+            yield RunState.model_validate(row.state)
+
+    def by_automation(self, automation_id: str, limit: int = 50) -> Iterator[RunState]:
+        return self._newest(lambda row: row.automation_id == automation_id, limit)
+
+    def by_person(self, person: str, limit: int = 50) -> Iterator[RunState]:
+        return self._newest(lambda row: row.person == person, limit)
+
+    def waiting_of(self, automation_id: str) -> Iterator[StoredRun]:
+        active = (RunStatus.WAITING.value, RunStatus.RUNNING.value)
+        rows = sorted(
+            (
+                row
+                for (workspace, _), row in self.runs.items()
+                if workspace == self.workspace and row.automation_id == automation_id and row.status in active
+            ),
+            key=lambda row: row.order,
+        )
+        for row in rows:
+            yield StoredRun(RunState.model_validate(row.state), row.revision)
+
+
+# --- counters and countdowns --------------------------------------------------------------------------------
+
+
+class FakeCounterStore(_Atomic):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[tuple[str, str], tuple[int, str]] = {}
+        self.silences: dict[tuple[str, str], Silence] = {}
+
+    def bump(self, automation_id: str, person: str, event_id: str) -> int:
+        with self._lock:
+            count, last = self.counts.get((automation_id, person), (0, ""))
+            if last != event_id:
+                count, last = count + 1, event_id
+                self.counts[(automation_id, person)] = (count, last)
+            return count
+
+    def silence(self, automation_id: str, person: str) -> Silence | None:
+        return self.silences.get((automation_id, person))
+
+    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
+        due = datetime.fromtimestamp(_epoch(due_at), UTC)
+        with self._lock:
+            found = self.silences.get((automation_id, person))
+            if found is not None and found.due_at > due:
+                return False
+            self.silences[(automation_id, person)] = Silence(str(event["id"]), due, _json(event))
+            return True
+
+    def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
+        with self._lock:
+            found = self.silences.get((automation_id, person))
+            if found is None or found.event_id != event_id:
+                return False
+            del self.silences[(automation_id, person)]
+            return True
+
+
+# --- messages and suppressions ------------------------------------------------------------------------------
+
+
+class FakeMessageStore(_Atomic):
+    def __init__(self, workspace: str, stats: FakeStatsStore) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.stats = stats
+        self.records: dict[tuple[str, str, str], EmailRecord] = {}
+        self.by_ses: dict[str, tuple[str, str, str]] = {}
+
+    @staticmethod
+    def _key(record: EmailRecord) -> tuple[str, str, str]:
+        return record.run_id, record.step, record.message_id
+
+    def new(
+        self,
+        *,
+        automation_id: str,
+        version: int,
+        run_id: str,
+        step: str,
+        address: str,
+        type_: str,
+        state: str,
+        now: datetime,
+        person: str | None = None,
+        subject: str | None = None,
+        test: bool = False,
+        reason: str | None = None,
+        attempt: str | None = None,
+    ) -> EmailRecord:
+        return EmailRecord.new(
+            self.workspace,
+            automation_id=automation_id,
+            version=version,
+            run_id=run_id,
+            step=step,
+            address=address,
+            type_=type_,
+            state=state,
+            now=now,
+            person=person,
+            subject=subject,
+            test=test,
+            reason=reason,
+            attempt=attempt,
+        )
+
+    def get(self, run_id: str, step: str, message_id: str) -> EmailRecord | None:
+        return self.records.get((run_id, step, message_id))
+
+    def of_run(self, run_id: str) -> list[EmailRecord]:
+        found = [record for key, record in self.records.items() if key[0] == run_id]
+        return sorted(found, key=lambda record: f"msg#{record.step}#{record.message_id}")
+
+    def by_ses_id(self, ses_message_id: str) -> EmailRecord | None:
+        key = self.by_ses.get(ses_message_id)
+        return None if key is None else self.records.get(key)
+
+    def _put_if_free(self, record: EmailRecord) -> bool:
+        key = self._key(record)
+        found = self.records.get(key)
+        if found is not None and found.state != "retrying":
+            return False
+        # A put replaces the whole record: what was indexed of the released one goes with it.
+        self.by_ses = {ses_id: indexed for ses_id, indexed in self.by_ses.items() if indexed != key}
+        self.records[key] = replace(record, workspace=self.workspace)
+        return True
+
+    def claim(self, record: EmailRecord) -> bool:
+        with self._lock:
+            return self._put_if_free(record)
+
+    def record_outcome(self, record: EmailRecord, counts: Mapping[str, int], now: datetime) -> bool:
+        self.stats.check(counts)
+        with self._lock:
+            if not self._put_if_free(record):
+                return False
+            self.stats.count_with(record.automation_id, record.step, now, counts)
+            return True
+
+    def finish(
+        self,
+        record: EmailRecord,
+        *,
+        state: str,
+        now: datetime,
+        expected_state: str | None = None,
+        attempt: str | None = None,
+        reason: str | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> bool:
+        self.stats.check(counts or {})
+        with self._lock:
+            found = self.records.get(self._key(record))
+            if found is None:
+                return False
+            if expected_state is not None and found.state != expected_state:
+                return False
+            if attempt is not None and found.attempt != attempt:
+                return False
+            changed = replace(found, state=state, updated_at=_utc(now))
+            if reason is not None:
+                changed = replace(changed, reason=reason[:1000])
+            self.records[self._key(record)] = changed
+            self.stats.count_with(record.automation_id, record.step, now, counts or {})
+            return True
+
+    def mark_sent(self, record: EmailRecord, ses_message_id: str, attempt: str, now: datetime) -> bool:
+        with self._lock:
+            key = self._key(record)
+            found = self.records.get(key)
+            if found is None or found.attempt != attempt:
+                return False
+            self.records[key] = replace(
+                found,
+                state="sent",
+                ses_message_id=ses_message_id,
+                sent_at=_utc(now),
+                updated_at=_utc(now),
+                reason=None,
+            )
+            self.by_ses = {ses_id: indexed for ses_id, indexed in self.by_ses.items() if indexed != key}
+            self.by_ses[ses_message_id] = key
+            return True
+
+
+class FakeSuppressionStore(_Atomic):
+    def __init__(self, stats: FakeStatsStore) -> None:
+        super().__init__()
+        self.stats = stats
+        self.suppressions: dict[tuple[str, str], Suppression] = {}
+
+    def of(self, address: str) -> list[Suppression]:
+        wanted = normalize_address(address)
+        return [self.suppressions[key] for key in sorted(self.suppressions) if key[0] == wanted]
+
+    def blocking(self, address: str, email_type: str) -> Suppression | None:
+        return next((found for found in self.of(address) if found.blocks(email_type)), None)
+
+    def add_new(
+        self, suppression: Suppression, *, now: datetime, counts: Mapping[str, int], step: str | None = None
+    ) -> bool:
+        self.stats.check(counts)
+        key = (normalize_address(suppression.address), suppression.kind)
+        with self._lock:
+            if key in self.suppressions:
+                return False
+            self.suppressions[key] = replace(suppression, at=_utc(suppression.at))
+            if suppression.automation_id:
+                self.stats.count_with(suppression.automation_id, step, now, counts)
+            return True
+
+    def upsert(self, suppression: Suppression) -> None:
+        key = (normalize_address(suppression.address), suppression.kind)
+        with self._lock:
+            found = self.suppressions.get(key)
+            if found is None:
+                self.suppressions[key] = replace(suppression, at=_utc(suppression.at))
+                return
+            self.suppressions[key] = replace(
+                found,
+                address=suppression.address,
+                kind=suppression.kind,
+                scope=suppression.scope,
+                automation_id=found.automation_id or suppression.automation_id,
+            )
+
+
+# --- schedules, the queue, the sender, secrets, the clock -----------------------------------------------------
+
+
+def _to_the_second(moment: datetime) -> datetime:
+    """A schedule's time: UTC, rounded up to the next second (it never fires early)."""
+    utc = _utc(moment)
+    if utc.microsecond:
+        utc = utc.replace(microsecond=0) + timedelta(seconds=1)
+    return utc
+
+
+class FakeScheduler(_Atomic):
+    def __init__(self) -> None:
+        super().__init__()
+        self.schedules: dict[str, tuple[datetime, dict[str, Any]]] = {}
+
+    def create(self, name: str, due_at: datetime, payload: dict[str, Any]) -> bool:
+        with self._lock:
+            if name in self.schedules:
+                return False
+            self.schedules[name] = (_to_the_second(due_at), _json(payload))
+            return True
+
+    def replace(self, name: str, due_at: datetime, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self.schedules[name] = (_to_the_second(due_at), _json(payload))
+
+    def delete(self, name: str) -> bool:
+        with self._lock:
+            return self.schedules.pop(name, None) is not None
+
+    def due(self, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """Fire the schedules due at ``now``: each is removed (as after its one call), oldest first."""
+        with self._lock:
+            fired = sorted((due, name) for name, (due, _) in self.schedules.items() if due <= now)
+            return [(name, self.schedules.pop(name)[1]) for _, name in fired]
+
+
+class FakeEmailQueue:
+    """Queued requests as the queue's message bodies (``EmailRequest.as_message()``, through JSON)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._held = threading.local()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def buffered(self) -> Iterator[None]:
+        if getattr(self._held, "requests", None) is not None:
+            yield
+            return
+        self._held.requests = []
+        try:
+            yield
+        finally:
+            held, self._held.requests = self._held.requests, None
+            self.send(held)
+
+    def send(self, requests: Sequence[EmailRequest]) -> None:
+        held: list[EmailRequest] | None = getattr(self._held, "requests", None)
+        if held is not None:
+            held.extend(requests)
+            return
+        with self._lock:
+            self.messages.extend(_json(request.as_message()) for request in requests)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every queued message body, removed from the queue."""
+        with self._lock:
+            taken, self.messages = self.messages, []
+            return taken
+
+
+@dataclass
+class FakeEmailSender:
+    """Prepares as SES's adapter does (same checks, same MIME); sends to :attr:`sent`.
+
+    ``verified`` (when set) are the identities that may send, as SES's: an address, or a whole domain.
+    ``failures`` are raised by the next sends, one each, before anything is sent.
+    """
+
+    verified: set[str] | None = None
+    sent: list[PreparedEmail] = field(default_factory=list)
+    failures: list[SendError] = field(default_factory=list)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def prepare(self, email: OutgoingEmail, now: datetime) -> PreparedEmail:
+        return PreparedEmail(email, ses.prepare(email, now))
+
+    def submit(self, prepared: PreparedEmail) -> str:
+        with self._lock:
+            if self.failures:
+                raise self.failures.pop(0)
+            sender = prepared.email.from_address.strip()
+            if self.verified is not None and not {sender, sender.rpartition("@")[2]} & self.verified:
+                raise SendRejectedError("MessageRejected", f"Did not have authority to send from email {sender}")
+            self.sent.append(prepared)
+            return f"fake-{next(self._ids):08d}"
+
+
+@dataclass
+class FakeSecrets:
+    values: dict[str, str] = field(default_factory=dict)
+
+    def get(self, arn: str) -> str:
+        found = self.values.get(arn)
+        if found is None:
+            raise NotFoundError(f"no secret {arn!r}")
+        return found
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    moment: datetime = field(default_factory=lambda: datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.moment += delta
+        return self.moment
+
+
+# --- all of them ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fakes:
+    """Every port of one workspace in memory; :attr:`ports` is what a service receives."""
+
+    workspace: str = "default"
+    clock: FakeClock = field(default_factory=FakeClock)
+    stats: FakeStatsStore = field(default_factory=FakeStatsStore)
+    automations: FakeAutomationStore = field(init=False)
+    events: FakeEventStore = field(default_factory=FakeEventStore)
+    runs: FakeRunStore = field(init=False)
+    counters: FakeCounterStore = field(default_factory=FakeCounterStore)
+    messages: FakeMessageStore = field(init=False)
+    suppressions: FakeSuppressionStore = field(init=False)
+    scheduler: FakeScheduler = field(default_factory=FakeScheduler)
+    email_queue: FakeEmailQueue = field(default_factory=FakeEmailQueue)
+    email_sender: FakeEmailSender = field(default_factory=FakeEmailSender)
+    secrets: FakeSecrets = field(default_factory=FakeSecrets)
+
+    def __post_init__(self) -> None:
+        self.automations = FakeAutomationStore(self.workspace)
+        self.runs = FakeRunStore(self.workspace, self.stats)
+        self.messages = FakeMessageStore(self.workspace, self.stats)
+        self.suppressions = FakeSuppressionStore(self.stats)
+
+    @property
+    def ports(self) -> Ports:
+        return Ports(
+            automations=self.automations,
+            events=self.events,
+            runs=self.runs,
+            counters=self.counters,
+            messages=self.messages,
+            suppressions=self.suppressions,
+            stats=self.stats,
+            scheduler=self.scheduler,
+            email_queue=self.email_queue,
+            email_sender=self.email_sender,
+            secrets=self.secrets,
+            clock=self.clock,
+        )
