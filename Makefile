@@ -1,8 +1,10 @@
-# Every target sets itself up: the virtual environment is created and filled from pyproject.toml.
+# Every target sets itself up: the virtual environment is created and filled from the lock files (make lock
+# makes them from pyproject.toml's pins: requirements/runtime.lock and dev.lock, layers/core/requirements.lock).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCKS := requirements/runtime.lock requirements/dev.lock
 SAM_VENV := .venv-sam
 # checkov's pins conflict with the project's: it gets its own virtual environment, installed once per version.
 CHECKOV_VERSION := 3.3.30
@@ -10,7 +12,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install test lint typecheck unit integration e2e fuzz bench dev build schema template clean
+.PHONY: help install lock test lint typecheck unit integration e2e fuzz bench dev build schema template clean
 
 help:
 	@echo "make dev    run the whole product locally on http://127.0.0.1:3000 (no AWS account)"
@@ -19,14 +21,21 @@ help:
 	@echo "make fuzz   schemathesis with many more cases per API operation (FUZZ_EXAMPLES=500)"
 	@echo "make bench  print the performance figures (JSON lines)"
 	@echo "make build  sam build of infra/template.yaml"
+	@echo "make lock   the lock files from pyproject.toml's pins (UPGRADE=1: newest unpinned dependencies)"
 
-$(STAMP): pyproject.toml
+# The locked dependencies by hash (the runtime's, then the development tools'), then the project itself, which
+# brings nothing more: its packages automations, automations_local and automations_cli, and the command.
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes $(addprefix -r ,$(LOCKS))
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock: $(STAMP)
+	$(BIN)/python -m scripts.lock $(if $(UPGRADE),--upgrade)
 
 $(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -69,11 +78,13 @@ fuzz: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python -m automations.language.schema > layers/core/automations/language/automation.schema.json
 
+# The built layer's figures too (scripts/layer.py), once make build has made it.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.layer
 
 dev: $(STAMP)
-	$(BIN)/python -m automations.local
+	$(BIN)/python -m automations_local
 
 # sam build needs a real python3.13 (not a pyenv shim that points elsewhere): found in pyenv or on PATH.
 PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))

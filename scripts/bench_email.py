@@ -58,7 +58,7 @@ def bench_build() -> None:
 def bench_requests() -> None:
     import boto3
     import pytest
-    from automations.adapters.messages import MessageStore
+    from automations.adapters.ses_sender import SesEmailSender
     from automations.engine.effects import EmailRequest
     from automations.services import feedback, sending
 
@@ -71,7 +71,9 @@ def bench_requests() -> None:
         boto3.client("sesv2", region_name=stack.settings.region).create_email_identity(
             EmailIdentity="hello@acme.example"
         )
-        sending.ses_client(deps)
+        sender = deps.email_sender
+        assert isinstance(sender, SesEmailSender)
+        assert sender.client is not None  # made before the requests are counted
 
         def request(n: int, email_type: str = "transactional") -> EmailRequest:
             return EmailRequest(
@@ -98,7 +100,7 @@ def bench_requests() -> None:
                 sending.send_request(deps, request(n), START)
         emit("aws_requests_per_email_sent.mean_of_100", len(calls) / 100, "requests")
 
-        item = MessageStore("default").get("run_000001", "reminder", _message_id("run_000001", "client1@example.com"))
+        item = deps.messages.get("run_000001", "reminder", _message_id("run_000001", "client1@example.com"))
         assert item is not None
         now = START + timedelta(minutes=1)
         records = {}
@@ -114,7 +116,7 @@ def bench_requests() -> None:
 
 
 def _message_id(run_id: str, address: str) -> str:
-    from automations.adapters.messages import message_id_for
+    from automations.ports import message_id_for
 
     return message_id_for("default", run_id, "reminder", address)
 

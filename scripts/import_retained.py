@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from automations.local.cfn import Intrinsics
-from automations.local.template import load_template, resources_of
+from automations_local.cfn import Intrinsics
+from automations_local.template import load_template, resources_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"

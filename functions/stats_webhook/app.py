@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from automations import settings as stack_settings
-from automations.adapters.messages import SuppressionStore
 from automations.observability import logger, metrics
 from automations.services import feedback, unsubscribe
 from automations.services.deps import get_deps
@@ -37,9 +36,9 @@ def _page(status: int, body: str) -> Response[str]:
 
 @app.get("/u/<token>")
 def unsubscribe_page(token: str) -> Response[str]:
-    settings = get_deps().settings
+    deps = get_deps()
     try:
-        claim = unsubscribe.read_token(settings, token)
+        claim = unsubscribe.read_token(deps.settings, deps.secrets, token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe link refused", extra={"reason": str(exc)})
         return _page(400, unsubscribe.invalid_page())
@@ -49,18 +48,15 @@ def unsubscribe_page(token: str) -> Response[str]:
 @app.post("/u/<token>")
 def unsubscribe_one_click(token: str) -> Response[str]:
     deps = get_deps()
-    settings = deps.settings
     try:
-        claim = unsubscribe.read_token(settings, token)
+        claim = unsubscribe.read_token(deps.settings, deps.secrets, token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe refused", extra={"reason": str(exc)})
         metrics.add_metric(name="UnsubscribeRefused", unit="Count", value=1)
         return _page(400, unsubscribe.invalid_page())
     if not unsubscribe.is_one_click(app.current_event.decoded_body):
         return _page(400, unsubscribe.bad_request_page())
-    unsubscribe.unsubscribe(
-        SuppressionStore(settings.workspace), claim.address, claim.automation_id, deps.clock.now(), source="one-click"
-    )
+    unsubscribe.unsubscribe(deps.suppressions, claim.address, claim.automation_id, deps.clock.now(), source="one-click")
     return _page(200, unsubscribe.done_page(claim))
 
 

@@ -62,6 +62,7 @@ class Backend:
     ports: Ports
     schedule: Callable[[str], tuple[datetime, dict[str, Any]] | None]  # a schedule's time and payload, by name
     queued: Callable[[], list[dict[str, Any]]]  # the queue's message bodies, taken off the queue
+    receive: Callable[[], list[tuple[dict[str, Any], str]]]  # the visible messages and their receipts, as received
     add_secret: Callable[[str, str], str]  # a secret's name and value -> its ARN
     provider_fails: Callable[[str], None]  # the next send fails so (a key of PROVIDER_FAILURES)
 
@@ -90,7 +91,16 @@ def _fake_backend(workspace: str) -> Backend:
         error = PROVIDER_FAILURES[kind][1]
         fakes.email_sender.failures.append(error(kind, "injected"))
 
-    return Backend("fake", workspace, fakes.ports, schedule, fakes.email_queue.drain, add_secret, provider_fails)
+    return Backend(
+        "fake",
+        workspace,
+        fakes.ports,
+        schedule,
+        fakes.email_queue.drain,
+        fakes.email_queue.receive,
+        add_secret,
+        provider_fails,
+    )
 
 
 def _moto_backend(stack: Stack, workspace: str) -> Backend:
@@ -124,7 +134,11 @@ def _moto_backend(stack: Stack, workspace: str) -> Backend:
 
         client.send_email = send_email
 
-    return Backend("moto", workspace, ports, schedule, stack.queued_emails, add_secret, provider_fails)
+    def receive() -> list[tuple[dict[str, Any], str]]:
+        got = stack.sqs.receive_message(QueueUrl=settings.email_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        return [(json.loads(message["Body"]), str(message["ReceiptHandle"])) for message in got.get("Messages", [])]
+
+    return Backend("moto", workspace, ports, schedule, stack.queued_emails, receive, add_secret, provider_fails)
 
 
 @pytest.fixture(params=["fake", "moto"])

@@ -55,3 +55,17 @@ def test_a_buffered_block_that_fails_still_queues_what_it_held(backend: Backend,
         raise RuntimeError("a later step failed")
 
     assert bodies(backend) == [request(1).as_message()]
+
+
+def test_a_received_message_is_postponed(backend: Backend, ports: Ports) -> None:
+    ports.email_queue.send([request(1)])
+    [(body, receipt)] = backend.receive()
+
+    ports.email_queue.postpone(receipt, 0)  # back at once
+    [(again, later_receipt)] = backend.receive()
+    ports.email_queue.postpone(later_receipt, 600)
+
+    assert body == again == request(1).as_message()
+    assert backend.receive() == []  # away for ten minutes
+    ports.email_queue.postpone(later_receipt, 0)
+    assert backend.queued() == [request(1).as_message()]

@@ -62,3 +62,8 @@ def test_the_ses_adapters_errors_are_the_ports() -> None:
     assert (ses.SesTransientError, ses.SesRejectedError, ses.SesOutcomeUnknownError) == tuple(
         PROVIDER_FAILURES[kind][1] for kind in ("throttled", "refused", "reply_lost")
     )
+
+
+def test_the_account_rate_and_the_longest_call_are_known(ports: Ports) -> None:
+    assert ports.email_sender.max_send_rate() > 0
+    assert 0 < ports.email_sender.call_seconds <= 60

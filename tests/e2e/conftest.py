@@ -157,9 +157,9 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 @contextmanager
 def running_stack(log: Path, *options: str) -> Iterator[LocalStackClient]:
-    """``python -m automations.local`` on free ports (with further ``options``), ready; stopped with SIGTERM."""
+    """``python -m automations_local`` on free ports (with further ``options``), ready; stopped with SIGTERM."""
     port, moto_port = free_port(), free_port()
-    command = [sys.executable, "-m", "automations.local", "--port", str(port), "--moto-port", str(moto_port), *options]
+    command = [sys.executable, "-m", "automations_local", "--port", str(port), "--moto-port", str(moto_port), *options]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONUNBUFFERED": "1"}
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from automations.local.stack import DEFAULT_SENDER
+from automations_local.stack import DEFAULT_SENDER
 
 from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import LocalStackClient

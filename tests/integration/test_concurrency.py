@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 import pytest
 from automations.adapters import stats
 from automations.adapters.tables import EventItem, MessageItem
-from automations.services import sending
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler
@@ -38,7 +37,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.conftest import load_event
 from tests.support.aws import REGION, LambdaContextStub, Stack, load_handler, provisioned
-from tests.support.email import SENDER, request, sent_messages, sqs_event, verify_sender
+from tests.support.email import SENDER, request, sent_messages, ses_client, sqs_event, verify_sender
 from tests.support.flows import activate, sample
 
 INGEST = load_handler("ingest_trigger")
@@ -252,7 +251,7 @@ def test_fifty_consumers_at_once_each_report_their_own_failed_message(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given fifty queued email requests, half of them to addresses SES throttles now
-    client = sending.ses_client(stack.deps)
+    client = ses_client(stack)
     send = client.send_email
 
     def throttling(**request: Any) -> Any:

@@ -689,8 +689,8 @@ def handler_transport(
 def test_the_cli_applies_sends_and_reads_through_the_api(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from automations.cli import app
-    from automations.cli import client as cli_client
+    from automations_cli import app
+    from automations_cli import client as cli_client
     from typer.testing import CliRunner
 
     monkeypatch.setattr(cli_client, "transport", handler_transport)

@@ -16,7 +16,7 @@ from automations.adapters.messages import MessageStore
 from automations.adapters.tables import MessageItem, StateItem
 from automations.engine import RunStatus
 from automations.services import automations as manage
-from automations.services import feedback
+from automations.services.feedback import guard
 from botocore.exceptions import EndpointConnectionError
 from pynamodb.transactions import TransactWrite
 
@@ -303,14 +303,14 @@ def test_a_bounce_redelivered_after_the_guard_failed_runs_the_guard(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an automation whose one email hard-bounced, with a reputation limit that one bounce reaches
-    monkeypatch.setattr(feedback, "reputation_problem", lambda totals, deps: "hard-bounce rate 100.00%")
+    monkeypatch.setattr(guard, "reputation_problem", lambda totals, deps: "hard-bounce rate 100.00%")
     activate(stack, "booking-approved")
     accepted(sample("booking-approved", "evt_bounce"))
     SEND.handler({"Records": [queued_record(stack)]}, LambdaContextStub())
     [item] = MessageItem.scan()
     bounce = sns_event(ses_record("ses_bounce_permanent.json", item))
     # When the guard fails after the bounce was counted (the Lambda errors; SNS delivers again)
-    real_guard = feedback.guard_reputation
+    real_guard = guard.guard_reputation
     failures = [LOST]
 
     def flaky_guard(*args: Any) -> Any:
@@ -318,7 +318,7 @@ def test_a_bounce_redelivered_after_the_guard_failed_runs_the_guard(
             raise failures.pop()
         return real_guard(*args)
 
-    monkeypatch.setattr(feedback, "guard_reputation", flaky_guard)
+    monkeypatch.setattr(guard, "guard_reputation", flaky_guard)
     with pytest.raises(EndpointConnectionError):
         WEBHOOK.handler(bounce, LambdaContextStub())
     assert manage.get(stack.deps, "booking-approved").status == "active"

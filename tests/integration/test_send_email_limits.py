@@ -69,7 +69,7 @@ def test_records_are_left_for_later_when_too_little_time_is_left(
     # Given a batch of three emails, and an invocation with 15 s left once the first one is sent
     spy = spy_ses(stack, monkeypatch)
     event = sqs_event(request(run_id="run_a"), request(run_id="run_b"), request(run_id="run_c"))
-    assert sending.RESERVE_SECONDS > 15
+    assert sending.reserve_seconds(stack.deps.email_sender) > 15
     # When send_email consumes it
     result = handler(event, Countdown(spy=spy))
     # Then the first is sent, and the two it did not take come back as batch item failures
@@ -113,12 +113,12 @@ def test_a_request_stops_between_recipients_and_its_retry_sends_only_the_rest(
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTime]:
     """Pacers made during the test use a fake clock and sleep (nothing waits for real)."""
     fake = FakeTime()
-    original = ses.Pacer.__init__
+    original = sending.Pacer.__init__
 
-    def init(self: ses.Pacer, rate: float, *args: Any, **kwargs: Any) -> None:
+    def init(self: sending.Pacer, rate: float, *args: Any, **kwargs: Any) -> None:
         original(self, rate, fake.clock, fake.sleep)
 
-    monkeypatch.setattr(ses.Pacer, "__init__", init)
+    monkeypatch.setattr(sending.Pacer, "__init__", init)
     yield fake
 
 
@@ -158,8 +158,9 @@ def test_a_rate_ses_cannot_tell_falls_back_to_the_sandbox_rate_and_is_read_again
 
     monkeypatch.setattr(ses, "account_send_rate", refuse)
     pacer = sending.pacer(deps)
-    assert pacer is not None and pacer.rate == ses.FALLBACK_SEND_RATE
-    assert deps.clients["ses-pacing"].fresh_for == sending.RATE_RETRY_SECONDS
+    assert pacer is not None and pacer.rate == sending.FALLBACK_SEND_RATE
+    pacing = sending.current_pacing()
+    assert pacing is not None and pacing.fresh_for == sending.RATE_RETRY_SECONDS
 
 
 def test_without_a_rate_setting_nothing_is_paced(stack: Stack) -> None:

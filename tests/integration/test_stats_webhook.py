@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from automations.adapters.dynamodb import email_record
 from automations.adapters.messages import SuppressionStore
 from automations.adapters.tables import MessageItem
 from automations.services import automations as manage
@@ -357,7 +358,7 @@ def test_the_unsubscribe_link_in_a_sent_email_works_end_to_end(stack: Stack, web
 def test_simulated_records_have_the_shape_the_webhook_reads(stack: Stack, webhook: Any, sent: MessageItem) -> None:
     now = datetime.fromisoformat("2026-11-24T10:05:00+00:00")
     kinds = ["Send", "Delivery", "Open", "Click"]
-    records = [feedback.simulated_record(sent, kind, now, sender="hello@acme.example") for kind in kinds]
+    records = [feedback.simulated_record(email_record(sent), kind, now, sender="hello@acme.example") for kind in kinds]
     assert [r["status"] for r in deliver(webhook, *records)] == ["counted"] * 4
     assert nonzero(counters()) == {
         "sent": 1,

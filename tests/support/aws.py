@@ -14,11 +14,12 @@ from typing import Any
 
 import boto3
 from automations.adapters.clock import Clock
-from automations.local.provision import create_tables
-from automations.local.template import load_template
+from automations.bootstrap import build_deps
 from automations.services import deps as deps_module
 from automations.services.deps import Deps
 from automations.settings import Settings
+from automations_local.provision import create_tables
+from automations_local.template import load_template
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
     dynamodb = boto3.client("dynamodb", region_name=REGION, **endpoint)
     create_tables(load_template(TEMPLATE), settings, dynamodb)
     clock = FixedClock(start)
-    deps = Deps.from_settings(settings, the_clock=clock)
+    deps = build_deps(settings, the_clock=clock)
     deps_module._current = deps
     try:
         yield Stack(deps, settings, clock, sqs, scheduler, dynamodb)

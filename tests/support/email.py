@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 from automations.adapters import stats
+from automations.adapters.ses_sender import SesEmailSender
 from automations.adapters.tables import MessageItem
 from automations.engine.effects import EmailRequest
-from automations.services import sending
 from moto.ses.models import ses_backends
 
 from tests.conftest import load_event
@@ -176,8 +176,15 @@ class SesSpy:
         return self._send(**kwargs)
 
 
+def ses_client(stack: Stack) -> Any:
+    """The ``sesv2`` client of the stack's sender (made on first use)."""
+    sender = stack.deps.email_sender
+    assert isinstance(sender, SesEmailSender)
+    return sender.client
+
+
 def spy_ses(stack: Stack, monkeypatch: Any) -> SesSpy:
-    client = sending.ses_client(stack.deps)
+    client = ses_client(stack)
     spy = SesSpy(client)
     monkeypatch.setattr(client, "send_email", spy.send_email)
     return spy

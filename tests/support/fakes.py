@@ -2,12 +2,14 @@
 
 Each keeps its adapter's conditional semantics: a run is created only when no lock holds (and says which),
 saved only at the revision and position read; an event id is stored once; a message is claimed once unless
-it was released as ``retrying``; counters ``ADD``; schedules go by name. ``tests/contract`` runs the same suite
+it was released as ``retrying``, and a provider's event applies to it once, only to the record as it was read;
+counters ``ADD``; schedules go by name. ``tests/contract`` runs the same suite
 against each fake and its adapter, so that they cannot drift. A lock per fake makes each operation atomic, as
 a conditional write is.
 
 :class:`Fakes` builds all of them for one workspace, the stores sharing one :class:`FakeStatsStore` (runs,
-messages and suppressions count in the same write, as their adapters do).
+messages and suppressions count in the same write, as their adapters do), and the message store writing a
+provider event's suppressions to the suppression store in the same write.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from automations.ports import (
     AutomationInfo,
     ConflictError,
     EmailRecord,
+    FeedbackUpdate,
     Locks,
     NotFoundError,
     OutgoingEmail,
@@ -40,6 +43,7 @@ from automations.ports import (
     RouteInfo,
     SendError,
     SendRejectedError,
+    SendTransientError,
     Silence,
     SkippedError,
     StoredEvent,
@@ -439,10 +443,13 @@ class FakeCounterStore(_Atomic):
 
 
 class FakeMessageStore(_Atomic):
-    def __init__(self, workspace: str, stats: FakeStatsStore) -> None:
+    """Records by (run, step, message id); a provider event's suppressions go to ``suppressions`` in its write."""
+
+    def __init__(self, workspace: str, stats: FakeStatsStore, suppressions: FakeSuppressionStore | None = None) -> None:
         super().__init__()
         self.workspace = workspace
         self.stats = stats
+        self.suppressions = suppressions if suppressions is not None else FakeSuppressionStore(stats)
         self.records: dict[tuple[str, str, str], EmailRecord] = {}
         self.by_ses: dict[str, tuple[str, str, str]] = {}
 
@@ -562,6 +569,43 @@ class FakeMessageStore(_Atomic):
             self.by_ses[ses_message_id] = key
             return True
 
+    def apply_feedback(self, run_id: str, step: str, message_id: str, update: FeedbackUpdate) -> bool:
+        self.stats.check(update.counts)
+        key = (run_id, step, message_id)
+        with self._lock:
+            found = self.records.get(key)
+            if update.create is not None:
+                if found is not None:
+                    return False
+                found = replace(update.create, workspace=self.workspace, created_at=_utc(update.create.created_at))
+            if found is None or update.digest in found.seen:
+                return False
+            changes: dict[str, Any] = {"seen": found.seen | {update.digest}, "updated_at": _utc(update.now)}
+            if update.confirm is not None:
+                if found.state != update.confirm.from_state:
+                    return False
+                changes.update(state="sent", reason=update.confirm.reason, ses_message_id=update.confirm.ses_message_id)
+            if update.status is not None:
+                if found.status_rank != update.expected_rank:
+                    return False
+                changes.update(status=update.status, status_rank=update.rank, status_at=update.at)
+            if update.first is not None:
+                if getattr(found, update.first) is not None:
+                    return False
+                changes[update.first] = update.at
+            if update.total is not None:
+                changes[update.total] = getattr(found, update.total) + 1
+            if update.bounce_type is not None:
+                changes["bounce_type"] = update.bounce_type
+            self.records[key] = replace(found, **changes)
+            if update.confirm is not None:
+                self.by_ses = {ses_id: indexed for ses_id, indexed in self.by_ses.items() if indexed != key}
+                self.by_ses[update.confirm.ses_message_id] = key
+            self.stats.count_with(update.automation_id, update.step, update.now, update.counts)
+            for suppression in update.suppressions:
+                self.suppressions.upsert(suppression)
+            return True
+
 
 class FakeSuppressionStore(_Atomic):
     def __init__(self, stats: FakeStatsStore) -> None:
@@ -644,10 +688,17 @@ class FakeScheduler(_Atomic):
 
 
 class FakeEmailQueue:
-    """Queued requests as the queue's message bodies (``EmailRequest.as_message()``, through JSON)."""
+    """Queued requests as the queue's message bodies (``EmailRequest.as_message()``, through JSON).
+
+    :meth:`receive` takes the messages as a consumer does (each with a receipt); a postponed one comes back at
+    once when postponed for 0 seconds, and otherwise stays away (this queue has no clock): :attr:`postponed`.
+    """
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.in_flight: dict[str, dict[str, Any]] = {}
+        self.postponed: list[tuple[str, int, str | None]] = []
+        self._receipts = itertools.count(1)
         self._held = threading.local()
         self._lock = threading.Lock()
 
@@ -677,6 +728,23 @@ class FakeEmailQueue:
             taken, self.messages = self.messages, []
             return taken
 
+    def receive(self) -> list[tuple[dict[str, Any], str]]:
+        """Every visible message with its receipt; they stay in flight until postponed back (or forever)."""
+        with self._lock:
+            taken, self.messages = self.messages, []
+            received = [(body, f"receipt-{next(self._receipts)}") for body in taken]
+            self.in_flight.update((receipt, body) for body, receipt in received)
+            return received
+
+    def postpone(self, receipt: str, seconds: int, source: str | None = None) -> None:
+        with self._lock:
+            body = self.in_flight.get(receipt)
+            if body is None:
+                raise NotFoundError(f"no message in flight with receipt {receipt!r}")
+            self.postponed.append((receipt, seconds, source))
+            if seconds <= 0:
+                self.messages.append(self.in_flight.pop(receipt))
+
 
 @dataclass
 class FakeEmailSender:
@@ -689,6 +757,9 @@ class FakeEmailSender:
     verified: set[str] | None = None
     sent: list[PreparedEmail] = field(default_factory=list)
     failures: list[SendError] = field(default_factory=list)
+    call_seconds: float = ses.CALL_SECONDS
+    #: The account's sending rate (emails per second); None: the provider cannot tell (it raises).
+    send_rate: float | None = 1.0
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -704,6 +775,11 @@ class FakeEmailSender:
                 raise SendRejectedError("MessageRejected", f"Did not have authority to send from email {sender}")
             self.sent.append(prepared)
             return f"fake-{next(self._ids):08d}"
+
+    def max_send_rate(self) -> float:
+        if self.send_rate is None:
+            raise SendTransientError("AccessDenied", "the account's quota cannot be read")
+        return self.send_rate
 
 
 @dataclass
@@ -755,8 +831,8 @@ class Fakes:
     def __post_init__(self) -> None:
         self.automations = FakeAutomationStore(self.workspace)
         self.runs = FakeRunStore(self.workspace, self.stats)
-        self.messages = FakeMessageStore(self.workspace, self.stats)
         self.suppressions = FakeSuppressionStore(self.stats)
+        self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
 
     @property
     def ports(self) -> Ports:

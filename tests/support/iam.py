@@ -27,9 +27,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from automations.local.cfn import Intrinsics
-from automations.local.template import function_environment, load_template, resources_of
 from automations.settings import ENVIRONMENT, Settings
+from automations_local.cfn import Intrinsics
+from automations_local.template import function_environment, load_template, resources_of
 from samtranslator.translator.transform import transform
 
 from tests.support.aws import ACCOUNT, REGION, TEMPLATE

@@ -25,10 +25,9 @@ from email import policy
 from functools import cache
 from typing import Any
 
-from automations.adapters.messages import message_key
-from automations.adapters.tables import MessageItem
-from automations.local.pump import due_time
+from automations.ports import EmailRecord
 from automations.services import feedback
+from automations_local.pump import due_time
 from aws_lambda_powertools.utilities import parameters
 
 from tests.conftest import load_event
@@ -237,8 +236,8 @@ class Pipeline:
     def ses_record(self, sent: SesSend, kind: str) -> dict[str, Any]:
         """The event-publishing record SES makes for an email it accepted (tags and ids from the request)."""
         tags = sent.tags
-        item = MessageItem(
-            *message_key(tags["workspace"], tags["run"], tags["step"], tags["message"]),
+        message = EmailRecord(
+            workspace=tags["workspace"],
             automation_id=tags["automation"],
             version=int(tags.get("version") or 0),
             run_id=tags["run"],
@@ -254,7 +253,7 @@ class Pipeline:
             updated_at=self.stack.clock.now(),
         )
         return feedback.simulated_record(
-            item,
+            message,
             kind,
             self.stack.clock.now(),
             sender=str(sent.params["FromEmailAddress"]),

@@ -102,7 +102,9 @@ class World:
         # empty, so that every play makes the same requests in the same order.
         deps = replace(
             self.base,
-            automations=replace(self.base.automations, _versions={}, _routes={}),
+            automations=replace(
+                self.base.automations, store=replace(self.base.automations.store, _versions={}, _routes={})
+            ),
             clock=clock,
             _parsed={},
         )

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 import yaml
-from automations.cli import app, render
-from automations.cli import client as cli_client
 from automations.language.loader import dump_definition, load_definition
+from automations_cli import app, render
+from automations_cli import client as cli_client
 from typer.testing import CliRunner
 
 from tests.conftest import EXAMPLE_EVENTS, EXAMPLES

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from automations.cli import app
-from automations.cli import client as cli_client
+from automations_cli import app
+from automations_cli import client as cli_client
 from typer.testing import CliRunner
 
 from tests.conftest import EXAMPLES

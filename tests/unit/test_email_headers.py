@@ -13,11 +13,9 @@ from automations.adapters.ses import (
     SesTransientError,
     build_mime,
     classify,
-    clean_header,
-    clean_header_name,
-    sanitize_tag,
 )
 from automations.engine.effects import EmailRequest
+from automations.engine.email import clean_header, clean_header_name, sanitize_tag
 from automations.language.templates import UNSUBSCRIBE_PLACEHOLDER
 from automations.services.sending import email_headers, email_tags, personalize
 from botocore.exceptions import ClientError

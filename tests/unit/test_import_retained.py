@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from automations.local.template import load_template, resources_of
+from automations_local.template import load_template, resources_of
 
 from scripts import import_retained
 from tests.conftest import TEMPLATE

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from automations.api.bodies import cut_deep
 from automations.events import MAX_DEPTH, EventValidationError, TriggerEvent, parse_events
+from automations.jsontext import cut_deep
 from automations.language.loader import load_definition
 from automations.services.intake import (
     BadJsonError,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from automations.local.apigw import BadProxyResponseError, Match, NoRoute, http_answer, match, proxy_event
-from automations.local.wiring import Route
+from automations_local.apigw import BadProxyResponseError, Match, NoRoute, http_answer, match, proxy_event
+from automations_local.wiring import Route
 
 ROUTES = [
     Route("/v1/events", "POST", "ingest_trigger", True),

@@ -15,13 +15,13 @@ from typing import Any, cast
 import pytest
 from automations.adapters.clock import Clock
 from automations.adapters.scheduler import Scheduler
-from automations.local.cfn import Intrinsics
-from automations.local.lambdas import FunctionLoadError, FunctionMissingError, Functions
-from automations.local.provision import Provisioned
-from automations.local.pump import Pump, due_time, failed_ids, sqs_record
-from automations.local.ses_simulator import SesCapture
-from automations.local.wiring import Wiring
 from automations.settings import Settings
+from automations_local.cfn import Intrinsics
+from automations_local.lambdas import FunctionLoadError, FunctionMissingError, Functions
+from automations_local.provision import Provisioned
+from automations_local.pump import Pump, due_time, failed_ids, sqs_record
+from automations_local.ses_simulator import SesCapture
+from automations_local.wiring import Wiring
 from botocore.exceptions import ClientError
 
 

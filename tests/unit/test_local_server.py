@@ -11,10 +11,10 @@ from typing import Any, cast
 
 import pytest
 from automations.adapters.clock import Clock
-from automations.local.lambdas import Functions
-from automations.local.pump import Outbox, Pump, Work
-from automations.local.server import LocalApp, Request
-from automations.local.wiring import Route
+from automations_local.lambdas import Functions
+from automations_local.pump import Outbox, Pump, Work
+from automations_local.server import LocalApp, Request
+from automations_local.wiring import Route
 
 ECHO = """
 import json

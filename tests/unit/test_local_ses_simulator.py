@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from automations.adapters.ses import OutgoingEmail, build_mime
-from automations.local.ses_simulator import (
+from automations.services import feedback
+from automations_local.ses_simulator import (
     SentEmail,
     engagement_event,
     from_v2_request,
@@ -19,7 +20,6 @@ from automations.local.ses_simulator import (
     sns_record_event,
     tracked_html,
 )
-from automations.services import feedback
 
 NOW = datetime(2026, 11, 24, 10, 0, 1, 250000, tzinfo=UTC)
 TAGS = {"automation": "new-lead-welcome", "run": "run_1", "step": "welcome", "type": "promotional"}

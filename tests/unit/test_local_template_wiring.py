@@ -6,11 +6,11 @@ from typing import Any
 
 import boto3
 import pytest
-from automations.local.cfn import Intrinsics, UnresolvedError
-from automations.local.lambdas import Functions
-from automations.local.provision import provision
-from automations.local.template import load_template
-from automations.local.wiring import Route, wiring
+from automations_local.cfn import Intrinsics, UnresolvedError
+from automations_local.lambdas import Functions
+from automations_local.provision import provision
+from automations_local.template import load_template
+from automations_local.wiring import Route, wiring
 from moto import mock_aws
 
 from tests.conftest import TEMPLATE

@@ -7,7 +7,8 @@ import threading
 from dataclasses import dataclass, field
 
 import pytest
-from automations.adapters.ses import Pacer, sender_allowed
+from automations.engine.email import sender_allowed
+from automations.services.sending import Pacer
 from automations.settings import Settings
 from pydantic import ValidationError
 

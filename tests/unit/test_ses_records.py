@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from automations import ses_records
-from automations.adapters.tables import MessageItem
-from automations.local.ses_simulator import SentEmail, engagement_event, outcome_events
+from automations.ports import EmailRecord
 from automations.services import feedback
+from automations_local.ses_simulator import SentEmail, engagement_event, outcome_events
 
 from tests.conftest import EVENTS
 
@@ -27,10 +27,9 @@ def test_each_documented_sample_keeps_its_details_where_the_model_says(path: Pat
     assert ses_records.detail_of(record) is record[ses_records.DETAIL_KEYS[kind]]
 
 
-def _message(address: str = "Ana@Example.com") -> MessageItem:
-    return MessageItem(
-        "default#run#run_1",
-        "msg#welcome#msg_1",
+def _message(address: str = "Ana@Example.com") -> EmailRecord:
+    return EmailRecord(
+        workspace="default",
         automation_id="new-lead-welcome",
         version=2,
         run_id="run_1",

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from automations.local.template import function_environment, global_environment, load_template, resources_of
 from automations.settings import ENVIRONMENT, Settings
+from automations_local.template import function_environment, global_environment, load_template, resources_of
 
 from tests.conftest import ROOT, TEMPLATE
 from tests.support.iam import translate

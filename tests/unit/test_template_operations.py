@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from automations import observability
 from automations.adapters import ses
+from automations.adapters.ses_sender import SesEmailSender
 from automations.adapters.tables import RunItem
-from automations.local.cfn import Intrinsics
-from automations.local.provision import CREATED, NOT_CREATED
-from automations.local.template import global_environment, load_template, resources_of
+from automations.engine.email import sender_allowed
 from automations.services import sending
 from automations.settings import Settings
+from automations_local.cfn import Intrinsics
+from automations_local.provision import CREATED, NOT_CREATED
+from automations_local.template import global_environment, load_template, resources_of
 
 from tests.conftest import ROOT, TEMPLATE
 from tests.support.aws import ACCOUNT, REGION
@@ -395,7 +397,7 @@ def test_ses_sends_only_from_the_configured_senders_and_the_code_agrees(
     )
     # The role (ses:FromAddress condition) and the sender's own check say the same
     assert _may_send(settings, function, address) is expected
-    assert ses.sender_allowed(address, settings.senders()) is expected
+    assert sender_allowed(address, settings.senders()) is expected
 
 
 def test_the_configuration_set_requires_tls_suppresses_and_tracks_reputation(template: dict[str, Any]) -> None:
@@ -428,9 +430,10 @@ def test_the_sender_timeout_leaves_room_for_its_ses_calls(template: dict[str, An
     assert ses.CLIENT_CONFIG.connect_timeout == ses.CONNECT_TIMEOUT
     assert ses.CLIENT_CONFIG.read_timeout == ses.READ_TIMEOUT
     assert ses.CLIENT_CONFIG.retries == {"total_max_attempts": 1, "mode": "standard"}
-    assert sending.RESERVE_SECONDS > ses.CALL_SECONDS
+    reserve = sending.reserve_seconds(SesEmailSender(lambda: None))
+    assert reserve > ses.CALL_SECONDS
     # And an invocation has time for several sends before it stops taking records
-    assert timeout >= 3 * sending.RESERVE_SECONDS
+    assert timeout >= 3 * reserve
 
 
 # --- storage and API -----------------------------------------------------------------------------------------

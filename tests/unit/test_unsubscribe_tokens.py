@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from automations.adapters.secrets import SecretsManagerSecrets
 from automations.services.unsubscribe import (
     InvalidTokenError,
     UnsubscribeSecretError,
@@ -153,33 +154,34 @@ def secret_arn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def test_the_url_uses_the_configured_base_and_the_secret_read_by_arn(secret_arn: str) -> None:
     settings = Settings(unsubscribe_base_url="https://api.acme.example/u/", unsubscribe_secret_arn=secret_arn)
-    url = unsubscribe_url(settings, "ana@example.com", "a")
+    url = unsubscribe_url(settings, SecretsManagerSecrets(), "ana@example.com", "a")
     assert url.startswith("https://api.acme.example/u/") and "/u//" not in url
     token = url.rsplit("/", 1)[1]
     assert "ana@example.com" not in url and "default" not in token
     assert verify_token(SECRET, token).address == "ana@example.com"
-    assert read_token(settings, token).address == "ana@example.com"
+    assert read_token(settings, SecretsManagerSecrets(), token).address == "ana@example.com"
     with pytest.raises(InvalidTokenError):
-        read_token(settings.model_copy(update={"workspace": "another"}), token)
+        read_token(settings.model_copy(update={"workspace": "another"}), SecretsManagerSecrets(), token)
 
 
 def test_the_secret_is_read_once_not_per_link(secret_arn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(unsubscribe_base_url="https://u.example/u", unsubscribe_secret_arn=secret_arn)
-    assert signing_secret(settings) == SECRET
+    secrets = SecretsManagerSecrets()
+    assert signing_secret(settings, secrets) == SECRET
     provider = parameters.base.DEFAULT_PROVIDERS["secrets"]
     reads: list[str] = []
     monkeypatch.setattr(provider, "_get", lambda name, **options: reads.append(name) or "changed")
     for _ in range(20):
-        assert verify_token(SECRET, unsubscribe_url(settings, "ana@example.com", "a").rsplit("/", 1)[1])
+        assert verify_token(SECRET, unsubscribe_url(settings, secrets, "ana@example.com", "a").rsplit("/", 1)[1])
     assert reads == []
 
 
 def test_no_secret_configured_is_an_error_naming_the_variable() -> None:
     settings = Settings(unsubscribe_base_url="https://u.example/u")
     with pytest.raises(UnsubscribeSecretError, match="UNSUBSCRIBE_SECRET_ARN"):
-        unsubscribe_url(settings, "ana@example.com", "a")
+        unsubscribe_url(settings, SecretsManagerSecrets(), "ana@example.com", "a")
     with pytest.raises(UnsubscribeSecretError, match="UNSUBSCRIBE_SECRET_ARN"):
-        read_token(settings, sign_token(SECRET, "default", "ana@example.com", "a"))
+        read_token(settings, SecretsManagerSecrets(), sign_token(SECRET, "default", "ana@example.com", "a"))
     with pytest.raises(UnsubscribeSecretError):
         sign_token("", "default", "ana@example.com", "a")
 

@@ -1,8 +1,8 @@
 """The one place that builds the adapters, from the settings (DESIGN.md §2).
 
-:func:`build_ports` wires every port of :class:`~automations.ports.Ports` to its AWS adapter;
-:func:`build_deps` builds the services' :class:`~automations.services.deps.Deps` from the same adapters
-(what ``Deps.from_settings`` and ``get_deps`` answer).
+:func:`build_ports` wires every port of :class:`~automations.ports.Ports` to its AWS adapter (and the adapters'
+classification of their failures); :func:`build_deps` adds the settings: the services'
+:class:`~automations.services.deps.Deps`, what :func:`~automations.services.deps.get_deps` answers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from automations.adapters import ses, tables
+from automations.adapters import failures, ses, tables
 from automations.adapters.clock import Clock, clock
 from automations.adapters.dynamodb import (
     DynamoAutomationStore,
@@ -58,25 +58,13 @@ def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: 
         stats=DynamoStatsStore(workspace),
         scheduler=Scheduler(clients["scheduler"], settings),
         email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
-        email_sender=SesEmailSender(lambda: ses.make_client(settings)),
+        email_sender=SesEmailSender(lambda: ses.make_client(settings), lambda: ses.make_quota_client(settings)),
         secrets=SecretsManagerSecrets(),
         clock=the_clock or clock,
+        is_transient=failures.is_transient,
     )
 
 
 def build_deps(settings: Settings, *, the_clock: Clock | None = None) -> Deps:
-    """The services' dependencies: the tables bound, the stores of the workspace, the scheduler and the queue."""
-    tables.bind(settings)
-    clients = aws_clients(settings)
-    workspace = settings.workspace
-    return Deps(
-        settings=settings,
-        automations=AutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
-        events=EventStore(workspace),
-        runs=RunStore(workspace),
-        counters=CounterStore(workspace),
-        scheduler=Scheduler(clients["scheduler"], settings),
-        email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
-        clock=the_clock or clock,
-        clients=clients,
-    )
+    """The services' dependencies: every port of the settings' workspace on AWS, and the settings."""
+    return Deps.of(build_ports(settings, the_clock=the_clock), settings)

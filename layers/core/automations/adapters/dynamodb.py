@@ -43,6 +43,7 @@ from automations.ports import (
     AutomationInfo,
     ConflictError,
     EmailRecord,
+    FeedbackUpdate,
     RouteInfo,
     Silence,
     StoredEvent,
@@ -331,6 +332,9 @@ class DynamoMessageStore:
     def mark_sent(self, record: EmailRecord, ses_message_id: str, attempt: str, now: datetime) -> bool:
         return self.store.mark_sent(self._key(record), ses_message_id, attempt, now)
 
+    def apply_feedback(self, run_id: str, step: str, message_id: str, update: FeedbackUpdate) -> bool:
+        return self.store.apply_feedback(run_id, step, message_id, update)
+
 
 def suppression_of(item: SuppressionItem) -> Suppression:
     return Suppression(
@@ -351,16 +355,7 @@ class DynamoSuppressionStore:
     store: SuppressionStore
 
     def _item(self, suppression: Suppression) -> SuppressionItem:
-        return SuppressionItem(
-            *self.store.key(suppression.address, suppression.kind),
-            address=suppression.address,
-            kind=suppression.kind,
-            scope=suppression.scope,
-            reason=suppression.reason,
-            source=suppression.source,
-            automation_id=suppression.automation_id,
-            at=suppression.at,
-        )
+        return self.store.item_of(suppression)
 
     def of(self, address: str) -> list[Suppression]:
         return [suppression_of(item) for item in self.store.of(address)]

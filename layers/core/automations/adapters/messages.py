@@ -3,7 +3,8 @@
 Every change that a counter depends on is one DynamoDB transaction together with that counter's ``ADD``
 (on a random shard, see :mod:`automations.adapters.stats`), so a retry can neither lose nor double a count:
 the message's claim, its ``skipped``/``failed``/``unknown`` outcome, each SES event (its digest joins the
-message's ``seen`` set under the condition that it was not there) and each new unsubscribe.
+message's ``seen`` set under the condition that it was not there, with the suppressions it makes) and each new
+unsubscribe.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from automations.adapters.store import _conditional_failed, _epoch, connection
 from automations.adapters.tables import MessageItem, SuppressionItem
 from automations.engine.email import scope_blocks
 from automations.ports import SCOPES as SCOPES
+from automations.ports import FeedbackUpdate, Suppression
 from automations.ports import message_id_for as message_id_for
 from automations.ports import normalize_address as normalize_address
 
@@ -168,6 +170,74 @@ class MessageStore:
             item.reason = reason[:1000]
         return True
 
+    # --- feedback --------------------------------------------------------------------------------------
+
+    def apply_feedback(self, run_id: str, step: str, message_id: str, update: FeedbackUpdate) -> bool:
+        """One transaction: the record (under the conditions of :class:`~automations.ports.FeedbackUpdate`), its
+        counters and its suppressions. False when a condition failed or another write got in between."""
+        target = MessageItem(*message_key(self.workspace, run_id, step, message_id))
+        actions: list[Any] = [MessageItem.seen.add({update.digest}), MessageItem.updated_at.set(update.now)]
+        condition: Any = ~MessageItem.seen.contains(update.digest)
+        created = update.create
+        if created is not None:
+            # The provider knows an email with no record here (expired, or written by an older stack).
+            actions += [
+                MessageItem.automation_id.set(created.automation_id),
+                MessageItem.version.set(created.version),
+                MessageItem.run_id.set(created.run_id),
+                MessageItem.step.set(created.step),
+                MessageItem.message_id.set(created.message_id),
+                MessageItem.address.set(created.address),
+                MessageItem.type.set(created.type),
+                MessageItem.state.set(created.state),
+                MessageItem.created_at.set(created.created_at),
+                MessageItem.test.set(created.test),
+            ]
+            condition = condition & MessageItem.pk.does_not_exist()
+        else:
+            condition = condition & MessageItem.pk.exists()
+        if update.confirm is not None:
+            ses_message_id = update.confirm.ses_message_id
+            actions += [
+                MessageItem.state.set("sent"),
+                MessageItem.reason.set(update.confirm.reason),
+                MessageItem.ses_message_id.set(ses_message_id),
+                MessageItem.gsi1pk.set(ses_index_key(ses_message_id)),
+                MessageItem.gsi1sk.set(target.sk),
+            ]
+            condition = condition & (MessageItem.state == update.confirm.from_state)
+        if update.status is not None:
+            actions += [
+                MessageItem.status.set(update.status),
+                MessageItem.status_rank.set(update.rank or 0),
+                MessageItem.status_at.set(update.at),
+            ]
+            if update.expected_rank is None:
+                condition = condition & MessageItem.status_rank.does_not_exist()
+            else:
+                condition = condition & (MessageItem.status_rank == update.expected_rank)
+        if update.first is not None:
+            attribute = getattr(MessageItem, update.first)
+            actions.append(attribute.set(update.at))
+            condition = condition & attribute.does_not_exist()
+        if update.total is not None:
+            actions.append(getattr(MessageItem, update.total).add(1))
+        if update.bounce_type is not None:
+            actions.append(MessageItem.bounce_type.set(update.bounce_type))
+        suppressions = SuppressionStore(self.workspace)
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.update(target, actions=actions, condition=condition)
+                stats_updates(tx, self.workspace, update.automation_id, update.step, update.now, update.counts)
+                for suppression in update.suppressions:
+                    suppressions.upsert_in(tx, suppressions.item_of(suppression))
+        except TransactWriteError as exc:
+            reasons = getattr(exc, "cancellation_reasons", None) or []
+            if any(r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
+                return False
+            raise
+        return True
+
     def mark_sent(self, item: MessageItem, ses_message_id: str, attempt: str, now: datetime) -> bool:
         """SES took it: its MessageId on the record (and in the index), unless another attempt owns it."""
         try:
@@ -222,6 +292,19 @@ class SuppressionStore:
             source=source,
             automation_id=automation_id,
             at=now,
+        )
+
+    def item_of(self, suppression: Suppression) -> SuppressionItem:
+        """The item of a suppression (already normalized, its scope set)."""
+        return SuppressionItem(
+            *self.key(suppression.address, suppression.kind),
+            address=suppression.address,
+            kind=suppression.kind,
+            scope=suppression.scope,
+            reason=suppression.reason,
+            source=suppression.source,
+            automation_id=suppression.automation_id,
+            at=suppression.at,
         )
 
     def upsert_in(self, tx: TransactWrite, item: SuppressionItem) -> None:

@@ -65,6 +65,24 @@ class EmailQueue:
                     f"the email queue refused {len(result['Failed'])} messages: {result['Failed']}"
                 )
 
+    def postpone(self, receipt: str, seconds: int, source: str | None = None) -> None:
+        """Change a received message's visibility timeout (SQS ``ChangeMessageVisibility``)."""
+        self.client.change_message_visibility(
+            QueueUrl=self.url_of(source), ReceiptHandle=receipt, VisibilityTimeout=seconds
+        )
+
+    def url_of(self, queue_arn: str | None) -> str:
+        """The URL of the queue a message came from: this one, unless the ARN names another."""
+        if not queue_arn:
+            return self.queue_url
+        name = queue_arn.rsplit(":", 1)[-1]
+        if self.queue_url and self.queue_url.rstrip("/").endswith("/" + name):
+            return self.queue_url
+        parts = queue_arn.split(":")
+        account = parts[4] if len(parts) > 5 else None
+        kwargs = {"QueueName": name, **({"QueueOwnerAWSAccountId": account} if account else {})}
+        return str(self.client.get_queue_url(**kwargs)["QueueUrl"])
+
 
 def _body(request: EmailRequest) -> str:
     return json.dumps(request.as_message(), separators=(",", ":"), ensure_ascii=False)

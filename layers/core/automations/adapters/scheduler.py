@@ -1,10 +1,11 @@
-"""EventBridge Scheduler: one-time schedules that call ``evaluate_step`` back when a delay is over."""
+"""EventBridge Scheduler: one-time schedules that call ``evaluate_step`` back when a delay is over.
+
+Schedules go by the names of :func:`automations.ports.schedule_name`.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,22 +14,6 @@ from botocore.exceptions import ClientError
 
 from automations.observability import logger
 from automations.settings import Settings
-
-_UNSAFE = re.compile(r"[^0-9A-Za-z_.-]")
-
-
-def schedule_name(kind: str, *parts: str) -> str:
-    """A deterministic name (so a retried creation conflicts instead of making a twin), at most 64 chars.
-
-    A name that had to be shortened or had characters replaced ends with a digest of the parts, so that
-    ``ana+yoga@example.com`` and ``ana-yoga@example.com`` never share a schedule.
-    """
-    raw = "-".join([kind, *parts])
-    readable = _UNSAFE.sub("-", raw)
-    if len(readable) <= 64 and readable == raw:
-        return readable
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
-    return f"{readable[:43]}-{digest}"
 
 
 def at_expression(moment: datetime) -> str:

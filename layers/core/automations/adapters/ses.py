@@ -10,18 +10,13 @@ already have accepted (a read timeout), which would break "at most once". Thrott
 instead, with a backoff. Its timeouts bound one call (:data:`CALL_SECONDS`): the sender takes a recipient only
 while that much time, and more, is left in its invocation.
 
-A :class:`Pacer` spaces the sends of one process so that the stack stays under the account's sending rate:
-the rate is a setting, or the account's own maximum (``GetSendQuota``, the same quota that SES v2's
-``GetAccount`` reports as ``SendQuota.MaxSendRate``).
+The account's own maximum sending rate, which the sender paces itself by when no rate is set, is read with
+``GetSendQuota`` (the same quota that SES v2's ``GetAccount`` reports as ``SendQuota.MaxSendRate``).
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from email import policy
 from email.charset import QP, Charset
@@ -42,6 +37,7 @@ from botocore.exceptions import (
 )
 
 from automations import addresses
+from automations.engine.email import clean_header, clean_header_name, sanitize_tag
 from automations.ports import OutgoingEmail as OutgoingEmail
 from automations.ports import SendError, SendOutcomeUnknownError, SendRejectedError, SendTransientError
 from automations.settings import Settings
@@ -64,9 +60,6 @@ QUOTA_CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT,
     read_timeout=5,
 )
-#: The rate used when the account's cannot be read: the SES sandbox's (one email per second).
-FALLBACK_SEND_RATE = 1.0
-
 #: Refusals that a later attempt can overcome: rate and quota limits, and the stack's own credentials or
 #: permissions (an operator can fix those; until then the message waits in the queue, then its DLQ).
 TRANSIENT_CODES = frozenset(
@@ -110,10 +103,6 @@ RESERVED_HEADERS = frozenset(
     }
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # printable ASCII without ':' (RFC 5322 field-name)
-_TAG_VALUE = re.compile(r"[^A-Za-z0-9_-]")
-
 # The classic (compat32) email API: several times faster than EmailMessage's header registry, and it writes
 # header values as given. They are cleaned here, non-ASCII ones become RFC 2047 encoded words, and nothing
 # is folded, so a long ``List-Unsubscribe`` URL stays one token. Parts are quoted-printable (7-bit, lines of
@@ -129,25 +118,6 @@ SesError = SendError
 SesTransientError = SendTransientError
 SesRejectedError = SendRejectedError
 SesOutcomeUnknownError = SendOutcomeUnknownError
-
-
-def clean_header(value: str | None, limit: int = 900) -> str:
-    """A header value on one line: control characters (CR, LF, NUL, ...) become spaces, runs collapse."""
-    if not value:
-        return ""
-    return " ".join(_CONTROL.sub(" ", str(value)).split())[:limit]
-
-
-def clean_header_name(name: str) -> str | None:
-    """A header name as RFC 5322 allows it, or None when it cannot be one."""
-    name = str(name).strip()
-    return name if _HEADER_NAME.match(name) else None
-
-
-def sanitize_tag(value: Any) -> str:
-    """An SES message tag value: only ``[A-Za-z0-9_-]``, at most 256 characters, never empty."""
-    text = _TAG_VALUE.sub("_", str(value if value is not None else ""))[:256]
-    return text or "_"
 
 
 def check_address(address: str) -> str:
@@ -207,53 +177,6 @@ def make_quota_client(settings: Settings) -> Any:
 def account_send_rate(client: Any) -> float:
     """The account's maximum send rate (emails per second) in this region."""
     return float(client.get_send_quota()["MaxSendRate"])
-
-
-@dataclass
-class Pacer:
-    """Spaces the sends of one process: at most ``rate`` per second (no pacing when ``rate`` is 0).
-
-    :meth:`wait` returns when the next send may start. ``clock`` and ``sleep`` are the process's monotonic
-    clock and sleep, replaceable in tests.
-    """
-
-    rate: float
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    _next: float = field(default=0.0, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    @property
-    def interval(self) -> float:
-        """Seconds between two sends."""
-        return 1.0 / self.rate if self.rate > 0 else 0.0
-
-    def delay(self) -> float:
-        """How long the next send would wait now."""
-        return max(0.0, self._next - self.clock())
-
-    def wait(self) -> float:
-        """Wait for the next send's turn (and take it); returns the seconds waited."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            now = self.clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        waited = start - now
-        if waited > 0:
-            self.sleep(waited)
-        return waited
-
-
-def sender_allowed(address: str, patterns: Iterable[str]) -> bool:
-    """Whether a From address matches one of the allowed senders, as IAM's ``StringLike`` matches the
-    ``ses:FromAddress`` condition key: exact characters, ``*`` for any run and ``?`` for one character."""
-    for pattern in patterns:
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-        if re.fullmatch(regex, address, re.DOTALL):
-            return True
-    return False
 
 
 def prepare(email: OutgoingEmail, now: datetime) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from automations.ports.values import COUNTERS as PORT_COUNTERS
 from automations.settings import Settings
 
 
@@ -176,31 +177,7 @@ class StateItem(_Base):
 
 
 #: The counters kept per automation, per step and per day (see :mod:`automations.adapters.stats`).
-COUNTERS = (
-    "runs_started",
-    "runs_completed",
-    "runs_cancelled",
-    "runs_failed",
-    "skipped_filter",
-    "skipped_frequency",
-    "skipped_run_key",
-    "sent",
-    "delivered",
-    "opened",
-    "opened_unique",
-    "clicked",
-    "clicked_unique",
-    "bounced_hard",
-    "bounced_soft",
-    "complained",
-    "rejected",
-    "delayed",
-    "unsubscribed",
-    "suppressed",
-    "send_failed",
-    "send_unknown",
-    "rendering_failed",
-)
+COUNTERS = PORT_COUNTERS
 
 
 class StatsItem(_Base):

@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from automations.jsontext import cut_deep
+
 JSON = "application/json"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 #: The requests whose body may be a definition as YAML text.
@@ -27,8 +29,6 @@ REFUSED = "application/x-refused-body"
 REFUSAL = "body_error"
 #: How deep a JSON body of the management API may nest.
 MAX_JSON_DEPTH = 64
-#: Strings and brackets of a JSON text, to measure its nesting before parsing it.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 
 class BodyError(Exception):
@@ -111,38 +111,6 @@ def as_json(event: Mapping[str, Any]) -> dict[str, Any]:
             shown = kind or "(none)"
             raise BodyError(415, f"unsupported content type {shown}: send {accepted(definition)}")
     return with_body(event, text, JSON)
-
-
-def cut_deep(text: str, levels: int) -> str:
-    """The JSON text with each array or object nested deeper than ``levels`` replaced by ``null`` (the
-    text itself when nothing is): parsing it stays within bounds, and the places cut stay visible."""
-    if text.count("[") + text.count("{") <= levels:
-        return text
-    depth = 0
-    start = -1
-    pieces: list[str] = []
-    kept = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token[0] == '"':
-            continue
-        if token in "[{":
-            depth += 1
-            if depth == levels + 1:
-                start = match.start()
-        else:
-            if depth == levels + 1 and start >= 0:
-                pieces += [text[kept:start], "null"]
-                kept = match.end()
-                start = -1
-            depth -= 1
-    if not pieces and start < 0:
-        return text
-    if start >= 0:  # never closed: not JSON, and said so when parsed
-        pieces += [text[kept:start], "["]
-        kept = len(text)
-    pieces.append(text[kept:])
-    return "".join(pieces)
 
 
 def with_body(event: Mapping[str, Any], text: str | None, content_type: str) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """The email rules (DESIGN.md §3 "Email"), pure: the types of email and what each one means, and who an
-email step goes to. The engine, previews, test emails, the sender and the contact view all ask here.
+email step goes to. The engine, previews, test emails, the sender and the contact view all ask here; so does
+the sender's adapter, for what the provider takes (header lines, tag values, the senders the stack may use).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -69,3 +71,39 @@ def recipients(spec: SendEmail, context: Mapping[str, Any]) -> Recipients:
     for address in found:
         unique.setdefault(normalize_address(address), address)
     return Recipients(tuple(unique.values()), note)
+
+
+# --- what the provider takes: header lines, tag values, the senders the stack may use ---------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # printable ASCII without ':' (RFC 5322 field-name)
+_TAG_VALUE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def clean_header(value: str | None, limit: int = 900) -> str:
+    """A header value on one line: control characters (CR, LF, NUL, ...) become spaces, runs collapse."""
+    if not value:
+        return ""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())[:limit]
+
+
+def clean_header_name(name: str) -> str | None:
+    """A header name as RFC 5322 allows it, or None when it cannot be one."""
+    name = str(name).strip()
+    return name if _HEADER_NAME.match(name) else None
+
+
+def sanitize_tag(value: Any) -> str:
+    """A message tag value as SES takes it: only ``[A-Za-z0-9_-]``, at most 256 characters, never empty."""
+    text = _TAG_VALUE.sub("_", str(value if value is not None else ""))[:256]
+    return text or "_"
+
+
+def sender_allowed(address: str, patterns: Iterable[str]) -> bool:
+    """Whether a From address matches one of the allowed senders, as IAM's ``StringLike`` matches the
+    ``ses:FromAddress`` condition key: exact characters, ``*`` for any run and ``?`` for one character."""
+    for pattern in patterns:
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+        if re.fullmatch(regex, address, re.DOTALL):
+            return True
+    return False

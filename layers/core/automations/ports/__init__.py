@@ -6,7 +6,8 @@ memory; :mod:`automations.bootstrap` is the one place that builds the adapters i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from automations.ports.errors import (
     ConflictError,
@@ -16,6 +17,8 @@ from automations.ports.errors import (
     SendRejectedError,
     SendTransientError,
     SkippedError,
+    TransientError,
+    is_transient,
 )
 from automations.ports.protocols import (
     AutomationStore,
@@ -32,14 +35,19 @@ from automations.ports.protocols import (
     SuppressionStore,
 )
 from automations.ports.values import (
+    COUNTERS,
     SCOPES,
     WHOLE,
     AutomationInfo,
+    Confirmation,
     EmailRecord,
+    FeedbackUpdate,
+    FirstTime,
     Locks,
     OutgoingEmail,
     PreparedEmail,
     RouteInfo,
+    RunningCount,
     Silence,
     StoredEvent,
     StoredRun,
@@ -47,6 +55,7 @@ from automations.ports.values import (
     VersionInfo,
     message_id_for,
     normalize_address,
+    schedule_name,
 )
 
 
@@ -66,20 +75,28 @@ class Ports:
     email_sender: EmailSender
     secrets: Secrets
     clock: Clock
+    #: Whether a failure raised behind these ports is transient (a retry of the whole request may cure it): the
+    #: adapters' own classification of their clients' exceptions; :func:`is_transient` for ports that raise
+    #: :class:`TransientError`.
+    is_transient: Callable[[BaseException], bool] = field(default=is_transient, kw_only=True)
 
 
 __all__ = [
+    "COUNTERS",
     "SCOPES",
     "WHOLE",
     "AutomationInfo",
     "AutomationStore",
     "Clock",
+    "Confirmation",
     "ConflictError",
     "CounterStore",
     "EmailQueue",
     "EmailRecord",
     "EmailSender",
     "EventStore",
+    "FeedbackUpdate",
+    "FirstTime",
     "Locks",
     "MessageStore",
     "NotFoundError",
@@ -88,6 +105,7 @@ __all__ = [
     "PreparedEmail",
     "RouteInfo",
     "RunStore",
+    "RunningCount",
     "Scheduler",
     "Secrets",
     "SendError",
@@ -101,7 +119,10 @@ __all__ = [
     "StoredRun",
     "Suppression",
     "SuppressionStore",
+    "TransientError",
     "VersionInfo",
+    "is_transient",
     "message_id_for",
     "normalize_address",
+    "schedule_name",
 ]

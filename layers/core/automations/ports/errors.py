@@ -40,3 +40,19 @@ class SendRejectedError(SendError):
 
 class SendOutcomeUnknownError(SendError):
     """The request may have reached the provider (a read timeout): it must not be sent again."""
+
+
+class TransientError(AutomationsError):
+    """A port's service failed for now (throttled, unreachable, a reply lost, part of a batch refused): a retry of
+    the whole request may cure it, and every step of a request is idempotent."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a failure that a retry of the whole request may cure: a :class:`TransientError`.
+
+    An adapter whose client raises exceptions of its own classifies them too: :attr:`Ports.is_transient
+    <automations.ports.Ports.is_transient>` is the predicate of the adapters behind the ports. Anything else (a
+    template that broke its bounds, a definition the engine cannot run, a bug) fails the same way on every retry,
+    so it must end the one run it belongs to instead of blocking the others.
+    """
+    return isinstance(exc, TransientError)

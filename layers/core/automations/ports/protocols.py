@@ -20,6 +20,7 @@ from automations.engine.state import RunState
 from automations.ports.values import (
     AutomationInfo,
     EmailRecord,
+    FeedbackUpdate,
     Locks,
     OutgoingEmail,
     PreparedEmail,
@@ -255,6 +256,12 @@ class MessageStore(Protocol):
         reason; only if ``attempt`` still owns the record (False otherwise)."""
         ...
 
+    def apply_feedback(self, run_id: str, step: str, message_id: str, update: FeedbackUpdate) -> bool:
+        """Apply one provider event to a record, with its counts and suppressions, in one transaction (what must
+        still hold is :class:`~automations.ports.values.FeedbackUpdate`'s). False, with nothing written, when the
+        event was applied before or the record changed since it was read: read it again."""
+        ...
+
 
 class SuppressionStore(Protocol):
     """Addresses that must not get mail, one suppression per address and kind (addresses normalized)."""
@@ -280,7 +287,7 @@ class SuppressionStore(Protocol):
 
 
 class StatsStore(Protocol):
-    """Counters per automation, per step and per day (the names of ``automations.adapters.tables.COUNTERS``)."""
+    """Counters per automation, per step and per day (the names of :data:`~automations.ports.values.COUNTERS`)."""
 
     def increment(
         self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
@@ -325,9 +332,24 @@ class EmailQueue(Protocol):
         asked for them are stored already). Blocks nest: the outermost one queues."""
         ...
 
+    def postpone(self, receipt: str, seconds: int, source: str | None = None) -> None:
+        """Keep a received message away for ``seconds`` before it is received again (the queue's retries and its
+        dead-letter queue still count it). ``receipt`` names the receipt (SQS's receipt handle); ``source`` is the
+        queue the message came from (its ARN), when it may not be this one. Raises when it cannot be postponed."""
+        ...
+
 
 class EmailSender(Protocol):
     """The email provider: one attempt per call, so that an email reaches it at most once."""
+
+    @property
+    def call_seconds(self) -> float:
+        """The longest one :meth:`submit` takes, from the call to its answer or its error."""
+        ...
+
+    def max_send_rate(self) -> float:
+        """The account's maximum sending rate, in emails per second; raises when the provider cannot tell."""
+        ...
 
     def prepare(self, email: OutgoingEmail, now: datetime) -> PreparedEmail:
         """Check and build the email (``now`` is its Date); ``SendRejectedError`` when it can never be sent (an

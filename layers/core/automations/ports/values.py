@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from automations.addresses import normalize_address as normalize_address
 from automations.engine.email import SUPPRESSION_SCOPES, scope_blocks
@@ -18,10 +20,54 @@ WHOLE = "-"
 #: What a suppression covers, by its kind (the engine's email rules).
 SCOPES = SUPPRESSION_SCOPES
 
+#: The counters :class:`StatsStore <automations.ports.StatsStore>` keeps per automation, per step and per day.
+COUNTERS = (
+    "runs_started",
+    "runs_completed",
+    "runs_cancelled",
+    "runs_failed",
+    "skipped_filter",
+    "skipped_frequency",
+    "skipped_run_key",
+    "sent",
+    "delivered",
+    "opened",
+    "opened_unique",
+    "clicked",
+    "clicked_unique",
+    "bounced_hard",
+    "bounced_soft",
+    "complained",
+    "rejected",
+    "delayed",
+    "unsubscribed",
+    "suppressed",
+    "send_failed",
+    "send_unknown",
+    "rendering_failed",
+)
+
+_UNSAFE_IN_NAME = re.compile(r"[^0-9A-Za-z_.-]")
+
 
 def message_id_for(workspace: str, run_id: str, step: str, address: str) -> str:
     """The same id for the same (run, step, recipient): what makes a retried send land on its record."""
     return derived_id("msg", workspace, run_id, step, normalize_address(address))
+
+
+def schedule_name(kind: str, *parts: str) -> str:
+    """A :class:`Scheduler <automations.ports.Scheduler>` schedule's name: deterministic (so a retried creation
+    conflicts instead of making a twin), at most 64 characters of ``[0-9A-Za-z_.-]``.
+
+    A name that had to be shortened or had characters replaced ends with a digest of the parts, so that
+    ``ana+yoga@example.com`` and ``ana-yoga@example.com`` never share a schedule.
+    """
+    raw = "-".join([kind, *parts])
+    readable = _UNSAFE_IN_NAME.sub("-", raw)
+    if len(readable) <= 64 and readable == raw:
+        return readable
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+    return f"{readable[:43]}-{digest}"
 
 
 # --- automations ------------------------------------------------------------------------------------------
@@ -192,6 +238,50 @@ class EmailRecord:
             reason=reason,
             attempt=attempt,
         )
+
+
+#: The record's times that a provider event sets once (the first delivery, open, click), and its running counts.
+FirstTime = Literal["delivered_at", "opened_at", "clicked_at"]
+RunningCount = Literal["opens", "clicks"]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The provider's own event confirms a send that a crash left open (``sending`` or ``unknown``): the record
+    becomes ``sent``, under the provider's message id, if it is still in ``from_state``."""
+
+    ses_message_id: str
+    from_state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FeedbackUpdate:
+    """What one of the provider's events does to its email record, written all at once or not at all
+    (:meth:`MessageStore.apply_feedback <automations.ports.MessageStore.apply_feedback>`).
+
+    It is written only while ``digest`` is not among the record's ``seen`` (it joins them) and the record is as
+    it was read: absent when ``create`` is given, present otherwise; in ``confirm.from_state`` when ``confirm`` is
+    given; at rank ``expected_rank`` (None: no status yet) when ``status`` is given; without its ``first`` time
+    when that is given. ``counts`` go to the automation's and the step's counters, and ``suppressions`` are
+    recorded (or kept as they are, as :meth:`SuppressionStore.upsert` does), in the same write.
+    """
+
+    digest: str
+    automation_id: str
+    step: str
+    now: datetime
+    at: str = ""  # the event's own time, as the provider wrote it: the status's, and the first time's
+    counts: Mapping[str, int] = field(default_factory=dict)
+    create: EmailRecord | None = None  # no record was found: this one is written (with the changes below)
+    confirm: Confirmation | None = None
+    status: str | None = None  # the new status, replacing a lower one
+    rank: int | None = None
+    expected_rank: int | None = None
+    first: FirstTime | None = None  # set to ``at``
+    total: RunningCount | None = None  # one more
+    bounce_type: str | None = None
+    suppressions: tuple[Suppression, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from automations.adapters.store import ConflictError, NotFoundError
-from automations.adapters.tables import AutomationHead
 from automations.errors import AutomationsError, DefinitionError, FieldError
 from automations.events import parse_events
 from automations.language.loader import dump_definition, load_definition, parse_document
 from automations.language.model import Automation
 from automations.language.program import flatten
+from automations.ports import AutomationInfo, ConflictError, NotFoundError
 from automations.services import runner, sending
 from automations.services.deps import Deps
 from automations.services.queries import QueryError
@@ -45,12 +44,12 @@ class Summary:
     status_reason: str | None = None
 
     @classmethod
-    def of(cls, head: AutomationHead) -> Summary:
+    def of(cls, head: AutomationInfo) -> Summary:
         return cls(
-            id=head.sk,
+            id=head.id,
             name=head.name,
             status=head.status,
-            version=int(head.version),
+            version=head.version,
             trigger=head.trigger_event,
             description=head.description,
             created_at=head.created_at,
@@ -131,7 +130,7 @@ def detail(deps: Deps, automation_id: str, version: int | None = None) -> dict[s
 
 def definition_of(deps: Deps, automation_id: str, version: int | None = None) -> dict[str, Any]:
     head = deps.automations.head(automation_id)
-    current = int(head.version)
+    current = head.version
     definition = dict(deps.automations.version(automation_id, version or current))
     definition["status"] = head.status
     if (version or current) == current:
@@ -154,7 +153,7 @@ def _check_activation(deps: Deps, automation: Automation) -> None:
 
 def activate(deps: Deps, automation_id: str, now: datetime) -> Summary:
     head = deps.automations.head(automation_id)
-    _check_activation(deps, deps.definition(automation_id, int(head.version)))
+    _check_activation(deps, deps.definition(automation_id, head.version))
     if head.status == "active":
         return Summary.of(head)
     return Summary.of(deps.automations.set_status(automation_id, "active", now))

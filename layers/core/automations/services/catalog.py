@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from automations.adapters.store import ConflictError, NotFoundError
 from automations.language.loader import dump_definition, load_definition
+from automations.ports import ConflictError, NotFoundError
 from automations.services import automations as manage
 from automations.services.deps import Deps
 

@@ -1,38 +1,30 @@
-"""The dependencies a service needs, built once per process from the settings."""
+"""What a service receives: every port of the workspace (:class:`~automations.ports.Ports`, the clock included)
+and the settings, built by :mod:`automations.bootstrap` (from the AWS adapters) or by a test (from fakes)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
 
-from automations.adapters.clock import Clock
-from automations.adapters.queue import EmailQueue
-from automations.adapters.scheduler import Scheduler
-from automations.adapters.store import AutomationStore, CounterStore, EventStore, RunStore
 from automations.language.loader import load_definition
 from automations.language.model import Automation
+from automations.ports import Ports
 from automations.settings import Settings
 
+#: How many parsed definitions a process keeps (versions never change, so any of them may be kept).
+_PARSED_KEPT = 256
 
-@dataclass
-class Deps:
+
+@dataclass(kw_only=True)
+class Deps(Ports):
+    """The ports and the settings of one workspace, as every service takes them."""
+
     settings: Settings
-    automations: AutomationStore
-    events: EventStore
-    runs: RunStore
-    counters: CounterStore
-    scheduler: Scheduler
-    email_queue: EmailQueue
-    clock: Clock
-    clients: dict[str, Any] = field(default_factory=dict)
     _parsed: dict[tuple[str, int], Automation] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, the_clock: Clock | None = None) -> Deps:
-        """Built by :func:`automations.bootstrap.build_deps`, the one place that builds adapters."""
-        from automations.bootstrap import build_deps
-
-        return build_deps(settings, the_clock=the_clock)
+    def of(cls, ports: Ports, settings: Settings) -> Deps:
+        """The services' dependencies over these ports."""
+        return cls(**{port.name: getattr(ports, port.name) for port in fields(Ports)}, settings=settings)
 
     def definition(self, automation_id: str, version: int) -> Automation:
         """A version as a validated model; parsed once per process (versions never change)."""
@@ -40,7 +32,7 @@ class Deps:
         found = self._parsed.get(key)
         if found is None:
             found = load_definition(self.automations.version(automation_id, version))
-            if len(self._parsed) > 256:
+            if len(self._parsed) > _PARSED_KEPT:
                 self._parsed.clear()
             self._parsed[key] = found
         return found
@@ -50,12 +42,17 @@ _current: Deps | None = None
 
 
 def get_deps() -> Deps:
-    """The process's dependencies, built on first use (not at import) from the settings read once."""
+    """The process's dependencies, built on first use (not at import) from the settings read once.
+
+    They are built by :func:`automations.bootstrap.build_deps`, the one place that builds adapters: the entry
+    points (the handlers, the management API's routes) take them from here.
+    """
     global _current
     if _current is None:
+        from automations.bootstrap import build_deps
         from automations.settings import get_settings
 
-        _current = Deps.from_settings(get_settings())
+        _current = build_deps(get_settings())
     return _current
 
 

@@ -6,10 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from automations.adapters.failures import is_transient
-from automations.adapters.scheduler import schedule_name
-from automations.adapters.stats import increment
-from automations.adapters.store import NotFoundError, RouteInfo
 from automations.engine import build_context, match_trigger
 from automations.engine.machine import Match, scalar_key
 from automations.errors import FieldError
@@ -18,6 +14,7 @@ from automations.language.conditions import resolve
 from automations.language.durations import parse_duration
 from automations.language.model import Automation
 from automations.observability import logger, metrics
+from automations.ports import NotFoundError, RouteInfo, StoredEvent, schedule_name
 from automations.services import runner
 from automations.services.deps import Deps
 
@@ -40,8 +37,9 @@ def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventR
     """Store and process validated events; the answer has, per event, its status and the runs started."""
     bodies = [event.normalized(now) for event in events]
     routes = {body["type"]: deps.automations.routes_for(body["type"]) for body in bodies}
-    items = [deps.events.item(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
-    stored = deps.events.put_new(items)
+    stored = deps.events.put_new(
+        [StoredEvent.new(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
+    )
     results: list[EventResult] = []
     processed: list[tuple[str, list[str]]] = []
     # The emails of a whole request leave in SQS batches of ten, and the events are marked processed
@@ -51,14 +49,14 @@ def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventR
             if not is_new:
                 previous = deps.events.get(body["id"])
                 if previous is not None and previous.status == "processed":
-                    results.append(EventResult(body["id"], "duplicate", [str(r) for r in previous.runs or []]))
+                    results.append(EventResult(body["id"], "duplicate", list(previous.runs)))
                     continue
                 logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
             run_ids = process(deps, body, routes[body["type"]], now)
             if routes[body["type"]]:
                 processed.append((body["id"], run_ids))
             results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids))
-    deps.events.mark_processed_many(processed)
+    deps.events.mark_processed(processed)
     return results
 
 
@@ -77,7 +75,7 @@ def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: dat
                 continue
             run_id = _trigger(deps, automation, route.version, event, now)
         except Exception as exc:
-            if is_transient(exc):
+            if deps.is_transient(exc):
                 raise  # the cloud failed: the whole request is retried, and every step of it is idempotent
             run_id = _isolate(deps, automation, route, event, now, exc)
         if run_id:
@@ -122,7 +120,7 @@ def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now:
 
 
 def _skip(deps: Deps, automation: Automation, now: datetime, counter: str) -> None:
-    increment(deps.settings.workspace, automation.id, now, {counter: 1})
+    deps.stats.increment(automation.id, now, {counter: 1})
 
 
 def _trigger(deps: Deps, automation: Automation, version: int, event: dict[str, Any], now: datetime) -> str | None:
@@ -205,10 +203,10 @@ def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.S
     """The person stayed silent: start the run with their last event, if it is still the last one."""
     automation_id = str(payload["automation"])
     person = str(payload["person"])
-    item = deps.counters.silence(automation_id, person)
-    if item is None or item.run_id != payload["event"]:
+    countdown = deps.counters.silence(automation_id, person)
+    if countdown is None or countdown.event_id != payload["event"]:
         return runner.StepResult("noop", "a newer event restarted the countdown")
-    if item.until is not None and now.timestamp() < item.until:
+    if now < countdown.due_at:
         return runner.StepResult("noop", "not due yet")
     try:
         head = deps.automations.head(automation_id)
@@ -217,8 +215,8 @@ def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.S
     if head.status != "active":
         deps.counters.clear_silence(automation_id, person, str(payload["event"]))
         return runner.StepResult("noop", f"automation {head.status}")
-    automation = deps.definition(automation_id, int(head.version))
-    event = dict(item.data or {})
+    automation = deps.definition(automation_id, head.version)
+    event = dict(countdown.event)
     match = match_trigger(automation, event)
     if not match.matched:
         deps.counters.clear_silence(automation_id, person, str(payload["event"]))
@@ -226,12 +224,12 @@ def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.S
     silence = automation.trigger.after_silence
     try:
         run_id = _start(
-            deps, automation, int(head.version), event, match, now, f"no {automation.trigger.event} for {silence}"
+            deps, automation, head.version, event, match, now, f"no {automation.trigger.event} for {silence}"
         )
     except Exception as exc:
-        if is_transient(exc):
+        if deps.is_transient(exc):
             raise
-        run_id = _isolate(deps, automation, RouteInfo(automation_id, "trigger", int(head.version)), event, now, exc)
+        run_id = _isolate(deps, automation, RouteInfo(automation_id, "trigger", head.version), event, now, exc)
     deps.counters.clear_silence(automation_id, person, str(payload["event"]))
     if run_id is None:
         return runner.StepResult("noop", "skipped by frequency or run key")

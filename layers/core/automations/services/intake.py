@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from automations.api.bodies import cut_deep
 from automations.errors import FieldError
 from automations.events import (
     MAX_DEPTH,
@@ -29,6 +28,7 @@ from automations.events import (
     readable_id,
     structure_errors,
 )
+from automations.jsontext import cut_deep
 from automations.services.deps import Deps
 from automations.services.ingest import EventResult, ingest
 

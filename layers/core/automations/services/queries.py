@@ -6,14 +6,12 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from automations.adapters import stats as stats_store
-from automations.adapters.messages import SuppressionStore
-from automations.adapters.tables import COUNTERS
 from automations.addresses import is_address, normalize_address
 from automations.engine.email import EMAIL_TYPES, scope_blocks
 from automations.engine.state import RunState
 from automations.errors import AutomationsError, FieldError
 from automations.language.program import flatten
+from automations.ports import COUNTERS, WHOLE
 from automations.services import sending
 from automations.services.deps import Deps
 
@@ -58,22 +56,22 @@ def stats(deps: Deps, automation_id: str, start: date | None = None, end: date |
     if start is not None and end is not None and start > end:
         raise QueryError([FieldError("query.from", f"{start.isoformat()} is after 'to' ({end.isoformat()})")])
     head = deps.automations.head(automation_id)
-    automation = deps.definition(automation_id, int(head.version))
-    raw = stats_store.read(deps.settings.workspace, automation_id, start, end)
+    automation = deps.definition(automation_id, head.version)
+    raw = deps.stats.read(automation_id, start, end)
     steps: list[dict[str, Any]] = []
     seen = set()
     for node in flatten(automation):
         seen.add(node.id)
         steps.append({"step": node.id, "kind": node.step.kind, "loc": node.loc, **figures(raw.get(node.id, {}))})
-    for step_id in sorted(set(raw) - seen - {stats_store.WHOLE}):
+    for step_id in sorted(set(raw) - seen - {WHOLE}):
         # A step of an earlier version, still counted in the range.
         steps.append({"step": step_id, "kind": None, "loc": None, **figures(raw[step_id])})
     return {
         "automation_id": automation_id,
-        "version": int(head.version),
+        "version": head.version,
         "from": start.isoformat() if start else None,
         "to": end.isoformat() if end else None,
-        "totals": figures(raw.get(stats_store.WHOLE, {})),
+        "totals": figures(raw.get(WHOLE, {})),
         "steps": steps,
     }
 
@@ -83,11 +81,11 @@ def versions(deps: Deps, automation_id: str) -> dict[str, Any]:
     head = deps.automations.head(automation_id)
     found = [
         {
-            "version": int(item.version),
+            "version": item.version,
             "created_at": item.created_at.isoformat(),
             "name": item.definition.get("name", ""),
             "trigger": item.definition.get("trigger", {}).get("event", ""),
-            "current": int(item.version) == int(head.version),
+            "current": item.version == head.version,
         }
         for item in deps.automations.versions(automation_id)
     ]
@@ -172,12 +170,11 @@ def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
     ``person`` is the automation's person value (``contact.id``) or an email address.
     """
     recent = _take(deps.runs.by_person(person, limit=limit), limit)
-    store = SuppressionStore(deps.settings.workspace)
     addresses: list[dict[str, Any]] = []
     suppressions: list[dict[str, Any]] = []
     unsubscribed: list[dict[str, Any]] = []
     for address in _addresses(person, recent):
-        items = store.of(address)
+        items = deps.suppressions.of(address)
         for item in items:
             entry = {
                 "address": item.address,

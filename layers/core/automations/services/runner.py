@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from automations.adapters.failures import is_transient
-from automations.adapters.scheduler import schedule_name
-from automations.adapters.store import Locks, NotFoundError, SkippedError
 from automations.engine import (
     CancelSchedule,
     EmailRequest,
@@ -24,6 +21,7 @@ from automations.engine import (
 from automations.ids import derived_id
 from automations.language.model import Automation, EveryWindow
 from automations.observability import logger, metrics
+from automations.ports import Locks, NotFoundError, SkippedError, schedule_name
 from automations.services.deps import Deps
 
 
@@ -192,7 +190,7 @@ def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepRes
     try:
         outcome = advance(automation, state, now=now, step=step)
     except Exception as exc:
-        if is_transient(exc):
+        if deps.is_transient(exc):
             raise
         logger.exception("run failed while advancing", extra={"run": run_id, "step": step})
         metrics.add_metric(name="AutomationFailures", unit="Count", value=1)

@@ -4,9 +4,9 @@ A token is ``<nonce>.<sealed>`` in base64url: the workspace, the address and the
 padded to a multiple of 32 bytes, sealed with AES-256-GCM under a key derived (HKDF-SHA256) from the stack's
 unsubscribe secret, with a fresh random nonce per link. The token reveals neither the address nor the
 workspace (nor the address's exact length), and it cannot be forged or altered without the secret: GCM's tag
-signs it. Nothing is stored per email and building a link makes no AWS request: the secret is read from
-Secrets Manager (by the ARN in ``UNSUBSCRIBE_SECRET_ARN``) once and kept for ``SECRET_MAX_AGE_SECONDS``. A
-token never expires (an unsubscribe link must keep working), so the secret is kept when the stack is deleted
+signs it. Nothing is stored per email and building a link makes no AWS request: the secret is read through the
+:class:`~automations.ports.Secrets` port (by the ARN in ``UNSUBSCRIBE_SECRET_ARN``), whose adapter keeps it for
+a while. A token never expires (an unsubscribe link must keep working), so the secret is kept when the stack is deleted
 or replaced. Unsubscribing suppresses promotional mail to the address in the whole workspace; transactional
 and business-critical mail still goes out.
 """
@@ -24,21 +24,19 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools.utilities import parameters
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from automations.adapters.messages import SuppressionStore
 from automations.addresses import normalize_address
 from automations.errors import AutomationsError
 from automations.observability import logger, metrics
+from automations.ports import Secrets, Suppression, SuppressionStore
+from automations.services.deps import Deps
 from automations.settings import Settings
 
 MAX_TOKEN_LENGTH = 2048
-#: How long the secret read from Secrets Manager is kept before it is read again.
-SECRET_MAX_AGE_SECONDS = 900
 NONCE_BYTES = 12
 TAG_BYTES = 16
 #: The sealed JSON is padded to a multiple of this, so that a token does not tell an address's exact length.
@@ -124,28 +122,26 @@ def verify_token(secret: str, token: str, workspace: str | None = None) -> Claim
     return claim
 
 
-def signing_secret(settings: Settings) -> str:
-    """The stack's unsubscribe secret: read from Secrets Manager by its ARN, then kept for a while."""
+def signing_secret(settings: Settings, secrets: Secrets) -> str:
+    """The stack's unsubscribe secret, read by its ARN (the adapter keeps it for a while)."""
     if not settings.unsubscribe_secret_arn:
         raise UnsubscribeSecretError("no unsubscribe secret is configured (UNSUBSCRIBE_SECRET_ARN)")
-    value = parameters.get_secret(settings.unsubscribe_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
-    if isinstance(value, bytes):
-        value = value.decode()
-    if not isinstance(value, str) or not value:
+    value = secrets.get(settings.unsubscribe_secret_arn)
+    if not value:
         raise UnsubscribeSecretError("the unsubscribe secret (UNSUBSCRIBE_SECRET_ARN) is empty")
     return value
 
 
-def read_token(settings: Settings, token: str) -> Claim:
+def read_token(settings: Settings, secrets: Secrets, token: str) -> Claim:
     """The claim of a token of this stack's workspace, checked with the stack's secret."""
-    return verify_token(signing_secret(settings), token, settings.workspace)
+    return verify_token(signing_secret(settings, secrets), token, settings.workspace)
 
 
-def unsubscribe_url(settings: Settings, address: str, automation_id: str) -> str:
+def unsubscribe_url(settings: Settings, secrets: Secrets, address: str, automation_id: str) -> str:
     """The https link of one recipient, for the visible link and the ``List-Unsubscribe`` header."""
     if not settings.unsubscribe_base_url:
         raise ValueError("no unsubscribe base URL is configured (UNSUBSCRIBE_BASE_URL)")
-    token = sign_token(signing_secret(settings), settings.workspace, address, automation_id)
+    token = sign_token(signing_secret(settings, secrets), settings.workspace, address, automation_id)
     return f"{settings.unsubscribe_base_url.rstrip('/')}/{token}"
 
 
@@ -169,10 +165,10 @@ def unsubscribe(
     step: str | None = None,
 ) -> bool:
     """Suppress promotional mail to the address; True when new (then counted once as ``unsubscribed``)."""
-    item = suppressions.item(
+    suppression = Suppression.new(
         address, "unsubscribe", reason=f"unsubscribed ({source})", source=source, automation_id=automation_id, now=now
     )
-    created = suppressions.add_new(item, now=now, counts={"unsubscribed": 1}, step=step)
+    created = suppressions.add_new(suppression, now=now, counts={"unsubscribed": 1}, step=step)
     logger.info(
         "unsubscribed" if created else "already unsubscribed",
         extra={"automation": automation_id, "source": source, "new": created},
@@ -182,10 +178,10 @@ def unsubscribe(
     return created
 
 
-def one_click(settings: Settings, suppressions: SuppressionStore, token: str, now: datetime) -> Claim:
+def one_click(deps: Deps, token: str, now: datetime) -> Claim:
     """Verify the token and unsubscribe its address (idempotent); ``InvalidTokenError`` changes nothing."""
-    claim = read_token(settings, token)
-    unsubscribe(suppressions, claim.address, claim.automation_id, now, source="one-click")
+    claim = read_token(deps.settings, deps.secrets, token)
+    unsubscribe(deps.suppressions, claim.address, claim.automation_id, now, source="one-click")
     return claim
 
 

@@ -26,13 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from automations.adapters.clock import Clock
+from automations.settings import Settings
 from botocore.exceptions import ClientError
 
-from automations.adapters.clock import Clock
-from automations.local.lambdas import FunctionLoadError, FunctionMissingError, Functions
-from automations.local.log import LOG
-from automations.local.provision import Provisioned, Queue
-from automations.local.ses_simulator import (
+from automations_local.lambdas import FunctionLoadError, FunctionMissingError, Functions
+from automations_local.log import LOG
+from automations_local.provision import Provisioned, Queue
+from automations_local.ses_simulator import (
     SentEmail,
     SesCapture,
     address_of,
@@ -40,8 +41,7 @@ from automations.local.ses_simulator import (
     outcome_events,
     sns_record_event,
 )
-from automations.local.wiring import BusSource, QueueSource, Wiring
-from automations.settings import Settings
+from automations_local.wiring import BusSource, QueueSource, Wiring
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 SCHEDULE_ATTEMPTS = 5

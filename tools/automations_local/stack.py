@@ -1,6 +1,6 @@
 """The whole product on one machine: a moto server, the template's resources, the handlers, the pump, HTTP.
 
-:class:`LocalStack` is what ``python -m automations.local`` (``make dev``) runs; it can also be started and
+:class:`LocalStack` is what ``python -m automations_local`` (``make dev``) runs; it can also be started and
 stopped from Python. No AWS account and no Docker: moto's server runs in a thread of this process.
 """
 
@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from automations.adapters.clock import Clock, clock
 from automations.errors import AutomationsError
-from automations.local.lambdas import Functions
-from automations.local.log import LOG
-from automations.local.provision import Provisioned, provision
-from automations.local.pump import Pump
-from automations.local.server import LocalApp, LocalServer
-from automations.local.ses_simulator import SesCapture
-from automations.local.template import load_template
-from automations.local.wiring import Wiring, wiring
 from automations.settings import ENVIRONMENT, Settings
+
+from automations_local.lambdas import Functions
+from automations_local.log import LOG
+from automations_local.provision import Provisioned, provision
+from automations_local.pump import Pump
+from automations_local.server import LocalApp, LocalServer
+from automations_local.ses_simulator import SesCapture
+from automations_local.template import load_template
+from automations_local.wiring import Wiring, wiring
 
 REGION = "us-east-1"
 STAGE = "local"
@@ -234,6 +234,7 @@ class LocalStack:
         """The handlers' settings and dependencies: this process's environment, as a deployed function's."""
         assert self.provisioned is not None and self.settings is not None
         from automations import observability
+        from automations.bootstrap import build_deps
         from automations.services import deps as deps_module
         from automations.settings import get_settings
 
@@ -246,7 +247,7 @@ class LocalStack:
         settings = get_settings()
         if settings != self.settings:
             LOG.warning("settings read from the environment differ from the provisioned ones")
-        deps_module._current = deps_module.Deps.from_settings(settings, the_clock=self.clock)
+        deps_module._current = build_deps(settings, the_clock=self.clock)
         observability.logger.setLevel("INFO" if self.options.verbose else "WARNING")
 
     def _load_examples(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.local.template import resources_of
+from automations_local.template import resources_of
 
 
 @dataclass(frozen=True)

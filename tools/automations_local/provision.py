@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from automations.local.cfn import ACCOUNT, Intrinsics, UnresolvedError
-from automations.local.template import function_environment, global_environment, resources_of, setting_for_resource
 from automations.settings import ENVIRONMENT, Settings
 
+from automations_local.cfn import ACCOUNT, Intrinsics, UnresolvedError
+from automations_local.template import function_environment, global_environment, resources_of, setting_for_resource
+
 #: The resource types the local stack creates in moto (or builds itself: the handlers, routes and event
-#: sources are read from the functions' own definitions by :mod:`automations.local.wiring`).
+#: sources are read from the functions' own definitions by :mod:`automations_local.wiring`).
 CREATED = frozenset(
     {
         "AWS::DynamoDB::Table",

@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console, RenderableType
-from rich.text import Text
-
 from automations import __version__
-from automations.cli import render
-from automations.cli.client import DEFAULT_API_KEY, DEFAULT_ENDPOINT, ApiError, Client, UnreachableError, segment
 from automations.errors import DefinitionError, FieldError
 from automations.language.loader import dump_definition, load_definition, parse_document
 from automations.language.program import flatten
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from automations_cli import render
+from automations_cli.client import DEFAULT_API_KEY, DEFAULT_ENDPOINT, ApiError, Client, UnreachableError, segment
 
 EXIT_OK = 0
 EXIT_INVALID = 1

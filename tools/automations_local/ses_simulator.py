@@ -31,8 +31,9 @@ from typing import Any
 from urllib.parse import quote
 
 from automations import ses_records
-from automations.local.cfn import ACCOUNT
 from automations.ses_records import iso
+
+from automations_local.cfn import ACCOUNT
 
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 _HREF = re.compile(r"""href\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)

@@ -32,7 +32,8 @@ from urllib.parse import parse_qs, urlsplit
 from automations.adapters.clock import Clock
 from automations.errors import AutomationsError
 from automations.language.durations import format_duration, parse_duration
-from automations.local.apigw import (
+
+from automations_local.apigw import (
     BadProxyResponseError,
     HttpAnswer,
     Match,
@@ -41,11 +42,11 @@ from automations.local.apigw import (
     match,
     proxy_event,
 )
-from automations.local.lambdas import FunctionLoadError, FunctionMissingError, Functions
-from automations.local.log import LOG
-from automations.local.pump import Pump
-from automations.local.ses_simulator import outbox_page
-from automations.local.wiring import Route
+from automations_local.lambdas import FunctionLoadError, FunctionMissingError, Functions
+from automations_local.log import LOG
+from automations_local.pump import Pump
+from automations_local.ses_simulator import outbox_page
+from automations_local.wiring import Route
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit

@@ -1,4 +1,4 @@
-"""``python -m automations.local`` (``make dev``): the whole product on http://127.0.0.1:3000, no AWS account.
+"""``python -m automations_local`` (``make dev``): the whole product on http://127.0.0.1:3000, no AWS account.
 
 Options: ``--port 3000``, ``--moto-port N`` (default: a free port), ``--api-key KEY`` (default
 ``local-dev-key``), ``--sender ADDRESS``, ``--no-examples``, ``--root PATH``, ``--verbose``.
@@ -14,13 +14,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from automations.local.log import LOG, configure
-from automations.local.stack import DEFAULT_API_KEY, DEFAULT_SENDER, LocalStack, Options, StackError
+from automations_local.log import LOG, configure
+from automations_local.stack import DEFAULT_API_KEY, DEFAULT_SENDER, LocalStack, Options, StackError
 
 
 def parse(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m automations.local",
+        prog="python -m automations_local",
         description="Run the automations product locally, under a moto server (no AWS account, no Docker).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -6,12 +6,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
+from automations.engine.email import EMAIL_TYPES
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-
-from automations.engine.email import EMAIL_TYPES
 
 STATUS_STYLES = {
     "active": "green",

@@ -1,5 +1,5 @@
 """The ``automations`` command: validate definitions locally, and manage automations through the API."""
 
-from automations.cli.main import app
+from automations_cli.main import app
 
 __all__ = ["app"]

@@ -19,8 +19,9 @@ from types import ModuleType
 from typing import Any
 
 from automations.errors import AutomationsError
-from automations.local.cfn import ACCOUNT
-from automations.local.log import LOG
+
+from automations_local.cfn import ACCOUNT
+from automations_local.log import LOG
 
 
 class FunctionMissingError(AutomationsError):

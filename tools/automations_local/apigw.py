@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from automations.local.cfn import ACCOUNT
-from automations.local.wiring import Route
+from automations_local.cfn import ACCOUNT
+from automations_local.wiring import Route
 
 _PARAM = re.compile(r"\{([^}/]+?)(\+?)\}")
 _TEXTUAL = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml", "+json", "+xml")
