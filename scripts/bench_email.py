@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from scripts.bench import START, RequestCounter, emit
+from scripts.bench import START, RequestCounter, emit, figures_only
 
 
 def _typical() -> tuple[Any, dict[str, Any]]:
@@ -122,8 +122,9 @@ def _message_id(run_id: str, address: str) -> str:
 
 
 def main() -> None:
-    bench_build()
-    bench_requests()
+    with figures_only():
+        bench_build()
+        bench_requests()
 
 
 if __name__ == "__main__":

@@ -12,12 +12,16 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from automations import settings as stack_settings
 from automations.observability import logger, metrics
 from automations.services.deps import get_deps
 from automations.services.ingest import silence_over
 from automations.services.runner import evaluate_step
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+# In Lambda, a variable this function cannot work without is an error at start, naming it.
+stack_settings.require()
 
 #: How much of an invalid payload its log line shows.
 LOGGED_PAYLOAD_CHARS = 1000

@@ -5,13 +5,18 @@ of the expected shape) is logged, counted and reported as a batch item failure t
 retries it lands in the dead-letter queue (alarmed) with its body, never dropped. The other records of the
 batch are processed either way.
 
+Powertools' batch processor parses each record with :class:`EmailQueueRecord` (the SQS record, its body an
+:class:`~automations.services.sending.EmailMessage`) before the record handler sees it; a record the model
+refuses is the batch item failure of a message that is not an email request. Each record's log lines carry
+its SQS message id as their correlation id.
+
 Sends are paced to the stack's share of the SES sending rate, and a recipient is taken only while one more
 SES call fits in the invocation's remaining time: the records (and recipients) left when time runs short are
 reported as batch item failures and come back, instead of being cut off mid-send by the function's timeout.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the record model is built when the module loads, which may be by
+# its path (the local stack, the tests), where postponed annotations could not be resolved.
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +24,18 @@ from automations import settings as stack_settings
 from automations.observability import logger, metrics
 from automations.services import sending
 from automations.services.deps import get_deps
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    ExceptionInfo,
+    FailureResponse,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json, ValidationError
 
 # Every email carries a signed unsubscribe link: a function deployed without the secret fails at start.
 stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
@@ -34,6 +47,38 @@ _METRICS = {
     "unknown": "EmailsUnknown",
     "done": "EmailsAlreadyHandled",
 }
+
+
+class EmailQueueRecord(SqsRecordModel):
+    """A record of the email queue: its body is the JSON of an email request (``EmailRequest.as_message()``)."""
+
+    body: Json[sending.EmailMessage]
+
+
+class EmailBatchProcessor(BatchProcessor):
+    """Powertools' batch processor for the email queue: a record :class:`EmailQueueRecord` refuses fails, and is
+    logged and counted first."""
+
+    def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
+        error = exception[1]
+        if isinstance(error, ValidationError) and error.title == EmailQueueRecord.__name__:
+            _refused(record, error)
+        return super().failure_handler(record, exception)
+
+
+def _refused(record: SQSRecord, error: ValidationError) -> None:
+    # No retry can fix it, but it is not ours to delete: it goes back, then to the dead-letter queue.
+    attributes = record.raw_event.get("attributes") or {}  # the record itself may be what the model refused
+    logger.set_correlation_id(record.message_id)
+    logger.error(
+        "invalid email message kept for the dead-letter queue",
+        extra={
+            "message_id": record.message_id,
+            "reason": sending.reason_of(error),
+            "receive_count": attributes.get("ApproximateReceiveCount"),
+        },
+    )
+    metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
 
 
 def _count(deliveries: list[sending.Delivery], test: bool) -> None:
@@ -49,22 +94,10 @@ def _seconds_left(context: LambdaContext | None) -> Callable[[], float] | None:
     return lambda: context.get_remaining_time_in_millis() / 1000
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+def record_handler(record: EmailQueueRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+    logger.set_correlation_id(record.messageId)
     deps = get_deps()
-    try:
-        request = sending.request_from_body(record.body)
-    except sending.InvalidEmailMessageError as exc:
-        # No retry can fix it, but it is not ours to delete: it goes back, then to the dead-letter queue.
-        logger.error(
-            "invalid email message kept for the dead-letter queue",
-            extra={
-                "message_id": record.message_id,
-                "reason": str(exc),
-                "receive_count": record.attributes.approximate_receive_count,
-            },
-        )
-        metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
-        raise
+    request = record.body.request()
     try:
         deliveries = sending.send_request(
             deps, request, deps.clock.now(), pace=sending.pacer(deps), time_left=_seconds_left(lambda_context)
@@ -73,18 +106,18 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
         # Not taken (or not finished): it comes back after the queue's visibility timeout.
         logger.warning(
             "email message left for a later invocation",
-            extra={"message_id": record.message_id, "reason": str(exc), "handled": len(exc.deliveries)},
+            extra={"message_id": record.messageId, "reason": str(exc), "handled": len(exc.deliveries)},
         )
         _count(exc.deliveries, request.test)
         metrics.add_metric(name="EmailMessagesDeferred", unit="Count", value=1)
         raise
     except sending.TransientSendError as exc:
-        receive_count = int(record.attributes.approximate_receive_count or 1)
-        delay = sending.postpone(deps, record.receipt_handle, receive_count, record.event_source_arn)
+        receive_count = int(record.attributes.ApproximateReceiveCount or 1)
+        delay = sending.postpone(deps, record.receiptHandle, receive_count, record.eventSourceARN)
         logger.warning(
             "email message goes back to the queue",
             extra={
-                "message_id": record.message_id,
+                "message_id": record.messageId,
                 "reason": exc.reason,
                 "receive_count": receive_count,
                 "delay": delay,
@@ -101,5 +134,5 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # One processor per invocation: it holds the batch it works on (its records, successes and failures).
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    processor = EmailBatchProcessor(EventType.SQS, model=EmailQueueRecord, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -4,6 +4,11 @@
   message's status, the counters, the suppressions and the reputation guard, once per record.
 - API Gateway events serve ``GET /u/{token}`` (a page with an unsubscribe button) and ``POST /u/{token}``
   (RFC 8058 one-click, body ``List-Unsubscribe=One-Click``), with no API key: the signed token is the proof.
+  A request's log lines carry its API Gateway request id as their correlation id, and an error the routes do
+  not expect is a 500 naming that id (the management API's answer).
+
+The SNS event is read with Powertools' SNS model; each record's ``Message`` is then the feedback service's to
+read, so that one record it cannot process is logged, counted and answered ``invalid`` on its own.
 """
 
 from __future__ import annotations
@@ -11,17 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from automations import settings as stack_settings
+from automations.api.errors import register_unexpected
 from automations.observability import logger, metrics
 from automations.services import feedback, unsubscribe
 from automations.services.deps import get_deps
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The unsubscribe pages read signed tokens: a function deployed without the secret fails at start.
 stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
 
 app = APIGatewayRestResolver()
+register_unexpected(app)
 
 #: The outcomes of emails (not test emails) that the dashboard shows, from the counters SES's events add.
 _OUTCOME_METRICS = {"delivered": "EmailsDelivered", "bounced_hard": "EmailsBounced", "complained": "EmailsComplained"}
@@ -63,10 +72,10 @@ def unsubscribe_one_click(token: str) -> Response[str]:
 def _sns(event: dict[str, Any]) -> dict[str, Any]:
     deps = get_deps()
     results = []
-    for record in SNSEvent(event).records:
-        sns_id = record.sns.message_id
+    for record in parse(event, model=SnsModel).Records:
+        sns_id = record.Sns.MessageId
         try:
-            result = feedback.handle(deps, record.sns.message, deps.clock.now())
+            result = feedback.handle(deps, record.Sns.Message, deps.clock.now())
         except feedback.UnprocessableFeedbackError as exc:
             # Retrying cannot fix it: say why, count it, and let it go (SNS must not retry it forever).
             logger.error("SES event cannot be processed", extra={"sns_message_id": sns_id, "reason": str(exc)})
@@ -89,7 +98,7 @@ def _is_sns(event: dict[str, Any]) -> bool:
     return bool(records) and isinstance(records, list) and records[0].get("EventSource") == "aws:sns"
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if _is_sns(event):

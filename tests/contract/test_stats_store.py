@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from automations.adapters.tables import COUNTERS
+from automations.adapters.dynamodb.tables import COUNTERS
 from automations.ports import WHOLE, Ports
 
 from tests.contract.conftest import START

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from automations.adapters.tables import EventItem
+from automations.adapters.dynamodb.tables import EventItem
 from automations.engine import RunStatus
-from automations.services import automations as manage
+from automations.services import lifecycle
 
 from tests.conftest import load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
@@ -33,7 +33,7 @@ def test_a_batch_with_one_poison_of_each_kind_processes_every_other_event(stack:
     broken_html = "<p>{{ (contact.first_name * 1000000000) | length }}</p>"
     changed = definition("booking-approved", id="booking-approved-broken", name="Broken greeting")
     changed["steps"][0]["send_email"]["html"] = broken_html
-    manage.create(stack.deps, changed, stack.clock.now())
+    lifecycle.create(stack.deps, changed, stack.clock.now())
     activate(stack, "session-reminder")
     # When one batch carries good events and one poison of each kind
     events: list[str] = [

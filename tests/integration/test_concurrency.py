@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
-from automations.adapters import stats
-from automations.adapters.tables import EventItem, MessageItem
+from automations.adapters.dynamodb import stats
+from automations.adapters.dynamodb.tables import EventItem, MessageItem
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler

@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from automations.adapters import stats
+from automations.adapters.dynamodb import stats
 from automations.engine import RunState
-from automations.services import automations as manage
+from automations.services import lifecycle
 
 from tests.conftest import load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
@@ -298,7 +298,7 @@ def test_deactivation_ends_waiting_runs_and_their_schedules(stack: Stack) -> Non
     payloads = [schedule_of(stack, r)["Input"] for r in runs]
     # When the operator deactivates the automation a day later
     stack.clock.offset = timedelta(days=1)
-    manage.deactivate(stack.deps, "overdue-invoice-reminder", stack.clock.now())
+    lifecycle.deactivate(stack.deps, "overdue-invoice-reminder", stack.clock.now())
     # Then both runs ended with that reason, and their schedules are deleted
     for run_id in runs:
         state = run(stack, run_id)
@@ -336,7 +336,7 @@ def test_deletion_ends_waiting_runs_and_stale_schedules_do_nothing(stack: Stack)
     run_id = start(stack, sample("overdue-invoice-reminder", "evt_del"))
     payload = schedule_of(stack, run_id)["Input"]
     # When the automation is deleted
-    ended = manage.delete(stack.deps, "overdue-invoice-reminder", stack.clock.now())
+    ended = lifecycle.delete(stack.deps, "overdue-invoice-reminder", stack.clock.now())
     # Then its run ended with that reason and the schedule is gone
     assert ended == 1
     state = run(stack, run_id)
@@ -357,7 +357,7 @@ def test_a_new_version_leaves_a_waiting_run_on_the_version_it_started_with(stack
     v2 = definition("overdue-invoice-reminder")
     v2["steps"][0] = {"delay": "1d"}
     v2["steps"][1]["then"][0]["send_email"]["subject"] = "Reminder (v2): invoice {{ data.invoice.number }}"
-    summary = manage.replace(stack.deps, "overdue-invoice-reminder", v2, stack.clock.now())
+    summary = lifecycle.replace(stack.deps, "overdue-invoice-reminder", v2, stack.clock.now())
     assert summary.version == 2 and summary.status == "active"
     # And a new overdue invoice arrives afterwards
     new_run = start(stack, sample("overdue-invoice-reminder", "evt_v2", data__invoice__id="inv_9"))

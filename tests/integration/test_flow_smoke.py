@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from automations.services import automations as manage
+from automations.services import lifecycle
 
 from tests.conftest import EXAMPLES, load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
@@ -13,7 +13,7 @@ from tests.support.aws import LambdaContextStub, Stack, load_handler
 
 def test_overdue_invoice_from_api_gateway_to_queued_email(stack: Stack) -> None:
     # Given the overdue-invoice example, active
-    manage.create(stack.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), stack.clock.now())
+    lifecycle.create(stack.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), stack.clock.now())
     ingest = load_handler("ingest_trigger")
     evaluate = load_handler("evaluate_step")
     # When the app posts an overdue invoice through API Gateway

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from automations.adapters.tables import EventItem
+from automations.adapters.dynamodb.tables import EventItem
 from automations.events import MAX_DEPTH
 from automations.services.ingest import process
 

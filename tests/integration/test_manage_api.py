@@ -14,8 +14,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 import yaml
-from automations.adapters import stats
+from automations.adapters.dynamodb import stats
 from automations.events import parse_events
+from automations.ports import Suppression
 from automations.services.ingest import ingest
 from openapi_spec_validator import validate
 
@@ -500,18 +501,16 @@ def test_creating_from_a_template_yields_a_draft(stack: Stack) -> None:
 
 
 def test_a_contact_shows_suppressions_unsubscribes_and_runs(stack: Stack) -> None:
-    from automations.adapters.messages import SuppressionStore
-
     # Given Ana's run, a complaint from her address, and an unsubscribe of Bo's
     create(example(OVERDUE))
     [run_id] = post_event(stack, sample_event(OVERDUE))
-    store = SuppressionStore(stack.settings.workspace)
+    store = stack.deps.suppressions
     now = stack.clock.now()
-    complaint = store.item(
+    complaint = Suppression.new(
         "Ana@Example.com", "complaint", reason="complaint: abuse", source="ses", automation_id=OVERDUE, now=now
     )
     store.add_new(complaint, now=now, counts={})
-    unsubscribe = store.item(
+    unsubscribe = Suppression.new(
         "bo@example.com", "unsubscribe", reason="one-click", source="link", automation_id=None, now=now
     )
     store.add_new(unsubscribe, now=now, counts={})

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from automations.observability import logger
-from automations.services import automations as manage
-from automations.services import preview
+from automations.services import lifecycle, preview
 from automations.services.sending import TransientSendError
 
 from tests.conftest import EXAMPLES, load_event
@@ -72,7 +71,7 @@ def test_a_server_error_answers_with_the_request_id_its_log_lines_carry(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the table is on fire")
 
-    monkeypatch.setattr(manage, "list_all", broken)
+    monkeypatch.setattr(lifecycle, "list_all", broken)
     # When it is called
     status, body, _ = call("GET", "/v1/automations", None, "req-5xx-0001")
     # Then the answer is a 500 that names the request, and says nothing of the failure itself

@@ -11,11 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from automations.adapters import stats
-from automations.adapters.messages import MessageStore
-from automations.adapters.tables import MessageItem, StateItem
+from automations.adapters.dynamodb import stats
+from automations.adapters.dynamodb.messages import DynamoMessageStore
+from automations.adapters.dynamodb.tables import MessageItem, StateItem
 from automations.engine import RunStatus
-from automations.services import automations as manage
+from automations.ports import EmailRecord
+from automations.services import lifecycle
 from automations.services.feedback import guard
 from botocore.exceptions import EndpointConnectionError
 from pynamodb.transactions import TransactWrite
@@ -254,16 +255,16 @@ def test_a_lost_reply_to_the_claim_still_sends_the_email_once(stack: Stack, monk
     accepted(sample("booking-approved", "evt_claim"))
     record = queued_record(stack)
     # When the claim of its record is written but the reply is lost
-    real_claim = MessageStore.claim
+    real_claim = DynamoMessageStore.claim
     lost = [LOST]
 
-    def claim_then_lose(self: MessageStore, item: MessageItem) -> bool:
-        result = real_claim(self, item)
+    def claim_then_lose(self: DynamoMessageStore, record: EmailRecord) -> bool:
+        result = real_claim(self, record)
         if lost:
             raise lost.pop()
         return result
 
-    monkeypatch.setattr(MessageStore, "claim", claim_then_lose)
+    monkeypatch.setattr(DynamoMessageStore, "claim", claim_then_lose)
     result = SEND.handler({"Records": [record]}, LambdaContextStub())
     # Then the attempt knows the claim is its own: SES is called once and the email is sent
     assert result == {"batchItemFailures": []}
@@ -321,9 +322,9 @@ def test_a_bounce_redelivered_after_the_guard_failed_runs_the_guard(
     monkeypatch.setattr(guard, "guard_reputation", flaky_guard)
     with pytest.raises(EndpointConnectionError):
         WEBHOOK.handler(bounce, LambdaContextStub())
-    assert manage.get(stack.deps, "booking-approved").status == "active"
+    assert lifecycle.get(stack.deps, "booking-approved").status == "active"
     # Then the redelivery, though a duplicate for the counters, runs the guard
     [result] = WEBHOOK.handler(bounce, LambdaContextStub())["results"]
     assert result["status"] == "duplicate"
-    assert manage.get(stack.deps, "booking-approved").status == "inactive"
+    assert lifecycle.get(stack.deps, "booking-approved").status == "inactive"
     assert counters(stack, "booking-approved")["bounced_hard"] == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 from automations.engine import RunState
-from automations.services import automations as manage
+from automations.services import lifecycle
 
 from tests.conftest import EXAMPLES, load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
@@ -198,7 +198,7 @@ def test_after_silence_counts_each_person_apart_and_stops_when_deactivated(stack
     schedules = {s["Input"]["person"]: s for s in stack.schedules()}
     assert set(schedules) == {"c_42", "c_43"}
     # When the automation is deactivated, and Ana's countdown fires thirty days later
-    manage.deactivate(stack.deps, "we-miss-you", stack.clock.now())
+    lifecycle.deactivate(stack.deps, "we-miss-you", stack.clock.now())
     stack.clock.offset = timedelta(days=30)
     out = fire(schedules["c_42"]["Input"])
     # Then nothing starts

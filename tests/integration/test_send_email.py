@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from automations.adapters.messages import MessageStore, SuppressionStore
+from automations.adapters.dynamodb.messages import DynamoMessageStore
+from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
 from automations.language.loader import load_definition
 from automations.language.templates import UNSUBSCRIBE_PLACEHOLDER
+from automations.ports import Suppression
 from automations.services import preview, sending
 from automations.services.unsubscribe import verify_token
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -53,10 +55,9 @@ def throttled() -> ClientError:
 
 
 def suppress(stack: Stack, address: str, kind: str) -> None:
-    store = SuppressionStore("default")
     now = stack.clock.now()
-    store.add_new(
-        store.item(address, kind, reason=f"test {kind}", source="test", automation_id=None, now=now),
+    DynamoSuppressionStore("default").add_new(
+        Suppression.new(address, kind, reason=f"test {kind}", source="test", automation_id=None, now=now),
         now=now,
         counts={},
     )
@@ -100,7 +101,7 @@ def test_a_transactional_email_goes_out_once_per_recipient_with_sender_reply_to_
     # And each recipient has a record: sent, with SES's message id, listed on the run
     record = message("run_0001", "reminder", "ana@example.com")
     assert record.state == "sent" and record.ses_message_id
-    assert MessageStore("default").by_ses_id(record.ses_message_id) is not None
+    assert DynamoMessageStore("default").by_ses_id(record.ses_message_id) is not None
     timeline = sending.messages_of_run(stack.deps, "run_0001")
     assert sorted(m["address"] for m in timeline) == ["ana@example.com", "owner@acme.example"]
     assert {m["state"] for m in timeline} == {"sent"}
@@ -284,14 +285,14 @@ def test_a_crash_after_ses_accepted_is_marked_unknown_and_never_resent(
     def crash(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("Lambda timed out")
 
-    original = MessageStore.mark_sent
-    monkeypatch.setattr(MessageStore, "mark_sent", crash)
+    original = DynamoMessageStore.mark_sent
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", crash)
     event = sqs_event(request())
     first = run(handler, event)
     assert first["batchItemFailures"]  # the queue message comes back
     assert len(spy.calls) == 1
     assert message("run_0001", "reminder", "ana@example.com").state == "sending"
-    monkeypatch.setattr(MessageStore, "mark_sent", original)
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", original)
     spy.calls.clear()
     # When the message is delivered again
     second = run(handler, sqs_event(request(), receive_count=2))
@@ -406,11 +407,11 @@ def test_send_test_email_refuses_a_step_that_sends_nothing(stack: Stack) -> None
 
 def test_the_engine_queue_and_sender_together(stack: Stack, handler: Any) -> None:
     """The overdue-invoice example from an API event to two emails, through the real queue."""
-    from automations.services import automations as manage
+    from automations.services import lifecycle
 
     from tests.conftest import load_event
 
-    manage.create(stack.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), stack.clock.now())
+    lifecycle.create(stack.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), stack.clock.now())
     load_handler("ingest_trigger").handler(load_event("apigw_post_event.json"), LambdaContextStub())
     [schedule] = stack.schedules()
     stack.clock.moment = datetime.fromisoformat(schedule["Input"]["due_at"])
@@ -418,7 +419,7 @@ def test_the_engine_queue_and_sender_together(stack: Stack, handler: Any) -> Non
     result = run(handler, receive_event(stack))
     assert result == {"batchItemFailures": []}
     assert sorted(m["To"] for m in sent_messages()) == ["ana@example.com", "owner@acme.example"]
-    [run_id] = {m.run_id for m in MessageStore("default").of_run(schedule["Input"]["run"])}
+    [run_id] = {m.run_id for m in DynamoMessageStore("default").of_run(schedule["Input"]["run"])}
     assert run_id == schedule["Input"]["run"]
 
 

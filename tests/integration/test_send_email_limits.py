@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 from automations.adapters import ses
-from automations.services import automations as manage
 from automations.services import deps as deps_module
-from automations.services import sending
+from automations.services import lifecycle, sending
 from automations.services.deps import Deps
 
 from tests.support.aws import LambdaContextStub, Stack, load_handler
@@ -200,5 +199,5 @@ def test_an_automation_sending_from_a_sender_the_stack_may_not_use_is_not_activa
     created = definition("overdue-invoice-reminder", status="active")
     step = next(s for s in created["steps"] if "if" in s)["then"][0]["send_email"]
     step["from"] = "ceo@acme.example"
-    with pytest.raises(manage.ActivationError, match=r"ceo@acme\.example is not an allowed sender"):
-        manage.create(stack.deps, created, stack.clock.now())
+    with pytest.raises(lifecycle.ActivationError, match=r"ceo@acme\.example is not an allowed sender"):
+        lifecycle.create(stack.deps, created, stack.clock.now())

@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from automations.adapters.dynamodb import email_record
-from automations.adapters.messages import SuppressionStore
-from automations.adapters.tables import MessageItem
-from automations.services import automations as manage
-from automations.services import feedback
+from automations.adapters.dynamodb.messages import DynamoMessageStore, email_record
+from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
+from automations.adapters.dynamodb.tables import MessageItem
+from automations.services import feedback, lifecycle
 from automations.services.unsubscribe import sign_token
 
 from tests.conftest import EXAMPLES
@@ -98,7 +97,7 @@ def test_a_subscription_event_unsubscribes_from_promotional_mail_only(
     [result] = deliver(webhook, ses_record("ses_subscription.json", sent))
     assert result["status"] == "counted"
     assert nonzero(counters()) == {"unsubscribed": 1}
-    [item] = SuppressionStore("default").of("ana@example.com")
+    [item] = DynamoSuppressionStore("default").of("ana@example.com")
     assert (item.kind, item.scope) == ("unsubscribe", "promotional")
 
 
@@ -190,7 +189,7 @@ def test_a_hard_bounce_or_a_complaint_stops_every_type_of_mail(
 ) -> None:
     # Given SES reports a hard bounce (or a complaint) for Ana
     deliver(webhook, ses_record(name, sent))
-    [item] = SuppressionStore("default").of("ana@example.com")
+    [item] = DynamoSuppressionStore("default").of("ana@example.com")
     assert (item.kind, item.scope, item.automation_id) == (kind, "all", "overdue-invoice-reminder")
     # When any type of email is due for her afterwards
     for number, email_type in enumerate(("promotional", "transactional", "business_critical")):
@@ -203,7 +202,7 @@ def test_a_hard_bounce_or_a_complaint_stops_every_type_of_mail(
 
 def test_a_soft_bounce_does_not_suppress(stack: Stack, webhook: Any, sent: MessageItem) -> None:
     deliver(webhook, ses_record("ses_bounce_transient.json", sent))
-    assert SuppressionStore("default").of("ana@example.com") == []
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
     assert send(stack, request(run_id="run_0002")).state == "sent"
 
 
@@ -214,7 +213,7 @@ def test_a_bounce_on_ses_suppression_list_counts_as_suppressed_not_as_a_new_hard
     record["bounce"]["bounceSubType"] = "OnAccountSuppressionList"
     deliver(webhook, record)
     assert nonzero(counters()) == {"suppressed": 1}
-    assert SuppressionStore("default").of("ana@example.com")[0].kind == "bounce"
+    assert DynamoSuppressionStore("default").of("ana@example.com")[0].kind == "bounce"
 
 
 # --- the reputation guard -----------------------------------------------------------------------------------
@@ -224,7 +223,7 @@ def test_a_bounce_on_ses_suppression_list_counts_as_suppressed_not_as_a_new_hard
 def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A stack that judges reputation after 20 sends, with an active automation that has a waiting run."""
     with aws_stack(monkeypatch, START, min_sends_for_reputation=20) as created:
-        manage.create(created.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), created.clock.now())
+        lifecycle.create(created.deps, (EXAMPLES / "overdue-invoice-reminder.yaml").read_text(), created.clock.now())
         yield created
 
 
@@ -291,7 +290,7 @@ def test_the_unsubscribe_link_shows_a_page_with_a_button_and_changes_nothing(sta
     assert '<form method="post">' in response["body"]
     assert 'name="List-Unsubscribe" value="One-Click"' in response["body"]
     assert "a***@example.com" in response["body"]
-    assert SuppressionStore("default").of("ana@example.com") == []
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
 
 
 def test_one_click_unsubscribes_from_promotional_mail_and_counts_once(stack: Stack, webhook: Any) -> None:
@@ -299,7 +298,7 @@ def test_one_click_unsubscribes_from_promotional_mail_and_counts_once(stack: Sta
     response = webhook(apigw_event("POST", token_for()), LambdaContextStub())
     # Then it answers 200 and Ana no longer gets promotional mail; the automation counts one unsubscribe
     assert response["statusCode"] == 200
-    [item] = SuppressionStore("default").of("ana@example.com")
+    [item] = DynamoSuppressionStore("default").of("ana@example.com")
     assert (item.kind, item.scope, item.source) == ("unsubscribe", "promotional", "one-click")
     assert counters("we-miss-you")["unsubscribed"] == 1
     # And again: still 200, still counted once
@@ -327,7 +326,7 @@ def test_a_forged_or_garbled_token_changes_nothing(stack: Stack, webhook: Any, t
     for method in ("GET", "POST"):
         response = webhook(apigw_event(method, token), LambdaContextStub())
         assert 400 <= response["statusCode"] < 500
-    assert SuppressionStore("default").of("ana@example.com") == []
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
     assert nonzero(counters("we-miss-you")) == {}
 
 
@@ -337,13 +336,13 @@ def test_an_altered_address_in_the_token_is_refused(stack: Stack, webhook: Any) 
     forged = f"{other_payload}.{good.split('.')[1]}"
     response = webhook(apigw_event("POST", forged), LambdaContextStub())
     assert response["statusCode"] == 400
-    assert SuppressionStore("default").of("bob@example.com") == []
+    assert DynamoSuppressionStore("default").of("bob@example.com") == []
 
 
 def test_a_post_without_the_one_click_body_is_refused(stack: Stack, webhook: Any) -> None:
     response = webhook(apigw_event("POST", token_for(), body="something=else"), LambdaContextStub())
     assert response["statusCode"] == 400
-    assert SuppressionStore("default").of("ana@example.com") == []
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
 
 
 def test_the_unsubscribe_link_in_a_sent_email_works_end_to_end(stack: Stack, webhook: Any) -> None:
@@ -373,17 +372,15 @@ def test_simulated_records_have_the_shape_the_webhook_reads(stack: Stack, webhoo
 def test_an_ses_event_settles_a_send_that_crashed_before_its_record(
     stack: Stack, webhook: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from automations.adapters.messages import MessageStore
-
     # Given send_email died after SES accepted the email, leaving the record "sending"
     def crash(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("Lambda timed out")
 
-    original = MessageStore.mark_sent
-    monkeypatch.setattr(MessageStore, "mark_sent", crash)
+    original = DynamoMessageStore.mark_sent
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", crash)
     verify_sender()
     load_handler("send_email").handler(sqs_event(request()), LambdaContextStub())
-    monkeypatch.setattr(MessageStore, "mark_sent", original)
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", original)
     item = message("run_0001", "reminder", "ana@example.com")
     assert item.state == "sending"
     # When SES's Send event for it arrives
@@ -391,7 +388,7 @@ def test_an_ses_event_settles_a_send_that_crashed_before_its_record(
     # Then the record says sent, under SES's id, and the queue's retry neither resends nor counts "unknown"
     item = reread(item)
     assert (item.state, item.ses_message_id) == ("sent", "ses-0001")
-    assert MessageStore("default").by_ses_id("ses-0001") is not None
+    assert DynamoMessageStore("default").by_ses_id("ses-0001") is not None
     load_handler("send_email").handler(sqs_event(request(), receive_count=2), LambdaContextStub())
     assert len(sent_messages()) == 1
     assert nonzero(counters()) == {"sent": 1}

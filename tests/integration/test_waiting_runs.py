@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import boto3
-from automations.services import automations as manage
+from automations.services import lifecycle
 
 from tests.conftest import load_event
 from tests.support.aws import REGION, LambdaContextStub, Stack, load_handler
@@ -43,7 +43,7 @@ def test_a_run_is_in_the_waiting_index_until_it_ends(stack: Stack) -> None:
     assert indexed(stack) == waiting
     assert sorted(stored.state.id for stored in stack.deps.runs.waiting_of(AUTOMATION)) == waiting
     # When the automation is deactivated, its waiting runs end, and the index is empty
-    manage.deactivate(stack.deps, AUTOMATION, stack.clock.now())
+    lifecycle.deactivate(stack.deps, AUTOMATION, stack.clock.now())
     assert indexed(stack) == []
     assert list(stack.deps.runs.waiting_of(AUTOMATION)) == []
     assert {run.status.value for run in stack.deps.runs.by_automation(AUTOMATION)} == {"cancelled"}

@@ -22,6 +22,8 @@ from automations_local.provision import create_tables
 from automations_local.template import load_template
 from moto import mock_aws
 
+from tests.support.settings import settings_with
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 REGION = "us-east-1"
@@ -125,7 +127,7 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
         **endpoint,
     }
     values.update(overrides)
-    settings = Settings.model_validate(values)
+    settings = settings_with(**values)
     dynamodb = boto3.client("dynamodb", region_name=REGION, **endpoint)
     create_tables(load_template(TEMPLATE), settings, dynamodb)
     clock = FixedClock(start)

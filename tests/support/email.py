@@ -11,10 +11,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import boto3
-from automations.adapters import stats
+from automations.adapters.dynamodb import stats
+from automations.adapters.dynamodb.messages import message_key
+from automations.adapters.dynamodb.tables import MessageItem
 from automations.adapters.ses_sender import SesEmailSender
-from automations.adapters.tables import MessageItem
 from automations.engine.effects import EmailRequest
+from automations.ports import message_id_for
 from moto.ses.models import ses_backends
 
 from tests.conftest import load_event
@@ -151,11 +153,11 @@ def nonzero(values: dict[str, int]) -> dict[str, int]:
 
 
 def message(run_id: str, step: str, address: str) -> MessageItem:
-    from automations.adapters.messages import MessageStore, message_id_for
-
-    found = MessageStore("default").get(run_id, step, message_id_for("default", run_id, step, address))
-    assert found is not None, f"no message record for {address}"
-    return found
+    key = message_key("default", run_id, step, message_id_for("default", run_id, step, address))
+    try:
+        return MessageItem.get(*key, consistent_read=True)
+    except MessageItem.DoesNotExist:
+        raise AssertionError(f"no message record for {address}") from None
 
 
 @dataclass

@@ -25,8 +25,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from automations.adapters import ses
-from automations.adapters.store import _ended_counter, routes_of, run_key_expiry
-from automations.adapters.tables import COUNTERS
+from automations.adapters.dynamodb.automations import routes_of
+from automations.adapters.dynamodb.runs import ended_counter, run_key_expiry
+from automations.adapters.dynamodb.tables import COUNTERS
 from automations.engine.effects import EmailRequest
 from automations.engine.state import RunState, RunStatus
 from automations.ports import (
@@ -344,7 +345,7 @@ class FakeRunStore(_Atomic):
                 claims.append((key, _Lock(state.id, _epoch(run_key_expiry(state, now)))))
             counts = {"runs_started": 1}
             if state.status.ended:
-                counts[f"runs_{_ended_counter(state.status)}"] = 1
+                counts[f"runs_{ended_counter(state.status)}"] = 1
             self.stats.check(counts)
             self.runs[(state.workspace, state.id)] = self._row(state, 0)
             self.locks.update(claims)
@@ -360,7 +361,7 @@ class FakeRunStore(_Atomic):
             ended = state.status.ended
             self.runs[(state.workspace, state.id)] = self._row(state, revision + 1)
             if ended:
-                self.stats.increment(state.automation_id, now, {f"runs_{_ended_counter(state.status)}": 1})
+                self.stats.increment(state.automation_id, now, {f"runs_{ended_counter(state.status)}": 1})
             if state.run_key is not None and (ended or state.status is RunStatus.WAITING):
                 key = ("runkey", state.automation_id, state.run_key)
                 held = self.locks.get(key)

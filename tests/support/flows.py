@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import yaml
-from automations.services import automations as manage
+from automations.services import lifecycle
 
 from tests.conftest import EXAMPLE_EVENTS, EXAMPLES
 from tests.support.aws import Stack
@@ -22,7 +22,7 @@ def definition(example: str, **changes: Any) -> dict[str, Any]:
 def activate(stack: Stack, example: str, **changes: Any) -> str:
     """Create an example automation as an active one (with some top-level fields changed); its id."""
     created = definition(example, **changes)
-    manage.create(stack.deps, created, stack.clock.now())
+    lifecycle.create(stack.deps, created, stack.clock.now())
     return str(created["id"])
 
 

@@ -19,6 +19,7 @@ from automations.settings import Settings
 
 from tests.conftest import load_event
 from tests.support.services import QUEUE, SENDER, World
+from tests.support.settings import settings_with
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:automations-unsubscribe-AbCdEf"
 SECRET = "s3cret-for-links"
@@ -32,7 +33,7 @@ def mail_settings(**changes: Any) -> Settings:
         "unsubscribe_base_url": BASE_URL,
         "unsubscribe_secret_arn": SECRET_ARN,
     }
-    return Settings(**{**values, **changes})
+    return settings_with(**{**values, **changes})
 
 
 def request(run_id: str = "run_1", **changes: Any) -> EmailRequest:

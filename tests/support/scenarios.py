@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from automations.adapters import stats
+from automations.adapters.dynamodb import stats
 from automations.ids import derived_id
 from automations.services import deps as deps_module
 from automations.services.deps import Deps
@@ -102,9 +102,7 @@ class World:
         # empty, so that every play makes the same requests in the same order.
         deps = replace(
             self.base,
-            automations=replace(
-                self.base.automations, store=replace(self.base.automations.store, _versions={}, _routes={})
-            ),
+            automations=replace(self.base.automations, _versions={}, _routes={}),
             clock=clock,
             _parsed={},
         )

@@ -14,13 +14,14 @@ from typing import Any
 from automations.engine import RunState
 from automations.events import parse_events
 from automations.ports import WHOLE
-from automations.services import automations as manage
+from automations.services import lifecycle
 from automations.services.deps import Deps
 from automations.services.ingest import EventResult, ingest, silence_over
 from automations.services.runner import StepResult, evaluate_step
 from automations.settings import Settings
 
 from tests.support.fakes import Fakes
+from tests.support.settings import settings_with
 
 SENDER = "hello@acme.example"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/automations-email"
@@ -69,7 +70,7 @@ class World:
     """One workspace on the fakes, and the services' dependencies over them."""
 
     fakes: Fakes = field(default_factory=Fakes)
-    settings: Settings = field(default_factory=lambda: Settings(sender_address=SENDER, email_queue_url=QUEUE))
+    settings: Settings = field(default_factory=lambda: settings_with(sender_address=SENDER, email_queue_url=QUEUE))
     deps: Deps = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,7 +82,7 @@ class World:
 
     def create(self, definition: dict[str, Any]) -> str:
         """Store an automation as the management API does (active ones checked and routed); its id."""
-        return manage.create(self.deps, definition, self.now).id
+        return lifecycle.create(self.deps, definition, self.now).id
 
     def post(self, *bodies: dict[str, Any]) -> list[EventResult]:
         """Ingest valid trigger events, as one request, now."""

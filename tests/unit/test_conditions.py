@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from automations.language.conditions import MISSING, compare, evaluate, explain, parse_instant, resolve
+from automations.language.conditions import MISSING, compare, evaluate, explain, resolve
+from automations.language.instants import parse_instant
 from automations.language.model import All, AnyOf, Condition, Leaf
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -16,9 +16,9 @@ from automations.services.feedback import (
     reputation_problem,
     tags_of,
 )
-from automations.settings import Settings
 
 from tests.conftest import load_event
+from tests.support.settings import settings_with
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_an_unknown_event_type_cannot_be_processed() -> None:
 
 
 def _deps(**settings: Any) -> Any:
-    return SimpleNamespace(settings=Settings(**settings))
+    return SimpleNamespace(settings=settings_with(**settings))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from automations.ports import EmailRecord, SendOutcomeUnknownError
-from automations.services import automations as manage
+from automations.services import lifecycle
 from automations.services.feedback import guard
 
 from tests.support.mail import Mailroom, mail_settings, request
@@ -265,7 +265,7 @@ def test_a_redelivered_bounce_runs_the_guard_that_failed_the_first_time(monkeypa
 
 def test_an_inactive_automation_is_left_as_it_is() -> None:
     room = guarded()
-    manage.deactivate(room.deps, "welcome", room.now, "paused")
+    lifecycle.deactivate(room.deps, "welcome", room.now, "paused")
     email = sent(room)
     [result] = room.feed(room.ses_event(email, "Bounce"))
     assert result.deactivated is None

@@ -15,7 +15,7 @@ from automations.engine import RunStatus
 from automations.ports import TransientError
 from automations.services import ingest as ingest_service
 from automations.services import runner
-from automations.services.intake import accept, events_from_body
+from automations.services.event_input import accept, events_from_body
 
 from tests.support.services import WELCOME, World, automation, event
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from automations.engine import RunStatus
 from automations.ports import NotFoundError
-from automations.services import automations as manage
-from automations.services.automations import ActivationError
-from automations.settings import Settings
+from automations.services import lifecycle
+from automations.services.lifecycle import ActivationError
 
 from tests.support.services import WELCOME, World, automation, event
+from tests.support.settings import settings_with
 
 WAIT_3D: dict[str, Any] = {"id": "wait", "delay": "3d"}
 
@@ -35,7 +35,7 @@ def test_deactivating_ends_every_waiting_run_with_the_reason(world: World) -> No
     # Given three waiting runs of the reminder, and three of another automation
     runs = three_waiting(world)
     # When the reminder is deactivated, with a reason
-    summary = manage.deactivate(world.deps, "reminder", world.now, "paused for the holidays")
+    summary = lifecycle.deactivate(world.deps, "reminder", world.now, "paused for the holidays")
     # Then it is inactive with that reason, and each of its runs ended with it, their call-backs gone
     assert (summary.status, summary.status_reason) == ("inactive", "paused for the holidays")
     for run_id in runs:
@@ -53,7 +53,7 @@ def test_deactivating_ends_every_waiting_run_with_the_reason(world: World) -> No
 def test_deactivating_an_inactive_automation_ends_the_runs_left(world: World) -> None:
     runs = three_waiting(world)
     world.deps.automations.set_status("reminder", "inactive", world.now, "paused")
-    manage.deactivate(world.deps, "reminder", world.now, "paused again")
+    lifecycle.deactivate(world.deps, "reminder", world.now, "paused again")
     assert {world.run(run_id).end_reason for run_id in runs} == {"paused again"}
     assert world.deps.automations.head("reminder").status_reason == "paused"
 
@@ -73,13 +73,13 @@ def test_a_run_a_deactivation_did_not_reach_ends_with_its_reason_when_due(world:
 
 def test_deleting_ends_every_waiting_run_and_forgets_the_automation(world: World) -> None:
     runs = three_waiting(world)
-    ended = manage.delete(world.deps, "reminder", world.now)
+    ended = lifecycle.delete(world.deps, "reminder", world.now)
     assert ended == 3
     assert {(world.run(run_id).status, world.run(run_id).end_reason) for run_id in runs} == {
         (RunStatus.CANCELLED, "automation deleted")
     }
     with pytest.raises(NotFoundError):
-        manage.get(world.deps, "reminder")
+        lifecycle.get(world.deps, "reminder")
     [later] = world.post(event("invoice.overdue", "evt_later"))
     assert [world.run(run_id).automation_id for run_id in later.runs] == ["other"]
 
@@ -96,7 +96,7 @@ def test_activating_a_draft_routes_its_events(world: World) -> None:
     world.create({**automation("welcome", "lead.created"), "status": "draft"})
     [before] = world.post(event("lead.created", "evt_1"))
     # When it is activated
-    summary = manage.activate(world.deps, "welcome", world.now)
+    summary = lifecycle.activate(world.deps, "welcome", world.now)
     # Then its events start runs
     [after] = world.post(event("lead.created", "evt_2"))
     assert (summary.status, before.runs, len(after.runs)) == ("active", [], 1)
@@ -104,15 +104,15 @@ def test_activating_a_draft_routes_its_events(world: World) -> None:
 
 def test_an_automation_that_cannot_send_is_not_activated() -> None:
     # Given a stack without a sender address or an email queue, and a draft that sends an email
-    world = World(settings=Settings())
+    world = World(settings=settings_with())
     world.create({**automation("welcome", "lead.created"), "status": "draft"})
     # When it is activated
     with pytest.raises(ActivationError) as refused:
-        manage.activate(world.deps, "welcome", world.now)
+        lifecycle.activate(world.deps, "welcome", world.now)
     # Then it is refused with every reason, and stays a draft
     assert refused.value.reasons == [
         "no sender address is configured (SENDER_ADDRESS) and an email step has no 'from'",
         "no email queue is configured (EMAIL_QUEUE_URL)",
     ]
-    assert manage.get(world.deps, "welcome").status == "draft"
+    assert lifecycle.get(world.deps, "welcome").status == "draft"
     assert world.fakes.automations.routes_for("lead.created") == []

@@ -15,7 +15,6 @@ from typing import Any, cast
 import pytest
 from automations.adapters.clock import Clock
 from automations.adapters.scheduler import Scheduler
-from automations.settings import Settings
 from automations_local.cfn import Intrinsics
 from automations_local.lambdas import FunctionLoadError, FunctionMissingError, Functions
 from automations_local.provision import Provisioned
@@ -23,6 +22,8 @@ from automations_local.pump import Pump, due_time, failed_ids, sqs_record
 from automations_local.ses_simulator import SesCapture
 from automations_local.wiring import Wiring
 from botocore.exceptions import ClientError
+
+from tests.support.settings import settings_with
 
 
 def test_a_one_time_schedule_is_due_at_its_moment_in_its_time_zone() -> None:
@@ -228,7 +229,7 @@ class SchedulerSetup:
 
 @pytest.fixture
 def scheduling() -> SchedulerSetup:
-    settings = Settings(schedule_group=GROUP, evaluate_step_arn=EVALUATE_ARN)
+    settings = settings_with(schedule_group=GROUP, evaluate_step_arn=EVALUATE_ARN)
     fake, functions, clock = FakeScheduler(), FakeFunctions(), Clock()
     pump = Pump(
         functions=cast(Functions, functions),

@@ -14,15 +14,14 @@ from automations.api.errors import status_of
 from automations.errors import DefinitionError
 from automations.events import EventValidationError
 from automations.ports import ConflictError, NotFoundError
-from automations.services import automations as manage
-from automations.services import catalog, preview
-from automations.services.automations import ActivationError
+from automations.services import catalog, lifecycle, preview
 from automations.services.deps import Deps
+from automations.services.lifecycle import ActivationError
 from automations.services.queries import QueryError
 from automations.services.sending import TransientSendError
-from automations.settings import Settings
 
 from tests.conftest import EXAMPLES
+from tests.support.settings import settings_with
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 OVERDUE = "overdue-invoice-reminder"
@@ -106,7 +105,7 @@ def store() -> InMemoryAutomations:
 @pytest.fixture
 def deps(store: InMemoryAutomations) -> Deps:
     """Dependencies with the in-memory automation store and a fixed clock; these services use nothing else."""
-    given: dict[str, Any] = {"settings": Settings(), "automations": store, "clock": FixedClock()}
+    given: dict[str, Any] = {"settings": settings_with(), "automations": store, "clock": FixedClock()}
     required = [f.name for f in fields(Deps) if f.default is MISSING and f.default_factory is MISSING]
     return Deps(**{name: given.get(name) for name in required})
 
@@ -118,8 +117,8 @@ def overdue() -> dict[str, Any]:
 
 
 @pytest.fixture
-def stored(deps: Deps, store: InMemoryAutomations) -> manage.Summary:
-    summary = manage.create(deps, overdue(), NOW)
+def stored(deps: Deps, store: InMemoryAutomations) -> lifecycle.Summary:
+    summary = lifecycle.create(deps, overdue(), NOW)
     store.writes.clear()
     return summary
 
@@ -128,10 +127,10 @@ def stored(deps: Deps, store: InMemoryAutomations) -> manage.Summary:
 
 
 def test_a_duplicate_with_a_new_id_and_name_is_one_write(
-    deps: Deps, store: InMemoryAutomations, stored: manage.Summary
+    deps: Deps, store: InMemoryAutomations, stored: lifecycle.Summary
 ) -> None:
     # When the automation is duplicated with an id and a name
-    copy = manage.duplicate(deps, OVERDUE, NOW, new_id="mine", name="  Mine  ")
+    copy = lifecycle.duplicate(deps, OVERDUE, NOW, new_id="mine", name="  Mine  ")
     # Then one write creates the copy with its id and its name: there is no moment without the name
     assert store.writes == [("create", "mine", "Mine")]
     assert (copy.id, copy.name, copy.status, copy.version) == ("mine", "Mine", "draft", 1)
@@ -140,10 +139,10 @@ def test_a_duplicate_with_a_new_id_and_name_is_one_write(
 
 
 def test_a_duplicate_without_a_name_is_a_copy_with_a_free_id(
-    deps: Deps, store: InMemoryAutomations, stored: manage.Summary
+    deps: Deps, store: InMemoryAutomations, stored: lifecycle.Summary
 ) -> None:
-    first = manage.duplicate(deps, OVERDUE, NOW)
-    second = manage.duplicate(deps, OVERDUE, NOW, name="")
+    first = lifecycle.duplicate(deps, OVERDUE, NOW)
+    second = lifecycle.duplicate(deps, OVERDUE, NOW, name="")
     assert (first.id, first.name) == (f"{OVERDUE}-copy", f"Copy of {stored.name}")
     assert (second.id, second.name) == (f"{OVERDUE}-copy-2", f"Copy of {stored.name}")
     assert [write[0] for write in store.writes] == ["create", "create"]
@@ -151,44 +150,46 @@ def test_a_duplicate_without_a_name_is_a_copy_with_a_free_id(
 
 @pytest.mark.parametrize("name", ["   ", "x" * 201])
 def test_a_duplicate_with_a_bad_name_writes_nothing(
-    deps: Deps, store: InMemoryAutomations, stored: manage.Summary, name: str
+    deps: Deps, store: InMemoryAutomations, stored: lifecycle.Summary, name: str
 ) -> None:
     with pytest.raises(DefinitionError) as refused:
-        manage.duplicate(deps, OVERDUE, NOW, new_id="mine", name=name)
+        lifecycle.duplicate(deps, OVERDUE, NOW, new_id="mine", name=name)
     assert [str(e) for e in refused.value.errors] == ["name: must be 1 to 200 characters"]
     assert store.writes == []
     assert "mine" not in store.heads
 
 
 def test_a_duplicate_onto_a_taken_id_writes_nothing(
-    deps: Deps, store: InMemoryAutomations, stored: manage.Summary
+    deps: Deps, store: InMemoryAutomations, stored: lifecycle.Summary
 ) -> None:
     with pytest.raises(ConflictError):
-        manage.duplicate(deps, OVERDUE, NOW, new_id=OVERDUE, name="Mine")
+        lifecycle.duplicate(deps, OVERDUE, NOW, new_id=OVERDUE, name="Mine")
     assert store.writes == []
     assert store.head(OVERDUE).name == stored.name
 
 
 def test_duplicating_an_unknown_automation_is_not_found(deps: Deps) -> None:
     with pytest.raises(NotFoundError):
-        manage.duplicate(deps, "nope", NOW)
+        lifecycle.duplicate(deps, "nope", NOW)
 
 
 # --- rename and description ---------------------------------------------------------------------------------
 
 
 def test_a_new_description_keeps_the_current_name(
-    deps: Deps, store: InMemoryAutomations, stored: manage.Summary
+    deps: Deps, store: InMemoryAutomations, stored: lifecycle.Summary
 ) -> None:
-    manage.edit(deps, OVERDUE, NOW, name="Overdue: 3 days")
-    summary = manage.edit(deps, OVERDUE, NOW, description="v2")
+    lifecycle.edit(deps, OVERDUE, NOW, name="Overdue: 3 days")
+    summary = lifecycle.edit(deps, OVERDUE, NOW, description="v2")
     assert (summary.name, summary.description) == ("Overdue: 3 days", "v2")
     assert store.writes == [("rename", OVERDUE, "Overdue: 3 days"), ("rename", OVERDUE, "Overdue: 3 days")]
 
 
-def test_an_edit_needs_a_name_or_a_description(deps: Deps, store: InMemoryAutomations, stored: manage.Summary) -> None:
+def test_an_edit_needs_a_name_or_a_description(
+    deps: Deps, store: InMemoryAutomations, stored: lifecycle.Summary
+) -> None:
     with pytest.raises(QueryError) as refused:
-        manage.edit(deps, OVERDUE, NOW)
+        lifecycle.edit(deps, OVERDUE, NOW)
     assert [(e.loc, e.message) for e in refused.value.errors] == [("body", "give a name, a description, or both")]
     assert store.writes == []
 
@@ -208,24 +209,24 @@ def test_an_edit_needs_a_name_or_a_description(deps: Deps, store: InMemoryAutoma
     ],
 )
 def test_the_sample_event_of_a_preview_request(body: dict[str, Any] | None, event: dict[str, Any]) -> None:
-    assert manage.event_in(body) == event
+    assert lifecycle.event_in(body) == event
 
 
-def test_a_sample_is_the_current_version_with_the_triggers_event_type(deps: Deps, stored: manage.Summary) -> None:
+def test_a_sample_is_the_current_version_with_the_triggers_event_type(deps: Deps, stored: lifecycle.Summary) -> None:
     given = {"id": "evt_1", "contact": {"id": "c_1", "email": "ana@example.com"}}
-    sample = manage.sample(deps, OVERDUE, given)
+    sample = lifecycle.sample(deps, OVERDUE, given)
     assert (sample.automation.id, sample.version) == (OVERDUE, 1)
     assert sample.event["type"] == sample.automation.trigger.event
     assert sample.event["id"] == "evt_1" and sample.event["contact"]["email"] == "ana@example.com"
     assert given == {"id": "evt_1", "contact": {"id": "c_1", "email": "ana@example.com"}}  # not changed
 
 
-def test_a_sample_keeps_its_own_type_and_refuses_an_invalid_event(deps: Deps, stored: manage.Summary) -> None:
-    assert manage.sample(deps, OVERDUE, {"type": "invoice.paid"}).event["type"] == "invoice.paid"
+def test_a_sample_keeps_its_own_type_and_refuses_an_invalid_event(deps: Deps, stored: lifecycle.Summary) -> None:
+    assert lifecycle.sample(deps, OVERDUE, {"type": "invoice.paid"}).event["type"] == "invoice.paid"
     with pytest.raises(EventValidationError):
-        manage.sample(deps, OVERDUE, {"occurred_at": "not a time"})
+        lifecycle.sample(deps, OVERDUE, {"occurred_at": "not a time"})
     with pytest.raises(NotFoundError):
-        manage.sample(deps, "nope", {})
+        lifecycle.sample(deps, "nope", {})
 
 
 # --- templates ----------------------------------------------------------------------------------------------

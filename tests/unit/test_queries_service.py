@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from automations.ports import NotFoundError, Suppression
-from automations.services import automations as manage
-from automations.services import queries
+from automations.services import lifecycle, queries
 from automations.services.queries import QueryError
 
 from tests.support.services import WELCOME, World, automation, event
@@ -177,7 +176,7 @@ def test_a_contact_shows_what_each_of_their_addresses_still_receives(world: Worl
 def test_the_versions_of_an_automation_mark_the_current_one(world: World) -> None:
     world.create(automation("welcome", "lead.created"))
     world.fakes.clock.advance(timedelta(hours=1))
-    manage.replace(world.deps, "welcome", {**automation("welcome", "lead.created"), "name": "Welcome v2"}, world.now)
+    lifecycle.replace(world.deps, "welcome", {**automation("welcome", "lead.created"), "name": "Welcome v2"}, world.now)
     found = queries.versions(world.deps, "welcome")
     assert [(v["version"], v["name"], v["current"]) for v in found["versions"]] == [
         (1, "Welcome", False),

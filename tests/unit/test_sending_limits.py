@@ -12,6 +12,8 @@ from automations.services.sending import Pacer
 from automations.settings import Settings
 from pydantic import ValidationError
 
+from tests.support.settings import ENVIRON, settings_with
+
 
 @dataclass
 class FakeTime:
@@ -85,18 +87,20 @@ def test_allowed_senders_match_as_iam_string_like_does(address: str, patterns: l
 
 
 def test_the_senders_are_the_sender_address_then_the_allowed_senders() -> None:
-    settings = Settings(sender_address="hello@acme.example", allowed_senders=" billing@acme.example,,*@news.example ")
+    settings = settings_with(
+        sender_address="hello@acme.example", allowed_senders=" billing@acme.example,,*@news.example "
+    )
     assert settings.senders() == ("hello@acme.example", "billing@acme.example", "*@news.example")
-    assert Settings(sender_address="hello@acme.example").senders() == ("hello@acme.example",)
+    assert settings_with(sender_address="hello@acme.example").senders() == ("hello@acme.example",)
 
 
 def test_sending_settings_are_read_from_the_environment_and_checked() -> None:
-    environ = {"MAX_SEND_RATE": "0", "SENDING_CONCURRENCY": "2", "ALLOWED_SENDERS": "billing@acme.example"}
+    environ = {**ENVIRON, "MAX_SEND_RATE": "0", "SENDING_CONCURRENCY": "2", "ALLOWED_SENDERS": "billing@acme.example"}
     settings = Settings.from_environ(environ)
     assert (settings.max_send_rate, settings.sending_concurrency) == (0.0, 2)
     assert settings.allowed_senders == "billing@acme.example"
-    assert Settings.from_environ({}).max_send_rate is None  # not set: not paced (tests, tools)
+    assert Settings.from_environ(ENVIRON).max_send_rate is None  # not set: not paced (tests, tools)
     with pytest.raises(ValidationError, match="MAX_SEND_RATE"):
-        Settings.from_environ({"MAX_SEND_RATE": "-1"})
+        Settings.from_environ({**ENVIRON, "MAX_SEND_RATE": "-1"})
     with pytest.raises(ValidationError, match="SENDING_CONCURRENCY"):
-        Settings.from_environ({"SENDING_CONCURRENCY": "0"})
+        Settings.from_environ({**ENVIRON, "SENDING_CONCURRENCY": "0"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automations.adapters.tables import COUNTERS, StatsItem
+from automations.adapters.dynamodb.tables import COUNTERS, StatsItem
 from pynamodb.attributes import NumberAttribute
 
 

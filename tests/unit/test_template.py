@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from automations.settings import ENVIRONMENT, Settings
+from automations.settings import ENVIRONMENT, REQUIRED_FIELDS, Settings
 from automations_local.template import function_environment, global_environment, load_template, resources_of
 
 from tests.conftest import ROOT, TEMPLATE
@@ -146,6 +146,14 @@ def test_every_setting_a_function_reads_is_defined_for_it(template: dict[str, An
         "STAGE",
     }
     assert not unknown, f"{function} defines variables no code reads: {sorted(unknown)}"
+
+
+def test_every_function_gets_every_setting_that_has_no_default(template: dict[str, Any]) -> None:
+    # Settings without a default refuse to start without their variable: the template gives each to every
+    # function (the region is Lambda's own AWS_REGION)
+    required = {name for name, field in ENVIRONMENT.items() if field in REQUIRED_FIELDS} - {"AWS_REGION"}
+    missing = required - set(global_environment(template))
+    assert not missing, f"Globals lack {sorted(missing)}"
 
 
 def test_the_unsubscribe_secret_is_retained_and_read_by_arn_only_where_needed(template: dict[str, Any]) -> None:

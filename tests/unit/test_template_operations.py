@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from automations import observability
 from automations.adapters import ses
+from automations.adapters.dynamodb.tables import RunItem
 from automations.adapters.ses_sender import SesEmailSender
-from automations.adapters.tables import RunItem
 from automations.engine.email import sender_allowed
 from automations.services import sending
 from automations.settings import Settings
@@ -27,6 +27,7 @@ from automations_local.template import global_environment, load_template, resour
 from tests.conftest import ROOT, TEMPLATE
 from tests.support.aws import ACCOUNT, REGION
 from tests.support.iam import Binding, Grant, IamRequest, allowing, grants_of, translate
+from tests.support.settings import settings_with
 
 #: The alarms an operator needs, beyond one per dead-letter queue and per function (errors, throttles, events
 #: dropped): the metric (namespace, name) each one watches.
@@ -144,7 +145,7 @@ def _allows(statements: list[dict[str, Any]], action: str, resource: str, contex
 
 def test_every_topic_an_aws_service_publishes_to_has_a_key_policy_that_lets_it(translated: dict[str, Any]) -> None:
     resources = translated["Resources"]
-    binding = Binding.of(Settings(), template=translated)
+    binding = Binding.of(settings_with(), template=translated)
     publishers = _publishers(resources)
     # The stack's SES events and alarms reach their topics
     assert {"FeedbackTopic", "AlarmTopic"} <= set(publishers)
@@ -177,7 +178,7 @@ def test_every_topic_an_aws_service_publishes_to_lets_it_publish_for_this_stack_
     translated: dict[str, Any],
 ) -> None:
     resources = translated["Resources"]
-    binding = Binding.of(Settings(), template=translated)
+    binding = Binding.of(settings_with(), template=translated)
     policies = {
         str(_logical(topic)): binding.resolve(resource["Properties"]["PolicyDocument"])
         for resource in resources.values()
@@ -392,7 +393,7 @@ def _may_send(settings: Settings, function: str, address: str) -> bool:
 def test_ses_sends_only_from_the_configured_senders_and_the_code_agrees(
     function: str, allowed_senders: str, address: str, expected: bool
 ) -> None:
-    settings = Settings(
+    settings = settings_with(
         sender_address="hello@acme.example", allowed_senders=allowed_senders, configuration_set="automations-test"
     )
     # The role (ses:FromAddress condition) and the sender's own check say the same

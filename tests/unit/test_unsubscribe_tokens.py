@@ -29,6 +29,7 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from tests.conftest import ROOT
+from tests.support.settings import ENVIRON, settings_with
 
 SECRET = "s3cret"
 URL_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -153,7 +154,7 @@ def secret_arn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_the_url_uses_the_configured_base_and_the_secret_read_by_arn(secret_arn: str) -> None:
-    settings = Settings(unsubscribe_base_url="https://api.acme.example/u/", unsubscribe_secret_arn=secret_arn)
+    settings = settings_with(unsubscribe_base_url="https://api.acme.example/u/", unsubscribe_secret_arn=secret_arn)
     url = unsubscribe_url(settings, SecretsManagerSecrets(), "ana@example.com", "a")
     assert url.startswith("https://api.acme.example/u/") and "/u//" not in url
     token = url.rsplit("/", 1)[1]
@@ -165,7 +166,7 @@ def test_the_url_uses_the_configured_base_and_the_secret_read_by_arn(secret_arn:
 
 
 def test_the_secret_is_read_once_not_per_link(secret_arn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(unsubscribe_base_url="https://u.example/u", unsubscribe_secret_arn=secret_arn)
+    settings = settings_with(unsubscribe_base_url="https://u.example/u", unsubscribe_secret_arn=secret_arn)
     secrets = SecretsManagerSecrets()
     assert signing_secret(settings, secrets) == SECRET
     provider = parameters.base.DEFAULT_PROVIDERS["secrets"]
@@ -177,7 +178,7 @@ def test_the_secret_is_read_once_not_per_link(secret_arn: str, monkeypatch: pyte
 
 
 def test_no_secret_configured_is_an_error_naming_the_variable() -> None:
-    settings = Settings(unsubscribe_base_url="https://u.example/u")
+    settings = settings_with(unsubscribe_base_url="https://u.example/u")
     with pytest.raises(UnsubscribeSecretError, match="UNSUBSCRIBE_SECRET_ARN"):
         unsubscribe_url(settings, SecretsManagerSecrets(), "ana@example.com", "a")
     with pytest.raises(UnsubscribeSecretError, match="UNSUBSCRIBE_SECRET_ARN"):
@@ -187,7 +188,7 @@ def test_no_secret_configured_is_an_error_naming_the_variable() -> None:
 
 
 def test_in_lambda_a_function_without_the_secret_fails_at_start_naming_the_variable() -> None:
-    lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "automations-dev-send-email", "WORKSPACE": "default"}
+    lambda_env = {**ENVIRON, "AWS_LAMBDA_FUNCTION_NAME": "automations-dev-send-email", "WORKSPACE": "default"}
     with pytest.raises(ValidationError, match="UNSUBSCRIBE_SECRET_ARN is not set"):
         require("UNSUBSCRIBE_SECRET_ARN", environ=lambda_env)
     with pytest.raises(ValidationError, match="UNSUBSCRIBE_SECRET_ARN is not set"):
@@ -198,7 +199,7 @@ def test_in_lambda_a_function_without_the_secret_fails_at_start_naming_the_varia
     with pytest.raises(KeyError):
         require("UNSUBSCRIBE_SECRET", environ=lambda_env)
     with pytest.raises(ValidationError, match="must be the ARN") as refused:
-        Settings.from_environ({"UNSUBSCRIBE_SECRET_ARN": "the-secret-value-itself"})
+        Settings.from_environ({**ENVIRON, "UNSUBSCRIBE_SECRET_ARN": "the-secret-value-itself"})
     assert "the-secret-value-itself" not in str(refused.value)  # a value put there by mistake is not repeated
 
 
@@ -219,7 +220,7 @@ def test_the_functions_that_sign_or_read_links_require_the_secret_at_start(
 
 def test_no_public_default_secret_remains() -> None:
     assert "unsubscribe_secret" not in Settings.model_fields
-    assert Settings().unsubscribe_secret_arn == ""
+    assert settings_with().unsubscribe_secret_arn == ""
 
 
 @pytest.mark.parametrize(

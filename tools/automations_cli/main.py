@@ -44,7 +44,9 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class Settings:
+class CliContext:
+    """What the command's global options set up for its subcommands: the API client."""
+
     client: Client
 
 
@@ -70,8 +72,8 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
 
 
 def _client(ctx: typer.Context) -> Client:
-    settings = ctx.find_object(Settings)
-    return settings.client if settings is not None else Client()
+    found = ctx.find_object(CliContext)
+    return found.client if found is not None else Client()
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (for scripts).")]
@@ -131,7 +133,7 @@ def main(
     ] = False,
 ) -> None:
     """Manage automations. The endpoint and key default to the local stack (`make dev`)."""
-    ctx.obj = Settings(Client(endpoint=endpoint, api_key=api_key, timeout=timeout))
+    ctx.obj = CliContext(Client(endpoint=endpoint, api_key=api_key, timeout=timeout))
 
 
 # --- files --------------------------------------------------------------------------------------------------

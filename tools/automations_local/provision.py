@@ -339,6 +339,7 @@ def provision(
     name_tables(template, done)
     resolve_environment(template, done)
     values = {field_name: done.environment[var] for var, field_name in ENVIRONMENT.items() if var in done.environment}
+    values["region"] = region  # what Lambda's own AWS_REGION says in a deployed function
     values.update(overrides or {})
     settings = Settings.model_validate(values)
     done.tables = create_tables(template, settings, client("dynamodb"))

@@ -30,6 +30,7 @@ from automations.adapters.clock import Clock
 from automations.settings import Settings
 from botocore.exceptions import ClientError
 
+from automations_local.cfn import ACCOUNT
 from automations_local.lambdas import FunctionLoadError, FunctionMissingError, Functions
 from automations_local.log import LOG
 from automations_local.provision import Provisioned, Queue
@@ -517,6 +518,7 @@ class Pump:
             for message in got.get("Messages", []):
                 handled += 1
                 event = json.loads(message["Body"])
+                event.setdefault("account", ACCOUNT)  # as EventBridge delivers it: moto's event leaves it out
                 try:
                     result = self.functions.invoke(source.function, event)
                 except Exception as exc:

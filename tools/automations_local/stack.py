@@ -251,7 +251,7 @@ class LocalStack:
         observability.logger.setLevel("INFO" if self.options.verbose else "WARNING")
 
     def _load_examples(self) -> None:
-        from automations.services import automations as manage
+        from automations.services import lifecycle
         from automations.services.deps import get_deps
 
         deps = get_deps()
@@ -259,9 +259,9 @@ class LocalStack:
         definitions = [p for p in CATALOG.joinpath("automations").iterdir() if p.name.endswith((".yaml", ".yml"))]
         for path in sorted(definitions, key=lambda p: p.name):
             try:
-                summary = manage.create(deps, path.read_text("utf-8"), self.clock.now())
+                summary = lifecycle.create(deps, path.read_text("utf-8"), self.clock.now())
                 if summary.status != "active":
-                    summary = manage.activate(deps, summary.id, self.clock.now())
+                    summary = lifecycle.activate(deps, summary.id, self.clock.now())
             except Exception as exc:
                 LOG.error("example %s not loaded: %s", path.name, exc)
                 continue

@@ -11,22 +11,20 @@ from typing import Any
 
 import boto3
 
-from automations.adapters import failures, ses, tables
+from automations.adapters import failures, ses
 from automations.adapters.clock import Clock, clock
-from automations.adapters.dynamodb import (
-    DynamoAutomationStore,
-    DynamoCounterStore,
-    DynamoEventStore,
-    DynamoMessageStore,
-    DynamoStatsStore,
-    DynamoSuppressionStore,
-)
-from automations.adapters.messages import MessageStore, SuppressionStore
+from automations.adapters.dynamodb import tables
+from automations.adapters.dynamodb.automations import DynamoAutomationStore
+from automations.adapters.dynamodb.counters import DynamoCounterStore
+from automations.adapters.dynamodb.events import DynamoEventStore
+from automations.adapters.dynamodb.messages import DynamoMessageStore
+from automations.adapters.dynamodb.runs import DynamoRunStore
+from automations.adapters.dynamodb.stats import DynamoStatsStore
+from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
 from automations.adapters.queue import EmailQueue
 from automations.adapters.scheduler import Scheduler
 from automations.adapters.secrets import SecretsManagerSecrets
 from automations.adapters.ses_sender import SesEmailSender
-from automations.adapters.store import AutomationStore, CounterStore, EventStore, RunStore
 from automations.ports import Ports
 from automations.services.deps import Deps
 from automations.settings import Settings
@@ -49,12 +47,12 @@ def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: 
     clients = clients if clients is not None else aws_clients(settings)
     workspace = settings.workspace
     return Ports(
-        automations=DynamoAutomationStore(AutomationStore(workspace, cache_seconds=settings.automation_cache_seconds)),
-        events=DynamoEventStore(EventStore(workspace)),
-        runs=RunStore(workspace),
-        counters=DynamoCounterStore(CounterStore(workspace)),
-        messages=DynamoMessageStore(MessageStore(workspace)),
-        suppressions=DynamoSuppressionStore(SuppressionStore(workspace)),
+        automations=DynamoAutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
+        events=DynamoEventStore(workspace),
+        runs=DynamoRunStore(workspace),
+        counters=DynamoCounterStore(workspace),
+        messages=DynamoMessageStore(workspace),
+        suppressions=DynamoSuppressionStore(workspace),
         stats=DynamoStatsStore(workspace),
         scheduler=Scheduler(clients["scheduler"], settings),
         email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),

@@ -185,7 +185,7 @@ def parse_events(body: Any) -> list[TriggerEvent]:
     """One event, or ``{"events": [...]}`` of up to 100; every error of every item, named by its place.
 
     All or nothing: one invalid event refuses the whole request (HTTP intake answers event by event
-    instead, see :mod:`automations.services.intake`)."""
+    instead, see :mod:`automations.services.event_input`)."""
     items, prefix = batch_items(body)
     parsed: list[TriggerEvent] = []
     errors: list[FieldError] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
@@ -43,29 +44,35 @@ ENVIRONMENT = {
 
 
 class Settings(BaseModel):
-    """The stack's configuration; one instance per process, from :func:`get_settings`."""
+    """The stack's configuration; one instance per process, from :func:`get_settings`.
+
+    A field without a default names a resource of the stack that the template gives every function: it has no
+    stand-in value, and settings without it are refused, naming its variable (read from the environment, a
+    variable that is set but empty counts as missing).
+    """
 
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     workspace: str = "default"
-    automations_table: str = "automations-automations"
-    events_table: str = "automations-events"
-    runs_table: str = "automations-runs"
-    state_table: str = "automations-state"
-    messages_table: str = "automations-messages"
-    stats_table: str = "automations-stats"
-    contacts_table: str = "automations-contacts"
-    email_queue_url: str = ""
-    schedule_group: str = "automations"
-    scheduler_role_arn: str = "arn:aws:iam::123456789012:role/automations-scheduler"
-    evaluate_step_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:automations-evaluate-step"
-    scheduler_dlq_arn: str = ""
-    event_bus_name: str = "automations"
+    automations_table: str
+    events_table: str
+    runs_table: str
+    state_table: str
+    messages_table: str
+    stats_table: str
+    contacts_table: str
+    email_queue_url: str
+    schedule_group: str
+    scheduler_role_arn: str
+    evaluate_step_arn: str
+    scheduler_dlq_arn: str
+    configuration_set: str
+    #: The event bus of the stack (no code sends to it yet).
+    event_bus_name: str = ""
     sender_address: str = ""
     #: Other From addresses an email's ``from`` may use, comma-separated; ``*`` matches any characters (as the
     #: ``ses:FromAddress`` condition of the functions' SES permission does).
     allowed_senders: str = ""
-    configuration_set: str = ""
     unsubscribe_base_url: str = ""
     unsubscribe_secret_arn: str = ""
     #: Emails per second for the whole stack: 0 is the account's SES maximum send rate (read from SES); None
@@ -79,7 +86,23 @@ class Settings(BaseModel):
     hard_bounce_rate_limit: float = 0.05
     complaint_rate_limit: float = 0.001
     endpoint_url: str | None = None
-    region: str = "us-east-1"
+    region: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_are_given(cls, values: Any, info: ValidationInfo) -> Any:
+        """Every field without a default, and the variables a function requires (``context["required"]``, set and
+        not empty): one error naming each variable that is missing."""
+        if not isinstance(values, Mapping):
+            return values
+        missing = [name for name, field in ENVIRONMENT.items() if field in REQUIRED_FIELDS and field not in values]
+        also = (info.context or {}).get("required", ())
+        missing += [name for name in also if name not in missing and not values.get(ENVIRONMENT[name])]
+        if missing:
+            reasons = "; ".join(f"{name} is not set ({REQUIRED_REASONS.get(name, 'required')})" for name in missing)
+            them = "it" if len(missing) == 1 else "them"
+            raise ValueError(f"{reasons}: define {them} in infra/template.yaml for this function")
+        return values
 
     @field_validator("unsubscribe_secret_arn")
     @classmethod
@@ -108,15 +131,6 @@ class Settings(BaseModel):
         listed = [self.sender_address, *self.allowed_senders.split(",")]
         return tuple(dict.fromkeys(s.strip() for s in listed if s.strip()))
 
-    @model_validator(mode="after")
-    def _required_are_set(self, info: ValidationInfo) -> Settings:
-        required = (info.context or {}).get("required", ())
-        missing = [name for name in required if not getattr(self, ENVIRONMENT[name])]
-        if missing:
-            reasons = "; ".join(f"{name} is not set ({REQUIRED_REASONS.get(name, 'required')})" for name in missing)
-            raise ValueError(f"{reasons}: define it in infra/template.yaml for this function")
-        return self
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], required: Collection[str] = ()) -> Settings:
         """The settings the environment defines; ``required`` names variables that must be set (and not empty)."""
@@ -127,8 +141,25 @@ class Settings(BaseModel):
         return cls.model_validate(values, context={"required": tuple(required)})
 
 
-#: Why a function may require a variable, for the message of a function deployed without it.
+#: The fields that have no default: every function needs them, and there is nothing to fall back to.
+REQUIRED_FIELDS = frozenset(name for name, field in Settings.model_fields.items() if field.is_required())
+
+#: What a required variable names, for the message of a function deployed without it.
 REQUIRED_REASONS = {
+    "AUTOMATIONS_TABLE": "the name of the automations table",
+    "EVENTS_TABLE": "the name of the events table",
+    "RUNS_TABLE": "the name of the runs table",
+    "STATE_TABLE": "the name of the state table",
+    "MESSAGES_TABLE": "the name of the messages table",
+    "STATS_TABLE": "the name of the stats table",
+    "CONTACTS_TABLE": "the name of the contacts table",
+    "EMAIL_QUEUE_URL": "the URL of the email queue",
+    "SCHEDULE_GROUP": "the name of the schedule group",
+    "SCHEDULER_ROLE_ARN": "the ARN of the role that EventBridge Scheduler invokes evaluate_step as",
+    "EVALUATE_STEP_ARN": "the ARN of the evaluate_step function",
+    "SCHEDULER_DLQ_ARN": "the ARN of the schedules' dead-letter queue",
+    "CONFIGURATION_SET": "the name of the SES configuration set that publishes the email events",
+    "AWS_REGION": "the region, which Lambda sets",
     "UNSUBSCRIBE_SECRET_ARN": "the ARN of the Secrets Manager secret that signs and reads unsubscribe links",
 }
 
@@ -139,9 +170,10 @@ def in_lambda(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def require(*variables: str, environ: Mapping[str, str] | None = None) -> None:
-    """Called by a function when it starts: in Lambda, fail at once, naming the variable, when one it cannot work
-    without is missing (never fall back to a default). Elsewhere the settings come from the tests or the local
-    stack, and a missing one fails where it is used, with the same name."""
+    """Called by a function when it starts: in Lambda, fail at once, naming each variable that is missing, when
+    one it cannot work without is (every field without a default, and ``variables``). Elsewhere the settings come
+    from the tests or the local stack, and a missing one of ``variables`` fails where it is used, with the same
+    name."""
     env = os.environ if environ is None else environ
     if in_lambda(env):
         Settings.from_environ(env, required=variables)

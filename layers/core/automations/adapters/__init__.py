@@ -1,1 +1,2 @@
-"""Adapters: DynamoDB (pynamodb), EventBridge Scheduler, SQS, SES, the clock and settings."""
+"""Adapters: the ports over AWS. DynamoDB (pynamodb, one module per store under :mod:`~automations.adapters.dynamodb`),
+EventBridge Scheduler, SQS, SES, Secrets Manager, and the clock."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -25,7 +26,7 @@ from automations.events import EventValidationError
 from automations.language.loader import format_loc
 from automations.observability import logger
 from automations.ports import ConflictError, NotFoundError
-from automations.services.automations import ActivationError
+from automations.services.lifecycle import ActivationError
 from automations.services.preview import PreviewError
 from automations.services.queries import QueryError
 from automations.services.sending import TransientSendError
@@ -116,15 +117,31 @@ def register(app: APIGatewayRestResolver) -> None:
         accepted = bodies.accepted(bodies.takes_definition(app.current_event.raw_event))
         return error_response(415, f"unsupported content type: send {accepted}")
 
-    def _unexpected(exc: Exception) -> Response[str]:
-        logger.exception("unexpected error")
-        return json_response(500, {"message": INTERNAL_ERROR, "request_id": request_id(app)})
-
     def _no_route(exc: Exception) -> Response[str]:
         event = app.current_event
         return error_response(404, f"no route {event.http_method} {event.path}")
 
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(RequestUnsupportedContentType)(_unreadable_body)
-    app.exception_handler(Exception)(_unexpected)
+    app.exception_handler(Exception)(lambda exc: internal_error(app))
     app.not_found(_no_route)
+
+
+def internal_error(app: APIGatewayRestResolver) -> Response[str]:
+    """The answer to an error no route expected, called while it is handled: the error logged with its
+    traceback, and a 500 that names the request (its id, the correlation id of the request's log lines)."""
+    logger.exception("unexpected error")
+    return json_response(500, {"message": INTERNAL_ERROR, "request_id": request_id(app)})
+
+
+def register_unexpected(app: APIGatewayRestResolver) -> None:
+    """The 500 of :func:`register` alone, for a resolver whose routes answer their own errors (the trigger events,
+    the unsubscribe pages): what a route did not expect is :func:`internal_error`, and Powertools' own errors
+    (its 404 for a request no route takes) keep Powertools' answers."""
+
+    def _unexpected(exc: Exception) -> Response[str]:
+        if isinstance(exc, ServiceError):
+            raise exc  # raised from a handler, Powertools answers it with its status
+        return internal_error(app)
+
+    app.exception_handler(Exception)(_unexpected)

@@ -11,8 +11,9 @@ from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Fin
 from automations.engine.email import ONE_CLICK, has_unsubscribe, recipients
 from automations.engine.state import Decision, RunState, RunStatus
 from automations.errors import EngineError, TemplateError
-from automations.language.conditions import MISSING, explain, parse_instant, resolve
+from automations.language.conditions import MISSING, explain, resolve
 from automations.language.durations import parse_duration
+from automations.language.instants import parse_instant
 from automations.language.model import Automation, DelayUntil, SendEmail
 from automations.language.program import Node, Program
 from automations.language.templates import html_to_text, render

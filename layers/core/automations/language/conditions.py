@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from automations.language.model import Condition, Leaf
+from automations.language.instants import parse_instant
+from automations.language.model import All, AnyOf, Condition, Leaf
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>", "__bool__": lambda self: False})()
 
@@ -30,20 +29,6 @@ def resolve(context: Mapping[str, Any], path: str) -> Any:
         else:
             return MISSING
     return MISSING if current is None else current
-
-
-def parse_instant(value: Any) -> datetime | None:
-    """An ISO-8601 timestamp as an aware instant (naive ones are UTC), or None when it is not one."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and len(value) >= 10 and value[:4].isdigit() and value[4] == "-":
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _number(value: Any) -> float | None:
@@ -178,8 +163,6 @@ def evaluate_leaf(leaf: Leaf, context: Mapping[str, Any]) -> Check:
 
 def explain(condition: Condition, context: Mapping[str, Any]) -> tuple[bool, list[Check]]:
     """The result of a condition and every leaf that was evaluated to reach it (short-circuiting)."""
-    from automations.language.model import All, AnyOf
-
     checks: list[Check] = []
 
     def walk(node: Condition) -> bool:

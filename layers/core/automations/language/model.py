@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from automations.addresses import EmailAddress
 from automations.errors import DurationError, TemplateError
 from automations.language.durations import parse_duration
+from automations.language.instants import parse_instant
 from automations.language.templates import check_template
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
@@ -93,11 +94,8 @@ class Leaf(Strict):
                 raise PydanticCustomError("operator", "operator '{op}' needs a list value", {"op": op})
         elif value is None:
             raise PydanticCustomError("operator", "operator '{op}' needs a value", {"op": op})
-        elif op in INSTANT_OPERATORS:
-            from automations.language.conditions import parse_instant
-
-            if parse_instant(value) is None:
-                raise PydanticCustomError("operator", "operator '{op}' needs an ISO-8601 timestamp value", {"op": op})
+        elif op in INSTANT_OPERATORS and parse_instant(value) is None:
+            raise PydanticCustomError("operator", "operator '{op}' needs an ISO-8601 timestamp value", {"op": op})
         return value
 
 

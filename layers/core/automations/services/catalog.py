@@ -19,7 +19,7 @@ import yaml
 
 from automations.language.loader import dump_definition, load_definition
 from automations.ports import ConflictError, NotFoundError
-from automations.services import automations as manage
+from automations.services import lifecycle
 from automations.services.deps import Deps
 
 
@@ -103,18 +103,18 @@ def create_from_template(
     *,
     new_id: str | None = None,
     name: str | None = None,
-) -> manage.Summary:
+) -> lifecycle.Summary:
     """A draft made from a template. Without ``new_id``, the template's id, or the first free ``<id>-<n>``."""
     definition = dict(get(template_id).definition)
     if name:
         definition["name"] = name
     if new_id:
         definition["id"] = new_id
-        return manage.create(deps, definition, now)
+        return lifecycle.create(deps, definition, now)
     for n in range(1, 100):
         definition["id"] = template_id if n == 1 else f"{template_id}-{n}"
         try:
-            return manage.create(deps, definition, now)
+            return lifecycle.create(deps, definition, now)
         except ConflictError:
             continue
     raise ConflictError(f"no free id for an automation made from template {template_id!r}; give one")

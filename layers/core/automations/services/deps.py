@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from automations.language.loader import load_definition
 from automations.language.model import Automation
 from automations.ports import Ports
-from automations.settings import Settings
+from automations.settings import Settings, get_settings
 
 #: How many parsed definitions a process keeps (versions never change, so any of them may be kept).
 _PARSED_KEPT = 256
@@ -49,8 +49,10 @@ def get_deps() -> Deps:
     """
     global _current
     if _current is None:
+        # Imported here, the one import of the services that goes up a layer: bootstrap builds the Deps of this
+        # module (an import at the top would be circular), and it brings boto3 and pynamodb, which the handlers
+        # load on their first request, not when they are imported.
         from automations.bootstrap import build_deps
-        from automations.settings import get_settings
 
         _current = build_deps(get_settings())
     return _current
@@ -60,6 +62,4 @@ def reset_deps() -> None:
     """Forget the process's dependencies (tests and the local stack rebuild them with new settings)."""
     global _current
     _current = None
-    from automations.settings import get_settings
-
     get_settings.cache_clear()

@@ -14,8 +14,7 @@ from automations.api.openapi import route_responses
 from automations.api.responses import ok
 from automations.errors import FieldError
 from automations.observability import metrics
-from automations.services import automations as manage
-from automations.services import catalog, queries
+from automations.services import catalog, lifecycle, queries
 from automations.services.deps import get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -32,7 +31,7 @@ def _source(body: dict[str, Any]) -> str | dict[str, Any]:
     return body
 
 
-def _created(summary: manage.Summary) -> Response[Any]:
+def _created(summary: lifecycle.Summary) -> Response[Any]:
     return ok(summary.as_dict(), 201, {"Location": f"/v1/automations/{summary.id}"})
 
 
@@ -40,7 +39,7 @@ def _created(summary: manage.Summary) -> Response[Any]:
 def list_automations(
     status: Annotated[Status | None, Query(description="Only those with this status")] = None,
 ) -> Response[models.AutomationList]:
-    found = manage.list_all(get_deps(), status)
+    found = lifecycle.list_all(get_deps(), status)
     return ok({"automations": [s.as_dict() for s in found]})
 
 
@@ -72,7 +71,7 @@ def create_automation(
             deps, body["template"], now, new_id=body.get("id"), name=body.get("name")
         )
     else:
-        summary = manage.create(deps, _source(body), now)
+        summary = lifecycle.create(deps, _source(body), now)
     metrics.add_metric(name="AutomationsCreated", unit="Count", value=1)
     return _created(summary)
 
@@ -87,7 +86,7 @@ def get_automation(
     automation_id: str,
     version: Annotated[int | None, Query(ge=1, description="A version's definition (default: current)")] = None,
 ) -> Response[models.AutomationOut]:
-    return ok(manage.detail(get_deps(), automation_id, version))
+    return ok(lifecycle.detail(get_deps(), automation_id, version))
 
 
 @router.put(
@@ -101,7 +100,7 @@ def replace_automation(
     body: Annotated[dict[str, Any], Body(description='A definition as JSON, or {"definition": "<YAML text>"}.')],
 ) -> Response[models.AutomationSummary]:
     deps = get_deps()
-    return ok(manage.replace(deps, automation_id, _source(body), deps.clock.now()).as_dict())
+    return ok(lifecycle.replace(deps, automation_id, _source(body), deps.clock.now()).as_dict())
 
 
 @router.patch(
@@ -114,7 +113,7 @@ def rename_automation(
     automation_id: str, body: Annotated[models.RenameIn, Body()]
 ) -> Response[models.AutomationSummary]:
     deps = get_deps()
-    summary = manage.edit(deps, automation_id, deps.clock.now(), name=body.name, description=body.description)
+    summary = lifecycle.edit(deps, automation_id, deps.clock.now(), name=body.name, description=body.description)
     return ok(summary.as_dict())
 
 
@@ -126,7 +125,7 @@ def rename_automation(
 )
 def delete_automation(automation_id: str) -> Response[models.Deleted]:
     deps = get_deps()
-    ended = manage.delete(deps, automation_id, deps.clock.now())
+    ended = lifecycle.delete(deps, automation_id, deps.clock.now())
     return ok({"id": automation_id, "deleted": True, "runs_ended": ended})
 
 
@@ -138,7 +137,7 @@ def delete_automation(automation_id: str) -> Response[models.Deleted]:
 )
 def activate_automation(automation_id: str) -> Response[models.AutomationSummary]:
     deps = get_deps()
-    return ok(manage.activate(deps, automation_id, deps.clock.now()).as_dict())
+    return ok(lifecycle.activate(deps, automation_id, deps.clock.now()).as_dict())
 
 
 @router.post(
@@ -149,7 +148,7 @@ def activate_automation(automation_id: str) -> Response[models.AutomationSummary
 )
 def deactivate_automation(automation_id: str) -> Response[models.AutomationSummary]:
     deps = get_deps()
-    return ok(manage.deactivate(deps, automation_id, deps.clock.now()).as_dict())
+    return ok(lifecycle.deactivate(deps, automation_id, deps.clock.now()).as_dict())
 
 
 @router.post(
@@ -163,7 +162,7 @@ def duplicate_automation(
 ) -> Response[models.AutomationSummary]:
     deps = get_deps()
     given = body or models.DuplicateIn()
-    return _created(manage.duplicate(deps, automation_id, deps.clock.now(), new_id=given.id, name=given.name))
+    return _created(lifecycle.duplicate(deps, automation_id, deps.clock.now(), new_id=given.id, name=given.name))
 
 
 @router.get(

@@ -13,8 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from automations.api import models
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
-from automations.services import automations as manage
-from automations.services import preview
+from automations.services import lifecycle, preview
 from automations.services.deps import Deps, get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -49,7 +48,7 @@ def preview_automation(
     ] = None,
 ) -> Response[dict[str, Any]]:
     deps = get_deps()
-    sample = manage.sample(deps, automation_id, manage.event_in(body))
+    sample = lifecycle.sample(deps, automation_id, lifecycle.event_in(body))
     return ok(preview.preview(sample.automation, sample.event, deps.clock.now(), version=sample.version))
 
 
@@ -61,7 +60,7 @@ def preview_automation(
 )
 def test_email(automation_id: str, body: Annotated[models.EmailTestIn, Body()]) -> Response[dict[str, Any]]:
     deps = _with_unsubscribe_base(get_deps())
-    sample = manage.sample(deps, automation_id, body.event)
+    sample = lifecycle.sample(deps, automation_id, body.event)
     now = deps.clock.now()
     result = preview.send_test_email(
         deps, sample.automation, body.step, sample.event, body.to, now, version=sample.version

@@ -13,7 +13,7 @@ from automations.services.feedback.guard import REPUTATION_WINDOW, guard_reputat
 from automations.services.feedback.records import (
     RANKS,
     SUPPRESSED_SUBTYPES,
-    Effect,
+    FeedbackEffect,
     digest_of,
     effect_of,
     simulated_record,
@@ -25,7 +25,7 @@ __all__ = [
     "RANKS",
     "REPUTATION_WINDOW",
     "SUPPRESSED_SUBTYPES",
-    "Effect",
+    "FeedbackEffect",
     "FeedbackResult",
     "UnprocessableFeedbackError",
     "digest_of",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from automations.observability import logger, metrics
 from automations.ports import WHOLE, ConflictError, NotFoundError
+from automations.services import lifecycle
 from automations.services.deps import Deps
 
 #: How far back the reputation guard looks.
@@ -49,14 +50,12 @@ def guard_reputation(deps: Deps, automation_id: str, now: datetime) -> str | Non
     problem = reputation_problem(totals, deps)
     if problem is None:
         return None
-    from automations.services import automations as manage
-
     try:
         head = deps.automations.head(automation_id)
         if head.status != "active":
             return None
         reason = f"deactivated to protect the sender's reputation: {problem}"
-        manage.deactivate(deps, automation_id, now, reason=reason)
+        lifecycle.deactivate(deps, automation_id, now, reason=reason)
     except (NotFoundError, ConflictError) as exc:
         logger.warning("reputation guard could not deactivate", extra={"automation": automation_id, "error": str(exc)})
         return None

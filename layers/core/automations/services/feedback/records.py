@@ -1,5 +1,5 @@
-"""What one SES event-publishing record does to its message, pure: its :class:`Effect` (counters, status, first
-times, suppressions), its digest, and the :class:`~automations.ports.FeedbackUpdate` it makes of the message's
+"""What one SES event-publishing record does to its message, pure: its :class:`FeedbackEffect` (counters, status,
+first times, suppressions), its digest, and the :class:`~automations.ports.FeedbackUpdate` it makes of the message's
 record as it was read. Also SES's side for the local stack and the tests: :func:`simulated_record`.
 
 A status only moves up (sent < delayed < soft_bounced < delivered < opened < clicked < rendering_failed <
@@ -46,7 +46,7 @@ UNRECORDED = "unrecorded"
 
 
 @dataclass(frozen=True)
-class Effect:
+class FeedbackEffect:
     """What one SES record does to its message."""
 
     counts: dict[str, int]
@@ -62,43 +62,47 @@ class Effect:
     reputation: bool = False
 
 
-def effect_of(record: Mapping[str, Any]) -> Effect:
+def effect_of(record: Mapping[str, Any]) -> FeedbackEffect:
     """What a record means for its message; ``UnprocessableFeedbackError`` for an unknown kind."""
     return replace(_effect_of(record), kind=event_type(record))
 
 
-def _effect_of(record: Mapping[str, Any]) -> Effect:
+def _effect_of(record: Mapping[str, Any]) -> FeedbackEffect:
     kind = event_type(record)
     mail = record["mail"]
     fallback_at = str(mail.get("timestamp") or "")
     if kind == "Send":
-        return Effect({"sent": 1}, fallback_at, status="sent")
+        return FeedbackEffect({"sent": 1}, fallback_at, status="sent")
     if kind == "Delivery":
         detail = detail_of(record)
         at = str(detail.get("timestamp") or fallback_at)
-        return Effect({"delivered": 1}, at, status="delivered", first="delivered_at")
+        return FeedbackEffect({"delivered": 1}, at, status="delivered", first="delivered_at")
     if kind == "Open":
         at = str(detail_of(record).get("timestamp") or fallback_at)
-        return Effect({"opened": 1}, at, status="opened", first="opened_at", unique="opened_unique", total="opens")
+        return FeedbackEffect(
+            {"opened": 1}, at, status="opened", first="opened_at", unique="opened_unique", total="opens"
+        )
     if kind == "Click":
         at = str(detail_of(record).get("timestamp") or fallback_at)
-        return Effect({"clicked": 1}, at, status="clicked", first="clicked_at", unique="clicked_unique", total="clicks")
+        return FeedbackEffect(
+            {"clicked": 1}, at, status="clicked", first="clicked_at", unique="clicked_unique", total="clicks"
+        )
     if kind == "Bounce":
         return _bounce(record, fallback_at)
     if kind == "Complaint":
         detail = detail_of(record)
         at = str(detail.get("timestamp") or fallback_at)
         addresses = recipients_of(detail.get("complainedRecipients"))
-        return Effect(
+        return FeedbackEffect(
             {"complained": 1}, at, status="complained", suppress="complaint", addresses=addresses, reputation=True
         )
     if kind == "Reject":
-        return Effect({"rejected": 1}, fallback_at, status="rejected")
+        return FeedbackEffect({"rejected": 1}, fallback_at, status="rejected")
     if kind == "Rendering Failure":
-        return Effect({"rendering_failed": 1}, fallback_at, status="rendering_failed")
+        return FeedbackEffect({"rendering_failed": 1}, fallback_at, status="rendering_failed")
     if kind == "DeliveryDelay":
         detail = detail_of(record)
-        return Effect({"delayed": 1}, str(detail.get("timestamp") or fallback_at), status="delayed")
+        return FeedbackEffect({"delayed": 1}, str(detail.get("timestamp") or fallback_at), status="delayed")
     if kind == "Subscription":
         detail = detail_of(record)
         preferences = detail.get("newTopicPreferences") or {}
@@ -107,24 +111,24 @@ def _effect_of(record: Mapping[str, Any]) -> Effect:
             isinstance(s, dict) and s.get("subscriptionStatus") == "OptOut" for s in statuses
         )
         at = str(detail.get("timestamp") or fallback_at)
-        return Effect({}, at, suppress="unsubscribe" if opted_out else None)
+        return FeedbackEffect({}, at, suppress="unsubscribe" if opted_out else None)
     raise UnprocessableFeedbackError(f"unknown event type {kind!r}")
 
 
-def _bounce(record: Mapping[str, Any], fallback_at: str) -> Effect:
+def _bounce(record: Mapping[str, Any], fallback_at: str) -> FeedbackEffect:
     detail = detail_of(record)
     at = str(detail.get("timestamp") or fallback_at)
     bounce_type = str(detail.get("bounceType") or "Undetermined")
     subtype = str(detail.get("bounceSubType") or "")
     described = f"{bounce_type}/{subtype}" if subtype else bounce_type
     if bounce_type != "Permanent":
-        return Effect({"bounced_soft": 1}, at, status="soft_bounced", bounce_type=described)
+        return FeedbackEffect({"bounced_soft": 1}, at, status="soft_bounced", bounce_type=described)
     addresses = recipients_of(detail.get("bouncedRecipients"))
     if subtype in SUPPRESSED_SUBTYPES:
-        return Effect(
+        return FeedbackEffect(
             {"suppressed": 1}, at, "suppressed", suppress="bounce", addresses=addresses, bounce_type=described
         )
-    return Effect(
+    return FeedbackEffect(
         {"bounced_hard": 1},
         at,
         status="bounced",
@@ -157,7 +161,7 @@ class Target:
 
 
 def update_for(
-    effect: Effect,
+    effect: FeedbackEffect,
     found: EmailRecord | None,
     target: Target,
     mail: Mapping[str, Any],

@@ -1,6 +1,6 @@
 """Sending the queued emails, each (run, step, recipient) at most once (DESIGN.md §6.5), in parts:
 
-- :mod:`.queue_message`: reading a message of the email queue into its :class:`EmailRequest`;
+- :mod:`.queue_message`: a message of the email queue (:class:`EmailMessage`), read into its :class:`EmailRequest`;
 - :mod:`.compose`: building one recipient's email (unsubscribe link and footer, headers, tags, sender);
 - :mod:`.delivery`: delivering to each recipient through the ports (suppressions, the message store's claim,
   the sender), within the invocation's time;
@@ -32,7 +32,13 @@ from automations.services.sending.pacing import (
     pacer,
     stack_send_rate,
 )
-from automations.services.sending.queue_message import REQUIRED_FIELDS, InvalidEmailMessageError, request_from_body
+from automations.services.sending.queue_message import (
+    REQUIRED_FIELDS,
+    EmailMessage,
+    InvalidEmailMessageError,
+    reason_of,
+    request_from_body,
+)
 from automations.services.sending.timeline import is_suppressed, message_view, messages_of_run
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "RESERVE_MARGIN_SECONDS",
     "SKIP_REASONS",
     "Delivery",
+    "EmailMessage",
     "InvalidEmailMessageError",
     "OutOfTimeError",
     "Pacer",
@@ -60,6 +67,7 @@ __all__ = [
     "pacer",
     "personalize",
     "postpone",
+    "reason_of",
     "request_from_body",
     "reserve_seconds",
     "retry_delay",

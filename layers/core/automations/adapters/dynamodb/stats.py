@@ -1,4 +1,4 @@
-"""Statistics counters: atomic ``ADD`` updates spread over shards so that no partition runs hot.
+"""The statistics store: counters updated by atomic ``ADD``, spread over shards so that no partition runs hot.
 
 A busy automation would put every counter update on one item; instead each update picks one of
 ``SHARDS`` partition keys at random (``{ws}#stats#{automation}#{shard}``), and a read sums the shards
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from automations.adapters.tables import COUNTERS, StatsItem
+from pynamodb.transactions import TransactWrite
+
+from automations.adapters.dynamodb.tables import COUNTERS, StatsItem
 from automations.ports import WHOLE as WHOLE
 
 SHARDS = 8
@@ -49,6 +52,22 @@ def add_actions(counts: Mapping[str, int], item: StatsItem) -> list[Any]:
     return actions
 
 
+def stats_updates(
+    tx: TransactWrite,
+    workspace: str,
+    automation_id: str,
+    step: str | None,
+    now: datetime,
+    counts: Mapping[str, int],
+) -> None:
+    """Add the counter updates (the automation's and the step's) to a transaction."""
+    if not any(counts.values()):
+        return
+    for target in (None, step) if step else (None,):
+        item = counter_item(workspace, automation_id, now, target)
+        tx.update(item, actions=add_actions(counts, item))
+
+
 def increment(
     workspace: str, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
 ) -> None:
@@ -76,3 +95,18 @@ def read(
                     bucket[name] += int(value)
     totals.setdefault(WHOLE, dict.fromkeys(COUNTERS, 0))
     return totals
+
+
+@dataclass
+class DynamoStatsStore:
+    """:class:`automations.ports.StatsStore`: the sharded counters of one workspace."""
+
+    workspace: str
+
+    def increment(
+        self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+    ) -> None:
+        increment(self.workspace, automation_id, moment, counts, step)
+
+    def read(self, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
+        return read(self.workspace, automation_id, start, end)

@@ -58,7 +58,7 @@ class Invalid:
 
 
 @dataclass(frozen=True)
-class Intake:
+class RequestEvents:
     """The events of a request in order: each one valid, or (in a batch only) invalid with its errors."""
 
     entries: list[TriggerEvent | Invalid]
@@ -122,7 +122,7 @@ def size_error(item: Any, where: str, max_event_bytes: int) -> FieldError | None
     return FieldError(loc, f"event is {size} bytes, over the limit of {max_event_bytes}{part}")
 
 
-def events_from_body(raw: str | bytes | None, max_event_bytes: int) -> Intake:
+def events_from_body(raw: str | bytes | None, max_event_bytes: int) -> RequestEvents:
     """A request body: one event or ``{"events": [...]}``; each event checked, the size limit included.
 
     Raises BadJsonError (400) for a body that is not JSON; EventValidationError (422) for a malformed
@@ -142,7 +142,7 @@ def events_from_body(raw: str | bytes | None, max_event_bytes: int) -> Intake:
             if not prefix:
                 raise
             entries.append(Invalid(exc.errors, readable_id(item)))
-    return Intake(entries)
+    return RequestEvents(entries)
 
 
 def _checked(item: Any, where: str, max_event_bytes: int) -> TriggerEvent:
@@ -168,7 +168,7 @@ def event_from_eventbridge(record: dict[str, Any], max_event_bytes: int) -> Trig
     return _checked(body, "", max_event_bytes)
 
 
-def accept(deps: Deps, intake: Intake, now: datetime) -> list[EventResult]:
+def accept(deps: Deps, request_events: RequestEvents, now: datetime) -> list[EventResult]:
     """Store and process the valid events of a request; the answer has every event, in order.
 
     An id seen earlier in the same request is that event's duplicate; an invalid event is answered
@@ -176,7 +176,7 @@ def accept(deps: Deps, intake: Intake, now: datetime) -> list[EventResult]:
     """
     ids: set[str] = set()
     unique: list[TriggerEvent] = []
-    for event in intake.events:
+    for event in request_events.events:
         if event.id is None or event.id not in ids:
             if event.id is not None:
                 ids.add(event.id)
@@ -184,7 +184,7 @@ def accept(deps: Deps, intake: Intake, now: datetime) -> list[EventResult]:
     results = iter(ingest(deps, unique, now)) if unique else iter([])
     answered: list[EventResult] = []
     seen: dict[str, EventResult] = {}
-    for entry in intake.entries:
+    for entry in request_events.entries:
         if isinstance(entry, Invalid):
             answered.append(EventResult(entry.id or "", "invalid", errors=entry.errors))
         elif entry.id is not None and entry.id in seen:

@@ -176,7 +176,12 @@ class StateItem(_Base):
     expires_at = NumberAttribute(null=True)
 
 
-#: The counters kept per automation, per step and per day (see :mod:`automations.adapters.stats`).
+def state_key(workspace: str, kind: str, automation_id: str, value: str) -> tuple[str, str]:
+    """The key of a lock or a counter of the state table: ``{ws}#{kind}#{automation}#{value} / {kind}``."""
+    return f"{workspace}#{kind}#{automation_id}#{value}", kind
+
+
+#: The counters kept per automation, per step and per day (see :mod:`automations.adapters.dynamodb.stats`).
 COUNTERS = PORT_COUNTERS
 
 

@@ -1,5 +1,5 @@
-"""Managing automations: create, replace (new version), activate, deactivate, rename, duplicate, delete, and
-the sample event a preview or a test email is made for."""
+"""The lifecycle of automations: create, replace (new version), activate, deactivate, rename, duplicate, delete,
+and the sample event a preview or a test email is made for."""
 
 from __future__ import annotations
 

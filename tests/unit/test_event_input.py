@@ -9,7 +9,7 @@ import pytest
 from automations.events import MAX_DEPTH, EventValidationError, TriggerEvent, parse_events
 from automations.jsontext import cut_deep
 from automations.language.loader import load_definition
-from automations.services.intake import (
+from automations.services.event_input import (
     BadJsonError,
     Invalid,
     TooLargeError,

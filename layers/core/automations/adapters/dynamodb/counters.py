@@ -1,0 +1,68 @@
+"""The counter store: per-person counters and countdowns of an automation, ``nth`` and ``after_silence``, as
+items of the state table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from automations.adapters.dynamodb.tables import StateItem, state_key
+from automations.adapters.dynamodb.writes import conditional_failed, delete_if, epoch, save_if
+from automations.ports import Silence
+
+
+def silence_of(item: StateItem) -> Silence:
+    return Silence(
+        event_id=str(item.run_id),
+        due_at=datetime.fromtimestamp(int(item.until or 0), UTC),
+        event=dict(item.data or {}),
+    )
+
+
+@dataclass
+class DynamoCounterStore:
+    """:class:`automations.ports.CounterStore` of one workspace."""
+
+    workspace: str
+
+    def bump(self, automation_id: str, person: str, event_id: str) -> int:
+        """Count one more event for the person, atomically, at most once per event id."""
+        item = StateItem(*state_key(self.workspace, "nth", automation_id, person))
+        try:
+            item.update(
+                actions=[StateItem.counter.add(1), StateItem.run_id.set(event_id)],
+                condition=StateItem.run_id.does_not_exist() | (StateItem.run_id != event_id),
+            )
+        except UpdateError as exc:
+            if not conditional_failed(exc):
+                raise
+            item.refresh(consistent_read=True)
+        return int(item.counter or 0)
+
+    def silence(self, automation_id: str, person: str) -> Silence | None:
+        try:
+            item = StateItem.get(*state_key(self.workspace, "silence", automation_id, person), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return silence_of(item)
+
+    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
+        """Remember the person's latest event; the countdown restarts from it.
+
+        False (and nothing changed) when the countdown already runs from a later event: an older event
+        that arrives late never shortens the silence.
+        """
+        item = StateItem(*state_key(self.workspace, "silence", automation_id, person))
+        item.run_id = event["id"]
+        item.until = epoch(due_at)
+        item.data = event
+        item.expires_at = epoch(due_at + timedelta(days=30))
+        return save_if(item, StateItem.pk.does_not_exist() | (StateItem.until <= epoch(due_at)))
+
+    def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
+        """Drop the countdown if it is still the one for ``event_id``; False if a newer event replaced it."""
+        item = StateItem(*state_key(self.workspace, "silence", automation_id, person))
+        return delete_if(item, StateItem.run_id == event_id)
