@@ -1,1 +1,1 @@
-"""Services: ingest, runner, email sending, feedback and management, applying effects through adapters."""
+"""Services: ingest, runner, email sending, feedback and management, applying effects through ports."""
