@@ -84,7 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python -m scripts.layer
 
 dev: $(STAMP)
-	$(BIN)/python -m automations_local
+	$(BIN)/python -m automations_local $(ARGS)
 
 # sam build needs a real python3.13 (not a pyenv shim that points elsewhere): found in pyenv or on PATH.
 PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
