@@ -18,8 +18,15 @@ import boto3
 import pytest
 from automations.adapters.clock import Clock
 from automations.adapters.ses_sender import SesEmailSender
-from automations.bootstrap import build_ports
-from automations.ports import Ports, SendError, SendOutcomeUnknownError, SendRejectedError, SendTransientError
+from automations.bootstrap import build_access, build_ports
+from automations.ports import (
+    AccessPorts,
+    Ports,
+    SendError,
+    SendOutcomeUnknownError,
+    SendRejectedError,
+    SendTransientError,
+)
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from tests.support.aws import REGION, Stack, aws_stack
@@ -152,3 +159,19 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 def ports(backend: Backend) -> Ports:
     return backend.ports
+
+
+@pytest.fixture(params=["fake", "moto"])
+def access(request: pytest.FixtureRequest) -> AccessPorts:
+    """The stores of keys and workspaces (shared by every workspace), in memory or on moto; a test names its own
+    workspaces (see :func:`workspace`), so that it sees no other test's keys."""
+    if request.param == "fake":
+        return Fakes().access
+    stack: Stack = request.getfixturevalue("moto_stack")
+    return build_access(stack.settings, the_clock=stack.clock)
+
+
+@pytest.fixture
+def workspace() -> str:
+    """A workspace id no other test uses."""
+    return f"ws{next(_workspaces)}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 from automations.adapters.clock import Clock
-from automations.bootstrap import build_deps
+from automations.bootstrap import build_access, build_deps
 from automations.services import deps as deps_module
 from automations.services.deps import Deps
 from automations.settings import Settings
@@ -115,6 +115,8 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
         "messages_table": "test-messages",
         "stats_table": "test-stats",
         "contacts_table": "test-contacts",
+        "keys_table": "test-keys",
+        "workspaces_table": "test-workspaces",
         "email_queue_url": queue_url,
         "schedule_group": "automations-test",
         "scheduler_dlq_arn": dlq_arn,
@@ -133,10 +135,12 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
     clock = FixedClock(start)
     deps = build_deps(settings, the_clock=clock)
     deps_module._current = deps
+    deps_module._access = build_access(settings, the_clock=clock)
     try:
         yield Stack(deps, settings, clock, sqs, scheduler, dynamodb)
     finally:
         deps_module._current = None
+        deps_module._access = None
 
 
 @contextmanager

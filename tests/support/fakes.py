@@ -31,7 +31,10 @@ from automations.adapters.dynamodb.tables import COUNTERS
 from automations.engine.effects import EmailRequest
 from automations.engine.state import RunState, RunStatus
 from automations.ports import (
+    TOUCH_INTERVAL,
     WHOLE,
+    AccessPorts,
+    ApiKey,
     AutomationInfo,
     ConflictError,
     EmailRecord,
@@ -48,9 +51,11 @@ from automations.ports import (
     Silence,
     SkippedError,
     StoredEvent,
+    StoredKey,
     StoredRun,
     Suppression,
     VersionInfo,
+    Workspace,
     normalize_address,
 )
 
@@ -808,6 +813,74 @@ class FakeClock:
         return self.moment
 
 
+class FakeKeyStore(_Atomic):
+    """Keys by the hash of their secret; revoking the last active admin key of a workspace is refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[str, ApiKey] = {}
+
+    def _find(self, workspace: str, key_id: str) -> tuple[str, ApiKey] | None:
+        return next(((h, k) for h, k in self.keys.items() if k.workspace == workspace and k.id == key_id), None)
+
+    def create(self, key: ApiKey, secret_hash: str) -> None:
+        with self._lock:
+            if secret_hash in self.keys or self._find(key.workspace, key.id) is not None:
+                raise ConflictError(f"key {key.id!r} exists already")
+            self.keys[secret_hash] = key
+
+    def by_hash(self, secret_hash: str) -> StoredKey | None:
+        found = self.keys.get(secret_hash)
+        return StoredKey(found, secret_hash) if found is not None else None
+
+    def get(self, workspace: str, key_id: str) -> ApiKey | None:
+        found = self._find(workspace, key_id)
+        return found[1] if found else None
+
+    def of_workspace(self, workspace: str) -> list[ApiKey]:
+        return sorted((k for k in self.keys.values() if k.workspace == workspace), key=lambda k: k.id)
+
+    def revoke(self, workspace: str, key_id: str, now: datetime) -> ApiKey:
+        with self._lock:
+            found = self._find(workspace, key_id)
+            if found is None:
+                raise NotFoundError(f"no key {key_id!r}")
+            secret_hash, key = found
+            if not key.active:
+                return key
+            admins = [k for k in self.keys.values() if k.workspace == workspace and k.is_admin and k.active]
+            if key.is_admin and len(admins) <= 1:
+                raise ConflictError(f"key {key_id!r} is the last active admin key of workspace {workspace!r}")
+            self.keys[secret_hash] = replace(key, revoked_at=_utc(now))
+            return self.keys[secret_hash]
+
+    def touch(self, secret_hash: str, now: datetime) -> bool:
+        with self._lock:
+            key = self.keys.get(secret_hash)
+            if key is None or (key.last_used_at is not None and key.last_used_at > now - TOUCH_INTERVAL):
+                return False
+            self.keys[secret_hash] = replace(key, last_used_at=_utc(now))
+            return True
+
+
+class FakeWorkspaceStore(_Atomic):
+    def __init__(self) -> None:
+        super().__init__()
+        self.workspaces: dict[str, Workspace] = {}
+
+    def create(self, workspace: Workspace) -> None:
+        with self._lock:
+            if workspace.id in self.workspaces:
+                raise ConflictError(f"workspace {workspace.id!r} exists already")
+            self.workspaces[workspace.id] = replace(workspace, created_at=_utc(workspace.created_at))
+
+    def get(self, workspace_id: str) -> Workspace | None:
+        return self.workspaces.get(workspace_id)
+
+    def all(self) -> list[Workspace]:
+        return [self.workspaces[name] for name in sorted(self.workspaces)]
+
+
 # --- all of them ----------------------------------------------------------------------------------------------
 
 
@@ -828,6 +901,8 @@ class Fakes:
     email_queue: FakeEmailQueue = field(default_factory=FakeEmailQueue)
     email_sender: FakeEmailSender = field(default_factory=FakeEmailSender)
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
+    keys: FakeKeyStore = field(default_factory=FakeKeyStore)
+    workspaces: FakeWorkspaceStore = field(default_factory=FakeWorkspaceStore)
 
     def __post_init__(self) -> None:
         self.automations = FakeAutomationStore(self.workspace)
@@ -851,3 +926,8 @@ class Fakes:
             secrets=self.secrets,
             clock=self.clock,
         )
+
+    @property
+    def access(self) -> AccessPorts:
+        """The stores of keys and workspaces (which span workspaces) and the clock."""
+        return AccessPorts(keys=self.keys, workspaces=self.workspaces, clock=self.clock)

@@ -40,6 +40,8 @@ TABLES = (
     "messages_table",
     "stats_table",
     "contacts_table",
+    "keys_table",
+    "workspaces_table",
 )
 #: The counters whose value the final state fixes: runs by status, and emails by what became of them.
 CHECKED_COUNTERS = (

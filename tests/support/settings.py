@@ -16,6 +16,8 @@ REQUIRED: dict[str, Any] = {
     "messages_table": "automations-messages",
     "stats_table": "automations-stats",
     "contacts_table": "automations-contacts",
+    "keys_table": "automations-keys",
+    "workspaces_table": "automations-workspaces",
     "email_queue_url": "",
     "schedule_group": "automations",
     "scheduler_role_arn": "arn:aws:iam::123456789012:role/automations-scheduler",

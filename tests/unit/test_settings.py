@@ -25,6 +25,7 @@ def test_no_setting_defaults_to_a_resource_name_or_an_arn() -> None:
     assert {"AUTOMATIONS_TABLE", "SCHEDULER_ROLE_ARN", "EVALUATE_STEP_ARN", "SCHEDULE_GROUP", "AWS_REGION"} <= set(
         REQUIRED
     )
+    assert {"KEYS_TABLE", "WORKSPACES_TABLE"} <= set(REQUIRED)
 
 
 def test_an_environment_without_a_required_variable_is_refused_naming_each_missing_one() -> None:

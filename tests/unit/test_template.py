@@ -125,7 +125,7 @@ def test_translation_yields_the_resources_the_product_needs(translated: Path) ->
     resources = json.loads(translated.read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
     assert kinds.count("AWS::Lambda::Function") == 5
-    assert kinds.count("AWS::DynamoDB::Table") == 7
+    assert kinds.count("AWS::DynamoDB::Table") == 9
     assert "AWS::ApiGateway::UsagePlan" in kinds and "AWS::ApiGateway::ApiKey" in kinds
     assert "AWS::Events::Rule" in kinds and "AWS::Lambda::EventSourceMapping" in kinds
     assert "AWS::SNS::Subscription" in kinds
@@ -197,10 +197,14 @@ def test_environment_names_map_to_settings_fields() -> None:
 
 
 def test_tables_are_on_demand_with_recovery_and_retained(template: dict[str, Any]) -> None:
-    for name, table in resources_of(template, "AWS::DynamoDB::Table").items():
-        assert table["DeletionPolicy"] == "Retain", name
+    tables = resources_of(template, "AWS::DynamoDB::Table")
+    assert {"KeysTable", "WorkspacesTable"} <= set(tables)
+    for name, table in tables.items():
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", name
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST", name
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
+        assert table["Properties"]["SSESpecification"]["SSEEnabled"], name
+        assert table["Properties"]["DeletionProtectionEnabled"], name
 
 
 def test_email_queue_visibility_is_six_times_the_sender_timeout(template: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The one place that builds the adapters, from the settings (DESIGN.md §2).
 
 :func:`build_ports` wires every port of :class:`~automations.ports.Ports` to its AWS adapter (and the adapters'
-classification of their failures); :func:`build_deps` adds the settings: the services'
+classification of their failures); :func:`build_access` the stores of keys and workspaces (all the authorizer
+needs: no other client is made); :func:`build_deps` adds the settings: the services'
 :class:`~automations.services.deps.Deps`, what :func:`~automations.services.deps.get_deps` answers.
 """
 
@@ -17,15 +18,17 @@ from automations.adapters.dynamodb import tables
 from automations.adapters.dynamodb.automations import DynamoAutomationStore
 from automations.adapters.dynamodb.counters import DynamoCounterStore
 from automations.adapters.dynamodb.events import DynamoEventStore
+from automations.adapters.dynamodb.keys import DynamoKeyStore
 from automations.adapters.dynamodb.messages import DynamoMessageStore
 from automations.adapters.dynamodb.runs import DynamoRunStore
 from automations.adapters.dynamodb.stats import DynamoStatsStore
 from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
+from automations.adapters.dynamodb.workspaces import DynamoWorkspaceStore
 from automations.adapters.queue import EmailQueue
 from automations.adapters.scheduler import Scheduler
 from automations.adapters.secrets import SecretsManagerSecrets
 from automations.adapters.ses_sender import SesEmailSender
-from automations.ports import Ports
+from automations.ports import AccessPorts, Ports
 from automations.services.deps import Deps
 from automations.settings import Settings
 
@@ -66,3 +69,9 @@ def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: 
 def build_deps(settings: Settings, *, the_clock: Clock | None = None) -> Deps:
     """The services' dependencies: every port of the settings' workspace on AWS, and the settings."""
     return Deps.of(build_ports(settings, the_clock=the_clock), settings)
+
+
+def build_access(settings: Settings, *, the_clock: Clock | None = None) -> AccessPorts:
+    """The stores of keys and workspaces on AWS, and the clock: the tables bound, no other client made."""
+    tables.bind(settings)
+    return AccessPorts(keys=DynamoKeyStore(), workspaces=DynamoWorkspaceStore(), clock=the_clock or clock)

@@ -20,6 +20,8 @@ ENVIRONMENT = {
     "MESSAGES_TABLE": "messages_table",
     "STATS_TABLE": "stats_table",
     "CONTACTS_TABLE": "contacts_table",
+    "KEYS_TABLE": "keys_table",
+    "WORKSPACES_TABLE": "workspaces_table",
     "EMAIL_QUEUE_URL": "email_queue_url",
     "SCHEDULE_GROUP": "schedule_group",
     "SCHEDULER_ROLE_ARN": "scheduler_role_arn",
@@ -61,6 +63,8 @@ class Settings(BaseModel):
     messages_table: str
     stats_table: str
     contacts_table: str
+    keys_table: str
+    workspaces_table: str
     email_queue_url: str
     schedule_group: str
     scheduler_role_arn: str
@@ -153,6 +157,8 @@ REQUIRED_REASONS = {
     "MESSAGES_TABLE": "the name of the messages table",
     "STATS_TABLE": "the name of the stats table",
     "CONTACTS_TABLE": "the name of the contacts table",
+    "KEYS_TABLE": "the name of the keys table",
+    "WORKSPACES_TABLE": "the name of the workspaces table",
     "EMAIL_QUEUE_URL": "the URL of the email queue",
     "SCHEDULE_GROUP": "the name of the schedule group",
     "SCHEDULER_ROLE_ARN": "the ARN of the role that EventBridge Scheduler invokes evaluate_step as",

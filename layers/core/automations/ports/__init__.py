@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from automations.ports.errors import (
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     SendError,
     SendOutcomeUnknownError,
@@ -27,17 +28,22 @@ from automations.ports.protocols import (
     EmailQueue,
     EmailSender,
     EventStore,
+    KeyStore,
     MessageStore,
     RunStore,
     Scheduler,
     Secrets,
     StatsStore,
     SuppressionStore,
+    WorkspaceStore,
 )
 from automations.ports.values import (
     COUNTERS,
+    ROOT,
     SCOPES,
+    TOUCH_INTERVAL,
     WHOLE,
+    ApiKey,
     AutomationInfo,
     Confirmation,
     EmailRecord,
@@ -48,13 +54,17 @@ from automations.ports.values import (
     PreparedEmail,
     RouteInfo,
     RunningCount,
+    Scope,
     Silence,
     StoredEvent,
+    StoredKey,
     StoredRun,
     Suppression,
     VersionInfo,
+    Workspace,
     message_id_for,
     normalize_address,
+    parse_scopes,
     schedule_name,
 )
 
@@ -81,10 +91,24 @@ class Ports:
     is_transient: Callable[[BaseException], bool] = field(default=is_transient, kw_only=True)
 
 
+@dataclass
+class AccessPorts:
+    """The stores of keys and workspaces, which span workspaces (a presented key names its own), and the clock:
+    what the access service and the authorizer receive."""
+
+    keys: KeyStore
+    workspaces: WorkspaceStore
+    clock: Clock
+
+
 __all__ = [
     "COUNTERS",
+    "ROOT",
     "SCOPES",
+    "TOUCH_INTERVAL",
     "WHOLE",
+    "AccessPorts",
+    "ApiKey",
     "AutomationInfo",
     "AutomationStore",
     "Clock",
@@ -97,6 +121,8 @@ __all__ = [
     "EventStore",
     "FeedbackUpdate",
     "FirstTime",
+    "InvalidInputError",
+    "KeyStore",
     "Locks",
     "MessageStore",
     "NotFoundError",
@@ -107,6 +133,7 @@ __all__ = [
     "RunStore",
     "RunningCount",
     "Scheduler",
+    "Scope",
     "Secrets",
     "SendError",
     "SendOutcomeUnknownError",
@@ -116,13 +143,17 @@ __all__ = [
     "SkippedError",
     "StatsStore",
     "StoredEvent",
+    "StoredKey",
     "StoredRun",
     "Suppression",
     "SuppressionStore",
     "TransientError",
     "VersionInfo",
+    "Workspace",
+    "WorkspaceStore",
     "is_transient",
     "message_id_for",
     "normalize_address",
+    "parse_scopes",
     "schedule_name",
 ]

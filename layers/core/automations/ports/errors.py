@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automations.errors import AutomationsError
+from automations.errors import AutomationsError, FieldError
 
 
 class ConflictError(AutomationsError):
@@ -56,3 +56,12 @@ def is_transient(exc: BaseException) -> bool:
     so it must end the one run it belongs to instead of blocking the others.
     """
     return isinstance(exc, TransientError)
+
+
+class InvalidInputError(AutomationsError, ValueError):
+    """A value that cannot be accepted (an unknown scope, a workspace id that is not a slug); carries every
+    problem at once, each naming its field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from automations.engine.effects import EmailRequest
 from automations.engine.state import RunState
 from automations.ports.values import (
+    ApiKey,
     AutomationInfo,
     EmailRecord,
     FeedbackUpdate,
@@ -27,9 +28,11 @@ from automations.ports.values import (
     RouteInfo,
     Silence,
     StoredEvent,
+    StoredKey,
     StoredRun,
     Suppression,
     VersionInfo,
+    Workspace,
 )
 
 
@@ -378,4 +381,58 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The time now, in UTC."""
+        ...
+
+
+class KeyStore(Protocol):
+    """The keys of every workspace, found by the SHA-256 hash of their secret (never the secret itself).
+
+    Unlike the other stores it is not bound to one workspace: a presented key names its workspace. The number of
+    a workspace's active admin keys changes in the same write as the key, so a workspace never loses its last
+    one, even to two revocations at once.
+    """
+
+    def create(self, key: ApiKey, secret_hash: str) -> None:
+        """Store a new key under its secret's hash; ``ConflictError`` when the hash or the id is taken."""
+        ...
+
+    def by_hash(self, secret_hash: str) -> StoredKey | None:
+        """The key whose secret has this hash (revoked ones too), read consistently."""
+        ...
+
+    def get(self, workspace: str, key_id: str) -> ApiKey | None:
+        """A workspace's key by id (revoked ones too)."""
+        ...
+
+    def of_workspace(self, workspace: str) -> list[ApiKey]:
+        """Every key of a workspace (revoked ones too), by id."""
+        ...
+
+    def revoke(self, workspace: str, key_id: str, now: datetime) -> ApiKey:
+        """Revoke a key (a revoked one stays as it was); answers the key as it is now.
+
+        ``NotFoundError`` for an unknown id; ``ConflictError`` when it is the workspace's last active admin key
+        (nothing written).
+        """
+        ...
+
+    def touch(self, secret_hash: str, now: datetime) -> bool:
+        """Set the key's ``last_used_at`` to ``now`` unless it was set less than ``TOUCH_INTERVAL`` (a minute)
+        before: a conditional write, so concurrent requests write it once. True when it was written."""
+        ...
+
+
+class WorkspaceStore(Protocol):
+    """The workspaces of the stack."""
+
+    def create(self, workspace: Workspace) -> None:
+        """Store a new workspace; ``ConflictError`` when its id exists already (nothing changed)."""
+        ...
+
+    def get(self, workspace_id: str) -> Workspace | None:
+        """A workspace by id, read consistently."""
+        ...
+
+    def all(self) -> list[Workspace]:
+        """Every workspace, by id."""
         ...

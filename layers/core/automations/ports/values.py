@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from automations.addresses import is_address
 from automations.addresses import normalize_address as normalize_address
 from automations.engine.email import SUPPRESSION_SCOPES, scope_blocks
 from automations.engine.state import RunState
+from automations.errors import FieldError
 from automations.ids import derived_id
+from automations.ports.errors import InvalidInputError
 
 #: The bucket of :meth:`StatsStore.read <automations.ports.StatsStore.read>` that counts the automation as a whole.
 WHOLE = "-"
@@ -339,3 +344,135 @@ class PreparedEmail:
 
     email: OutgoingEmail
     request: Mapping[str, Any]
+
+
+# --- access -------------------------------------------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    """What a key may do (DESIGN.md §5). ``admin`` manages the workspace's keys and webhook secret."""
+
+    EVENTS_WRITE = "events:write"
+    AUTOMATIONS_READ = "automations:read"
+    AUTOMATIONS_WRITE = "automations:write"
+    CONTACTS_READ = "contacts:read"
+    CONTACTS_WRITE = "contacts:write"
+    ADMIN = "admin"
+
+
+#: What only the stack's root key may do (create and list workspaces): never a scope a key can carry.
+ROOT = "root"
+
+#: The shortest time between two writes of a key's ``last_used_at``.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+
+
+def parse_scopes(values: Iterable[object]) -> tuple[Scope, ...]:
+    """The scopes named, each once, in the order of :class:`Scope`; ``InvalidInputError`` naming ``scopes`` for an
+    empty list or a name that is not a scope."""
+    if isinstance(values, str | bytes):
+        raise InvalidInputError([FieldError("scopes", "expected a list of scopes")])
+    named = list(values)
+    known = {scope.value for scope in Scope}
+    unknown = [repr(value) for value in named if value not in known]
+    if unknown:
+        allowed = ", ".join(scope.value for scope in Scope)
+        raise InvalidInputError([FieldError("scopes", f"unknown scope {', '.join(unknown)} (one of: {allowed})")])
+    if not named:
+        raise InvalidInputError([FieldError("scopes", "give at least one scope")])
+    return tuple(scope for scope in Scope if scope.value in named)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key of one workspace, as stored and shown: never its secret (the store keeps only the secret's hash)."""
+
+    id: str
+    workspace: str
+    name: str
+    scopes: tuple[Scope, ...]
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # The scopes as :func:`parse_scopes` gives them (each once, in the order of Scope), so equal keys compare
+        # equal whichever order their scopes were named in; an unknown one is refused.
+        object.__setattr__(self, "scopes", parse_scopes(self.scopes))
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.ADMIN in self.scopes
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workspace": self.workspace,
+            "name": self.name,
+            "scopes": [scope.value for scope in self.scopes],
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """A key and the SHA-256 hash (hex) of its secret, as the store answers a lookup by hash."""
+
+    key: ApiKey
+    secret_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace: its own sender, default time zone and locale, and the brand shown on the preferences page."""
+
+    id: str
+    name: str
+    sender_address: str
+    sender_name: str
+    timezone: str
+    locale: str
+    brand_name: str
+    created_at: datetime
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,
+        name: str,
+        sender_address: str,
+        sender_name: str,
+        timezone: str,
+        locale: str,
+        brand_name: str,
+        now: datetime,
+    ) -> Workspace:
+        """A workspace to create; ``InvalidInputError`` naming every field that cannot be accepted."""
+        errors = []
+        if not _SLUG.match(id):
+            errors.append(FieldError("id", "a slug: 1 to 40 of a-z, 0-9 and '-', not starting or ending with '-'"))
+        for loc, value in (("name", name), ("sender_name", sender_name), ("brand_name", brand_name)):
+            if not value.strip() or len(value) > 100:
+                errors.append(FieldError(loc, "must be 1 to 100 characters"))
+        if not is_address(sender_address):
+            errors.append(FieldError("sender_address", f"not an email address: {sender_address!r}"))
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append(FieldError("timezone", f"unknown time zone {timezone!r}"))
+        if not re.fullmatch(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", locale):
+            errors.append(FieldError("locale", "expected a language tag such as 'en' or 'pt-BR'"))
+        if errors:
+            raise InvalidInputError(errors)
+        return cls(
+            id, name.strip(), sender_address.strip(), sender_name.strip(), timezone, locale, brand_name.strip(), now
+        )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 
 from automations.language.loader import load_definition
 from automations.language.model import Automation
-from automations.ports import Ports
+from automations.ports import AccessPorts, Ports
 from automations.settings import Settings, get_settings
 
 #: How many parsed definitions a process keeps (versions never change, so any of them may be kept).
@@ -63,3 +63,16 @@ def reset_deps() -> None:
     global _current
     _current = None
     get_settings.cache_clear()
+
+
+_access: AccessPorts | None = None
+
+
+def get_access() -> AccessPorts:
+    """The process's stores of keys and workspaces, built on first use (as :func:`get_deps` builds the Deps)."""
+    global _access
+    if _access is None:
+        from automations.bootstrap import build_access
+
+        _access = build_access(get_settings())
+    return _access

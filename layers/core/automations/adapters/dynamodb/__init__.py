@@ -5,8 +5,9 @@ implements its port of :mod:`automations.ports`, answering domain values.
 - :mod:`~automations.adapters.dynamodb.writes`: the conditional writes and the transactions' connection;
 - :mod:`~automations.adapters.dynamodb.automations`, :mod:`~automations.adapters.dynamodb.events`,
   :mod:`~automations.adapters.dynamodb.runs`, :mod:`~automations.adapters.dynamodb.counters`,
-  :mod:`~automations.adapters.dynamodb.messages`, :mod:`~automations.adapters.dynamodb.suppressions` and
-  :mod:`~automations.adapters.dynamodb.stats`: the stores.
+  :mod:`~automations.adapters.dynamodb.messages`, :mod:`~automations.adapters.dynamodb.suppressions`,
+  :mod:`~automations.adapters.dynamodb.stats`, :mod:`~automations.adapters.dynamodb.keys` and
+  :mod:`~automations.adapters.dynamodb.workspaces`: the stores.
 
 Every rule that must hold under concurrency is a conditional write, never a read then a write.
 """

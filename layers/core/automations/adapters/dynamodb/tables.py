@@ -12,6 +12,9 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
 - state: locks and counters: ``freq#``, ``runkey#``, ``nth#`` and ``silence#`` items, expiring by TTL.
 - messages: ``{ws}#run#{run} / msg#{step}#{message id}``, one per email and recipient, indexed by SES id.
 - contacts: ``{ws}#contact#{address} / suppressed#{kind}``: hard bounces, complaints, unsubscribes.
+- keys: ``key#{sha256 of the secret} / key`` (never the secret), indexed by workspace (``by_workspace``:
+  ``{ws}#keys / {key id}``), and ``{ws}#admins / admins``: the number of the workspace's active admin keys.
+- workspaces: ``workspaces / {id}``, one item per workspace (the only keys that do not start with one).
 """
 
 from __future__ import annotations
@@ -335,3 +338,60 @@ class SuppressionItem(_Base):
 
 
 MODELS.extend([MessageItem, SuppressionItem])
+
+
+class KeysByWorkspace(GlobalSecondaryIndex["KeyItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_workspace"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class KeyItem(_Base):
+    """A key: ``key#{sha256 of its secret} / key``, found by workspace and id through ``by_workspace``."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "keys_table"
+    key_id = UnicodeAttribute()
+    workspace = UnicodeAttribute()
+    name = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute)
+    created_at = UTCDateTimeAttribute()
+    last_used_at = UTCDateTimeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_workspace = KeysByWorkspace()
+
+
+class AdminCountItem(_Base):
+    """``{ws}#admins / admins``: how many active admin keys the workspace has."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "keys_table"
+    admins = NumberAttribute(default=0)
+
+
+class WorkspaceItem(_Base):
+    """A workspace: ``workspaces / {id}``."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "workspaces_table"
+    name = UnicodeAttribute()
+    sender_address = UnicodeAttribute()
+    sender_name = UnicodeAttribute()
+    timezone = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    brand_name = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+MODELS.extend([KeyItem, AdminCountItem, WorkspaceItem])

@@ -1,0 +1,79 @@
+"""authorizer: the API's Lambda authorizer (REQUEST type, REST API), DESIGN.md §5.
+
+The key is read from the ``x-api-key`` header (in any case), or else from the username of HTTP Basic
+authorization (as Segment's SDKs send their write key). A key that is active answers an IAM policy that allows
+``execute-api:Invoke`` on every method of the stage (so that API Gateway's cached answer, kept at most 5
+minutes, serves every route), with the context the handlers read: ``workspace``, ``scopes`` (comma-joined) and
+``key_id``; whether the key's scopes allow the route is the handler's to decide (403 naming the scope). No
+key, an unknown key or a revoked one raises ``Unauthorized``, which API Gateway answers 401.
+
+The secret is never logged: a line names the key by its id, or says why the request was refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from automations.observability import logger
+from automations.services import access
+from automations.services.deps import get_access
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+#: The correlation id of an invocation's log lines: the API Gateway request id of the request it authorizes.
+CORRELATION_ID_PATH = "requestContext.requestId"
+
+
+class UnauthorizedError(Exception):
+    """Raised with the message API Gateway answers 401 for (its exact text matters)."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+def presented_key(headers: dict[str, str] | None) -> str | None:
+    """The key a request presents: ``x-api-key`` (any case), or else the username of HTTP Basic authorization."""
+    named = {str(name).lower(): value for name, value in (headers or {}).items() if isinstance(value, str)}
+    key = named.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, credentials = named.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username = decoded.partition(":")[0].strip()
+    return username or None
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = APIGatewayAuthorizerRequestEvent(event)
+    presented = presented_key(event.get("headers"))
+    if presented is None:
+        logger.info("request refused", extra={"reason": "no key"})
+        raise UnauthorizedError
+    key = access.authenticate(get_access(), presented)
+    if key is None:
+        logger.info("request refused", extra={"reason": "unknown or revoked key"})
+        raise UnauthorizedError
+    logger.info("key accepted", extra={"key_id": key.id, "workspace": key.workspace})
+    route = request.parsed_arn
+    answer = APIGatewayAuthorizerResponse(
+        principal_id=key.id,
+        region=route.region,
+        aws_account_id=route.aws_account_id,
+        api_id=route.api_id,
+        stage=route.stage,
+        context={"workspace": key.workspace, "scopes": ",".join(key.scopes), "key_id": key.id},
+        partition=route.partition,
+    )
+    answer.allow_all_routes()  # every method of every resource of the stage: one cached answer serves them all
+    return answer.asdict()
