@@ -46,8 +46,8 @@ def import_files(
             }
         )
     if secret_arn:
-        [(logical_id, secret)] = resources_of(template, "AWS::SecretsManager::Secret").items()
-        resources[logical_id] = secret
+        logical_id = "UnsubscribeSecret"  # the key of every unsubscribe link already mailed
+        resources[logical_id] = resources_of(template, "AWS::SecretsManager::Secret")[logical_id]
         to_import.append(
             {
                 "ResourceType": "AWS::SecretsManager::Secret",

@@ -7,6 +7,10 @@ minutes, serves every route), with the context the handlers read: ``workspace``,
 ``key_id``; whether the key's scopes allow the route is the handler's to decide (403 naming the scope). No
 key, an unknown key or a revoked one raises ``Unauthorized``, which API Gateway answers 401.
 
+A key that is not an ``ak_`` key may be the stack's root key: the value of the secret ``ROOT_SECRET_ARN`` names
+(read through the Secrets port, cached for a while). It is answered with no workspace and the one scope
+``root`` (the routes of workspaces need it; it grants no workspace's routes).
+
 The secret is never logged: a line names the key by its id, or says why the request was refused.
 """
 
@@ -53,6 +57,14 @@ def presented_key(headers: dict[str, str] | None) -> str | None:
     return username or None
 
 
+def is_root(presented: str) -> bool:
+    """Whether the key is the stack's root key; never when the stack names no root secret."""
+    ports = get_access()
+    if not ports.root_secret_arn or ports.secrets is None:
+        return False
+    return access.is_root_key(ports.secrets.get(ports.root_secret_arn), presented)
+
+
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
@@ -60,19 +72,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if presented is None:
         logger.info("request refused", extra={"reason": "no key"})
         raise UnauthorizedError
-    key = access.authenticate(get_access(), presented)
-    if key is None:
-        logger.info("request refused", extra={"reason": "unknown or revoked key"})
-        raise UnauthorizedError
-    logger.info("key accepted", extra={"key_id": key.id, "workspace": key.workspace})
+    if not presented.startswith(f"{access.PREFIX}_") and is_root(presented):
+        logger.info("key accepted", extra={"key_id": access.ROOT_KEY_ID})
+        context = {"workspace": "", "scopes": access.ROOT, "key_id": access.ROOT_KEY_ID}
+    else:
+        key = access.authenticate(get_access(), presented)
+        if key is None:
+            logger.info("request refused", extra={"reason": "unknown or revoked key"})
+            raise UnauthorizedError
+        logger.info("key accepted", extra={"key_id": key.id, "workspace": key.workspace})
+        context = {"workspace": key.workspace, "scopes": ",".join(key.scopes), "key_id": key.id}
     route = request.parsed_arn
     answer = APIGatewayAuthorizerResponse(
-        principal_id=key.id,
+        principal_id=context["key_id"],
         region=route.region,
         aws_account_id=route.aws_account_id,
         api_id=route.api_id,
         stage=route.stage,
-        context={"workspace": key.workspace, "scopes": ",".join(key.scopes), "key_id": key.id},
+        context=context,
         partition=route.partition,
     )
     answer.allow_all_routes()  # every method of every resource of the stage: one cached answer serves them all

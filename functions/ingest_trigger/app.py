@@ -12,6 +12,7 @@ help.
 from typing import Any
 
 from automations import settings as stack_settings
+from automations.api import scopes
 from automations.api.errors import register_unexpected
 from automations.api.responses import error_response, json_response
 from automations.errors import FieldError
@@ -98,4 +99,5 @@ def _eventbridge(event: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "detail-type" in event:
         return _eventbridge(event)
-    return app.resolve(event, context)
+    # A key without events:write (the authorizer's context says which scopes it has) is refused first.
+    return scopes.refused(event) or app.resolve(event, context)

@@ -2,8 +2,8 @@
 ``X-Api-Key`` or as the HTTP Basic username, answered with an IAM policy over the whole stage and the key's
 workspace and scopes, or refused with ``Unauthorized``; the secret never reaches the logs.
 
-The function is not in the template yet, so its requests are kept apart from the permissions proof of the
-other handlers: :func:`test_the_authorizer_reads_and_touches_keys_only` states what its role will need.
+Its requests are kept apart here; the permissions proof (tests/integration/test_permissions.py) checks them
+against the template's role, and :func:`test_the_authorizer_reads_and_touches_keys_only` states what it needs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from automations.services import access
 from automations.services.deps import get_access
 
 from tests.conftest import load_event
-from tests.support.aws import LambdaContextStub, Stack, load_handler
+from tests.support.aws import ROOT_KEY, LambdaContextStub, Stack, load_handler
 from tests.support.iam import RequestLog
 from tests.support.logs import captured_log_lines
 from tests.support.recorder import AwsTap
@@ -149,9 +149,19 @@ def test_the_authorizer_reads_and_touches_keys_only(stack: Stack, requests_made:
     refused(with_key("ak_0123456789abcdef_unknown"))
 
     (function,) = requests_made.functions()
-    assert function == "authorizer"
+    assert function == "AuthorizerFunction"  # named as the template names it
     keys_table = f"arn:aws:dynamodb:us-east-1:123456789012:table/{stack.settings.keys_table}"
     assert {(r.action, r.resource) for _, r in requests_made.seen} == {
         ("dynamodb:GetItem", keys_table),
         ("dynamodb:UpdateItem", keys_table),
     }
+
+
+def test_the_root_key_is_allowed_with_the_root_scope_and_no_workspace(stack: Stack) -> None:
+    with captured_log_lines() as logs:
+        answer = authorize(with_key(ROOT_KEY))
+
+    assert answer["principalId"] == "root"
+    assert answer["context"] == {"workspace": "", "scopes": "root", "key_id": "root"}
+    assert ROOT_KEY not in json.dumps(logs.all())
+    refused(with_key(ROOT_KEY + "x"))

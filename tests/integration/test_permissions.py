@@ -22,10 +22,14 @@ from typing import Any
 import botocore.session
 import pytest
 from automations.observability import logger
+from automations.services import access
 from automations.services import deps as deps_module
 from automations.settings import Settings
+from aws_lambda_powertools.utilities import parameters
 
+from tests.conftest import load_event
 from tests.integration import conftest
+from tests.support.aws import ROOT_KEY, LambdaContextStub, load_handler
 from tests.support.email import apigw_event, sns_event
 from tests.support.flows import activate, definition, sample
 from tests.support.iam import Grant, IamRequest, RequestLog, allowing, function_ids, grants_of, managed_policies
@@ -149,6 +153,20 @@ def operators(scene: World) -> None:
     api("GET", "/v1/templates")
     api("POST", "/v1/automations", {"template": "we-miss-you", "id": "ops-from-template"}, ok=201)
     api("GET", "/v1/schema")
+    admin = api("POST", "/v1/keys", {"name": "ops admin", "scopes": ["admin"]}, ok=201)
+    key = api("POST", "/v1/keys", {"name": "ops app", "scopes": ["events:write"]}, ok=201)
+    api("GET", "/v1/keys")
+    api("DELETE", f"/v1/keys/{key['id']}")
+    assert admin["id"] != key["id"]
+    acme = {
+        "id": "ops-acme",
+        "name": "Acme",
+        "sender": "hello@acme.example",
+        "sender_name": "Acme",
+        "brand_name": "Acme",
+    }
+    api("POST", "/v1/workspaces", acme, ok=201)
+    api("GET", "/v1/workspaces")
     api("DELETE", "/v1/automations/ops-overdue")
     assert stack.schedules() == [], "deactivating and deleting ended the waiting runs and their schedules"
 
@@ -198,7 +216,35 @@ def paced(scene: World) -> None:
     assert len(pipeline.ses_sends) == 1
 
 
+def authorizer(scene: World) -> None:
+    """API Gateway's authorizer: a workspace's key (found by its hash, its last use written), the root key (read
+    from its secret, cold), an unknown key and a revoked one."""
+    scene.fresh()
+    handler = load_handler("authorizer").handler
+    created = access.create_key(deps_module.get_access(), "acme", "the app", ["admin"])
+    other = access.create_key(deps_module.get_access(), "acme", "old app", ["events:write"])
+    access.revoke_key(deps_module.get_access(), "acme", other.key.id)
+
+    def authorize(secret: str) -> dict[str, Any] | None:
+        event = load_event("apigw_authorizer_request.json")
+        event["headers"]["X-Api-Key"] = event["multiValueHeaders"]["X-Api-Key"][0] = secret
+        try:
+            answer: dict[str, Any] = handler(event, LambdaContextStub())
+        except Exception as exc:
+            assert str(exc) == "Unauthorized"
+            return None
+        return answer
+
+    parameters.clear_caches()
+    assert authorize(created.secret)["context"]["workspace"] == "acme"  # type: ignore[index]
+    assert authorize(ROOT_KEY)["context"]["scopes"] == "root"  # type: ignore[index]
+    assert authorize(other.secret) is None
+    assert authorize("ak_0000000000000000_unknown") is None
+    assert authorize("not-the-root-key") is None
+
+
 FLOWS: tuple[Callable[[World], None], ...] = (
+    authorizer,
     scenarios,
     welcome_series,
     reputation_guard,
@@ -281,8 +327,11 @@ def test_every_grant_is_used_by_a_request_of_the_main_flows(
 
 def any_stack(settings: Settings) -> Settings:
     """The settings of every test stack: they differ only in the random suffix of the secret's ARN."""
-    secret = re.sub(r"-[0-9A-Za-z]{6}$", "-??????", settings.unsubscribe_secret_arn)
-    return settings.model_copy(update={"unsubscribe_secret_arn": secret})
+    secrets = {
+        name: re.sub(r"-[0-9A-Za-z]{6}$", "-??????", getattr(settings, name))
+        for name in ("unsubscribe_secret_arn", "root_secret_arn")
+    }
+    return settings.model_copy(update=secrets)
 
 
 def test_every_request_the_integration_tests_made_is_allowed(recorded: tuple[RequestLog, Settings]) -> None:

@@ -30,6 +30,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 #: The value of the unsubscribe secret that ``aws_stack`` creates in Secrets Manager.
 UNSUBSCRIBE_SECRET = "test-secret"
+#: The value of the root key's secret that ``aws_stack`` creates in Secrets Manager.
+ROOT_KEY = "test-root-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class FixedClock(Clock):
@@ -107,6 +109,7 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
     scheduler.create_schedule_group(Name="automations-test")
     secrets = boto3.client("secretsmanager", region_name=REGION, **endpoint)
     secret = secrets.create_secret(Name="automations-test-unsubscribe", SecretString=UNSUBSCRIBE_SECRET)
+    root = secrets.create_secret(Name="automations-test-root", SecretString=ROOT_KEY)
     values: dict[str, Any] = {
         "automations_table": "test-automations",
         "events_table": "test-events",
@@ -124,6 +127,7 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
         "configuration_set": "automations-test",
         "unsubscribe_base_url": "https://api.acme.example/u",
         "unsubscribe_secret_arn": secret["ARN"],
+        "root_secret_arn": root["ARN"],
         "automation_cache_seconds": 0.0,
         "region": REGION,
         **endpoint,

@@ -87,6 +87,7 @@ def test_a_reference_to_something_not_created_is_an_error(template: dict[str, An
 def test_every_function_of_the_template_has_a_folder(template: dict[str, Any]) -> None:
     wired = wiring(template)
     assert sorted(wired.functions.values()) == [
+        "authorizer",
         "evaluate_step",
         "ingest_trigger",
         "manage_api",
@@ -95,13 +96,19 @@ def test_every_function_of_the_template_has_a_folder(template: dict[str, Any]) -
     ]
 
 
+#: The API's description and its UI: open, as in API Gateway (Authorizer: NONE).
+OPEN_DOCS = ("/v1/openapi.json", "/v1/swagger")
+
+
 def test_the_routes_are_the_template_s_with_their_api_key_requirement(template: dict[str, Any]) -> None:
     routes = wiring(template).routes
     assert Route("/v1/events", "POST", "ingest_trigger", True) in routes
     assert Route("/u/{token}", "GET", "stats_webhook", False) in routes
     assert Route("/u/{token}", "POST", "stats_webhook", False) in routes
     assert Route("/v1/automations/{id}/{action}", "ANY", "manage_api", True) in routes
-    assert all(r.api_key_required for r in routes if r.path.startswith("/v1/"))
+    assert Route("/v1/openapi.json", "GET", "manage_api", False) in routes
+    assert Route("/v1/swagger", "GET", "manage_api", False) in routes
+    assert all(r.api_key_required for r in routes if r.path.startswith("/v1/") and r.path not in OPEN_DOCS)
 
 
 def test_the_event_sources_are_the_template_s(template: dict[str, Any]) -> None:

@@ -54,6 +54,8 @@ NEEDS: dict[str, set[str]] = {
 }
 #: The functions that build unsubscribe links (emails, test emails) or read them (the unsubscribe pages).
 SECRET_READERS = {"SendEmailFunction", "ManageApiFunction", "StatsWebhookFunction"}
+#: The one function that reads the root key's secret.
+ROOT_KEY_READER = "AuthorizerFunction"
 TABLES = {"AUTOMATIONS_TABLE", "EVENTS_TABLE", "RUNS_TABLE", "STATE_TABLE", "STATS_TABLE", "WORKSPACE"}
 
 
@@ -124,9 +126,9 @@ def test_checkov_finds_nothing_but_the_reviewed_skips(translated: Path) -> None:
 def test_translation_yields_the_resources_the_product_needs(translated: Path) -> None:
     resources = json.loads(translated.read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::Lambda::Function") == 5
+    assert kinds.count("AWS::Lambda::Function") == 6
     assert kinds.count("AWS::DynamoDB::Table") == 9
-    assert "AWS::ApiGateway::UsagePlan" in kinds and "AWS::ApiGateway::ApiKey" in kinds
+    assert "AWS::ApiGateway::UsagePlan" not in kinds and "AWS::ApiGateway::ApiKey" not in kinds
     assert "AWS::Events::Rule" in kinds and "AWS::Lambda::EventSourceMapping" in kinds
     assert "AWS::SNS::Subscription" in kinds
     mapping = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
@@ -171,6 +173,9 @@ def test_the_unsubscribe_secret_is_retained_and_read_by_arn_only_where_needed(te
         if name in SECRET_READERS:
             assert env["UNSUBSCRIBE_SECRET_ARN"] == {"Ref": "UnsubscribeSecret"}, name
             assert readers == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSecret"}}}]
+        elif name == ROOT_KEY_READER:
+            assert env["ROOT_SECRET_ARN"] == {"Ref": "RootKeySecret"} and "UNSUBSCRIBE_SECRET_ARN" not in env
+            assert readers == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "RootKeySecret"}}}]
         else:
             assert "UNSUBSCRIBE_SECRET_ARN" not in env and readers == [], name
 
@@ -186,10 +191,11 @@ def test_the_secret_policy_grants_get_secret_value_on_that_secret_only(translate
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 if any(a.lower().startswith("secretsmanager:") for a in actions):
                     grants.setdefault(name, []).append((actions, statement["Resource"]))
-    assert set(grants) == {f"{function}Role" for function in SECRET_READERS}
-    for found in grants.values():
+    assert set(grants) == {f"{function}Role" for function in {*SECRET_READERS, ROOT_KEY_READER}}
+    for role, found in grants.items():
         assert found == [(["secretsmanager:GetSecretValue"], found[0][1])]
-        assert "UnsubscribeSecret" in json.dumps(found[0][1])
+        secret = "RootKeySecret" if role == f"{ROOT_KEY_READER}Role" else "UnsubscribeSecret"
+        assert secret in json.dumps(found[0][1])
 
 
 def test_environment_names_map_to_settings_fields() -> None:

@@ -221,7 +221,7 @@ def test_every_function_logs_json_to_its_own_log_group_with_a_retention(translat
         group = _logical(logging.get("LogGroup"))
         assert group is not None and resources[group]["Type"] == "AWS::Logs::LogGroup", name
         groups.append(group)
-    assert len(groups) == 5 and len(set(groups)) == len(groups)
+    assert len(groups) == 6 and len(set(groups)) == len(groups)
     for name, group in resources.items():
         if group["Type"] == "AWS::Logs::LogGroup":
             assert group["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}, name
@@ -461,15 +461,26 @@ def test_the_runs_table_has_the_sparse_index_of_waiting_runs_the_code_queries(te
     assert index["Projection"] == {"ProjectionType": "ALL"}
 
 
-def test_the_api_has_one_stage_a_quota_and_optional_access_logs(
+def test_the_api_has_one_stage_an_authorizer_and_optional_access_logs(
     template: dict[str, Any], translated: dict[str, Any]
 ) -> None:
     api = template["Resources"]["Api"]["Properties"]
     assert str(api["OpenApiVersion"]).startswith("3.")
     stages = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
     assert len(stages) == 1 and stages[0]["Properties"]["StageName"] == {"Ref": "Stage"}
-    [plan] = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
-    assert plan["Properties"]["Quota"]["Fn::If"][0] == "HasApiQuota"
+    kinds = {r["Type"] for r in translated["Resources"].values()}
+    assert "AWS::ApiGateway::UsagePlan" not in kinds and "AWS::ApiGateway::ApiKey" not in kinds
+    [rest_api] = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    body = rest_api["Properties"]["Body"]
+    authorizer = body["components"]["securitySchemes"]["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request" and authorizer["authorizerResultTtlInSeconds"] == 300
+    assert authorizer["identitySource"] == "method.request.header.x-api-key"
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            security = [name for entry in operation.get("security", []) for name in entry if name != "NONE"]
+            open_route = path in ("/v1/openapi.json", "/v1/swagger", "/u/{token}")
+            assert security == ([] if open_route else ["KeyAuthorizer"]), (path, method, security)
+    assert stages[0]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     assert stages[0]["Properties"]["AccessLogSetting"]["Fn::If"][0] == "HasApiAccessLogs"
 
 

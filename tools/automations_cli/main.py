@@ -619,3 +619,136 @@ def contact(
         emit_json(body)
     else:
         show(render.contact_view(body))
+
+
+# --- keys, workspaces -------------------------------------------------------------------------------------
+
+keys_app = typer.Typer(help="The keys of the API key's workspace (an admin key): create, list, revoke.")
+workspaces_app = typer.Typer(help="The workspaces of the stack (the root key): create, list.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(workspaces_app, name="workspaces")
+
+
+def _table(columns: list[str], rows: Iterable[list[str]]) -> RenderableType:
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _secret_notice(secret: str) -> Text:
+    line = Text("secret (shown this once, keep it now): ", style="bold")
+    line.append(secret, style="green")
+    return line
+
+
+@keys_app.command("create")
+@api_command
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="What the key is for.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            "-s",
+            help="A scope (repeat): events:write, automations:read, automations:write, contacts:read, "
+            "contacts:write, admin.",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Create a key; its secret is printed this once."""
+    body = _client(ctx).post("/v1/keys", {"name": name, "scopes": scope})
+    if as_json:
+        emit_json(body)
+    else:
+        show(Text(f"key {body['id']} {body['name']!r} created: {', '.join(body['scopes'])}"))
+        show(_secret_notice(body["secret"]))
+
+
+@keys_app.command("list")
+@api_command
+def keys_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the keys: name, scopes, when created and last used (never their secrets)."""
+    body = _client(ctx).get("/v1/keys")
+    if as_json:
+        emit_json(body)
+        return
+    rows = [
+        [
+            key["id"],
+            key["name"],
+            ", ".join(key["scopes"]),
+            key["created_at"],
+            key.get("last_used_at") or "never",
+            f"revoked {key['revoked_at']}" if key.get("revoked_at") else "active",
+        ]
+        for key in body["keys"]
+    ]
+    show(_table(["id", "name", "scopes", "created", "last used", "state"], rows))
+
+
+@keys_app.command("revoke")
+@api_command
+def keys_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `automations keys list`).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key (it stops working within 5 minutes: the authorizer's cache)."""
+    body = _client(ctx).request("DELETE", f"/v1/keys/{segment(key_id)}")
+    if as_json:
+        emit_json(body)
+    else:
+        show(Text(f"key {body['id']} {body['name']!r} revoked"))
+
+
+@workspaces_app.command("create")
+@api_command
+def workspaces_create(
+    ctx: typer.Context,
+    workspace_id: Annotated[str, typer.Argument(help="A slug: a-z, 0-9 and '-'.")],
+    name: Annotated[str, typer.Option(help="The workspace's name.")],
+    sender: Annotated[str, typer.Option(help="The address its emails are sent from.")],
+    sender_name: Annotated[str, typer.Option(help="The sender's name.")],
+    brand_name: Annotated[str | None, typer.Option(help="The brand on the preferences page (default: name).")] = None,
+    timezone: Annotated[str, typer.Option(help="The default IANA time zone.")] = "UTC",
+    locale: Annotated[str, typer.Option(help="The default locale.")] = "en",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a workspace and its first admin key (its secret is printed this once)."""
+    body = _client(ctx).post(
+        "/v1/workspaces",
+        {
+            "id": workspace_id,
+            "name": name,
+            "sender": sender,
+            "sender_name": sender_name,
+            "timezone": timezone,
+            "locale": locale,
+            "brand_name": brand_name or name,
+        },
+    )
+    if as_json:
+        emit_json(body)
+    else:
+        show(Text(f"workspace {body['workspace']['id']} created; admin key {body['key']['id']}"))
+        show(_secret_notice(body["key"]["secret"]))
+
+
+@workspaces_app.command("list")
+@api_command
+def workspaces_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the workspaces of the stack."""
+    body = _client(ctx).get("/v1/workspaces")
+    if as_json:
+        emit_json(body)
+        return
+    rows = [
+        [w["id"], w["name"], f"{w['sender_name']} <{w['sender']}>", w["timezone"], w["locale"], w["created_at"]]
+        for w in body["workspaces"]
+    ]
+    show(_table(["id", "name", "sender", "time zone", "locale", "created"], rows))

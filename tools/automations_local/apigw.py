@@ -86,8 +86,10 @@ def proxy_event(
     source_ip: str,
     now: datetime,
     region: str,
+    authorizer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The event a REST API's Lambda proxy integration gives the function for this request."""
+    """The event a REST API's Lambda proxy integration gives the function for this request; ``authorizer`` is
+    the context the Lambda authorizer answered (``workspace``, ``scopes``, ``key_id``), as the handlers read it."""
     multi_headers: dict[str, list[str]] = {}
     for name, value in headers:
         multi_headers.setdefault(name, []).append(value)
@@ -148,7 +150,7 @@ def proxy_event(
                 "cognitoAuthenticationProvider": None,
                 "accessKey": None,
             },
-            "authorizer": None,
+            "authorizer": dict(authorizer) if authorizer is not None else None,
         },
         "body": text,
         "isBase64Encoded": encoded,

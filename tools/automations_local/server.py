@@ -1,7 +1,8 @@
 """The local HTTP front: the template's API routes (as API Gateway proxy events) and the ``/_local`` tools.
 
 - ``/v1/...`` and ``/u/{token}``: each request becomes a REST API proxy event for the function the
-  template wires to its route; ``/v1`` routes need the API key in ``x-api-key`` (401 missing, 403 wrong).
+  template wires to its route; ``/v1`` routes need a key in ``x-api-key``, checked as the authorizer checks it
+  (401 missing, unknown or revoked), and the authorizer's context (workspace, scopes, key id) is passed on.
 - ``GET /_local/outbox`` (JSON, newest first), ``GET /_local/outbox.html`` (every email rendered),
   ``GET /_local/open?m=`` (the tracking pixel), ``GET /_local/click?m=&u=`` (publishes Open and Click, then
   redirects), ``GET|POST /_local/clock`` (the stack's time; ``{"advance": "3d"}`` moves it and fires what
@@ -23,6 +24,7 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +83,10 @@ class LocalApp:
     stage: str
     region: str
     functions_of_stack: list[str]
+    #: The key check of the authorizer: the context it answers for a presented key (``workspace``, ``scopes``,
+    #: ``key_id``), None for an unknown or revoked one (401). Without it, the one ``api_key`` is accepted (403
+    #: for another).
+    authorizer: Callable[[str], dict[str, str] | None] | None = None
     ready: bool = False
     one_route_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -103,11 +109,17 @@ class LocalApp:
             return json_answer(404, {"message": f"no route for {request.method} {request.path}"})
         route = found.route
         key = request.header("x-api-key")
+        context: dict[str, str] | None = None
         if route.api_key_required:
             if not key:
                 LOG.info("%s %s -> 401 (no API key)", request.method, request.path)
                 return json_answer(401, {"message": "missing API key: send it in the x-api-key header"})
-            if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            if self.authorizer is not None:
+                context = self.authorizer(key)
+                if context is None:
+                    LOG.info("%s %s -> 401 (unknown or revoked API key)", request.method, request.path)
+                    return json_answer(401, {"message": "Unauthorized"})
+            elif not hmac.compare_digest(key.encode(), self.api_key.encode()):
                 LOG.info("%s %s -> 403 (wrong API key)", request.method, request.path)
                 return json_answer(403, {"message": "Forbidden: wrong API key"})
         if not self.functions.available(route.function):
@@ -127,6 +139,7 @@ class LocalApp:
             source_ip=request.client_ip,
             now=self.clock.now(),
             region=self.region,
+            authorizer=context,
         )
         started = time.monotonic()
         try:

@@ -6,7 +6,9 @@ stopped from Python. No AWS account and no Docker: moto's server runs in a threa
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import socket
 import threading
 import time
@@ -86,6 +88,9 @@ class LocalStack:
     _clients: dict[str, Any] = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
     _saved_environ: dict[str, str] | None = None
+    #: The keys printed at start: an events-only key of workspace ``default`` and the stack's root key.
+    events_key: str = ""
+    root_key: str = ""
 
     def __post_init__(self) -> None:
         self.root = (self.options.root or find_root()).resolve()
@@ -106,6 +111,7 @@ class LocalStack:
         self.wiring = wiring(template)
         self.provisioned, self.settings = self._provision(template)
         self._bind_handlers()
+        self._seed_keys()
         functions = Functions(self.root, region=REGION, prefix=f"automations-{STAGE}", timeouts=self.wiring.timeouts)
         assert self.capture is not None
         self.pump = Pump(
@@ -134,7 +140,10 @@ class LocalStack:
             stage=STAGE,
             region=REGION,
             functions_of_stack=names,
+            authorizer=self.authorize,
         )
+        LOG.info("events-only key: %s", self.events_key)
+        LOG.info("root key: %s", self.root_key)
         self.pump.start()
         self._serving = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
         self._serving.start()
@@ -249,6 +258,56 @@ class LocalStack:
             LOG.warning("settings read from the environment differ from the provisioned ones")
         deps_module._current = build_deps(settings, the_clock=self.clock)
         observability.logger.setLevel("INFO" if self.options.verbose else "WARNING")
+
+    def _seed_keys(self) -> None:
+        """The keys of the local stack, in its keys table: ``--api-key`` (``local-dev-key``) as an admin key of
+        workspace ``default`` (its hash stored, as for any key), a new events-only key of it, and a root key."""
+        from automations.bootstrap import build_access
+        from automations.ports import ApiKey, ConflictError, Scope, Workspace
+        from automations.services import access
+        from automations.services import deps as deps_module
+
+        assert self.settings is not None
+        keys = deps_module._access = build_access(self.settings, the_clock=self.clock)
+        now = self.clock.now()
+        sender = self.options.sender or DEFAULT_SENDER
+        with contextlib.suppress(ConflictError):  # a workspace kept from a previous start
+            keys.workspaces.create(
+                Workspace.new(
+                    id=self.settings.workspace,
+                    name="Local workspace",
+                    sender_address=sender,
+                    sender_name="Automations",
+                    timezone="UTC",
+                    locale="en",
+                    brand_name="Automations",
+                    now=now,
+                )
+            )
+        dev_key = ApiKey(
+            id=secrets.token_hex(8),
+            workspace=self.settings.workspace,
+            name=self.options.api_key,
+            scopes=(Scope.ADMIN,),
+            created_at=now,
+        )
+        keys.keys.create(dev_key, access.hash_secret(self.options.api_key))
+        self.events_key = access.create_key(keys, self.settings.workspace, "events only", [Scope.EVENTS_WRITE]).secret
+        self.root_key = f"root_{secrets.token_urlsafe(32)}"
+        LOG.info("keys: %s (admin) and an events-only key of workspace %s", dev_key.name, self.settings.workspace)
+
+    def authorize(self, presented: str) -> dict[str, str] | None:
+        """What the authorizer answers for a presented key: its context, or None (401)."""
+        from automations.ports import ROOT
+        from automations.services import access
+        from automations.services.deps import get_access
+
+        if access.is_root_key(self.root_key, presented):
+            return {"workspace": "", "scopes": ROOT, "key_id": access.ROOT_KEY_ID}
+        key = access.authenticate(get_access(), presented)
+        if key is None:
+            return None
+        return {"workspace": key.workspace, "scopes": ",".join(key.scopes), "key_id": key.id}
 
     def _load_examples(self) -> None:
         from automations.services import lifecycle

@@ -79,10 +79,20 @@ def folder_of(code_uri: Any) -> str:
 
 
 def _api_key_default(template: dict[str, Any], api: str | None) -> bool:
+    """Whether the API's routes need a key unless they say otherwise: a default authorizer (or API keys)."""
     if api is None:
         return False
-    props = template.get("Resources", {}).get(api, {}).get("Properties", {})
-    return bool(props.get("Auth", {}).get("ApiKeyRequired", False))
+    auth = template.get("Resources", {}).get(api, {}).get("Properties", {}).get("Auth", {})
+    return bool(auth.get("DefaultAuthorizer") or auth.get("ApiKeyRequired", False))
+
+
+def _key_required(auth: dict[str, Any], default: bool) -> bool:
+    """A route's own ``Auth``: ``Authorizer: NONE`` (or ``ApiKeyRequired: false``) opens it."""
+    if str(auth.get("Authorizer", "")).upper() == "NONE":
+        return False
+    if "Authorizer" in auth:
+        return True
+    return bool(auth.get("ApiKeyRequired", default))
 
 
 def wiring(template: dict[str, Any]) -> Wiring:
@@ -98,7 +108,7 @@ def wiring(template: dict[str, Any]) -> Wiring:
             kind, ev = event.get("Type"), event.get("Properties", {})
             if kind == "Api":
                 default = _api_key_default(template, _logical(ev.get("RestApiId")))
-                required = ev.get("Auth", {}).get("ApiKeyRequired", default)
+                required = _key_required(ev.get("Auth", {}), default)
                 method = str(ev.get("Method", "any")).upper()
                 out.routes.append(Route(str(ev["Path"]), method, folder, bool(required)))
             elif kind == "SQS":

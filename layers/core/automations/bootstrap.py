@@ -72,6 +72,13 @@ def build_deps(settings: Settings, *, the_clock: Clock | None = None) -> Deps:
 
 
 def build_access(settings: Settings, *, the_clock: Clock | None = None) -> AccessPorts:
-    """The stores of keys and workspaces on AWS, and the clock: the tables bound, no other client made."""
+    """The stores of keys and workspaces on AWS, the clock and the secrets (read on first use, then cached): the
+    tables bound, no other client made."""
     tables.bind(settings)
-    return AccessPorts(keys=DynamoKeyStore(), workspaces=DynamoWorkspaceStore(), clock=the_clock or clock)
+    return AccessPorts(
+        keys=DynamoKeyStore(),
+        workspaces=DynamoWorkspaceStore(),
+        clock=the_clock or clock,
+        secrets=SecretsManagerSecrets(),
+        root_secret_arn=settings.root_secret_arn,
+    )

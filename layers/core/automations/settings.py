@@ -33,6 +33,7 @@ ENVIRONMENT = {
     "CONFIGURATION_SET": "configuration_set",
     "UNSUBSCRIBE_BASE_URL": "unsubscribe_base_url",
     "UNSUBSCRIBE_SECRET_ARN": "unsubscribe_secret_arn",
+    "ROOT_SECRET_ARN": "root_secret_arn",
     "MAX_SEND_RATE": "max_send_rate",
     "SENDING_CONCURRENCY": "sending_concurrency",
     "MAX_EVENT_BYTES": "max_event_bytes",
@@ -79,6 +80,8 @@ class Settings(BaseModel):
     allowed_senders: str = ""
     unsubscribe_base_url: str = ""
     unsubscribe_secret_arn: str = ""
+    #: The Secrets Manager secret whose value is the stack's root key (the authorizer alone reads it).
+    root_secret_arn: str = ""
     #: Emails per second for the whole stack: 0 is the account's SES maximum send rate (read from SES); None
     #: (the variable not set: tests, tools) sends without pacing.
     max_send_rate: float | None = None
@@ -108,12 +111,13 @@ class Settings(BaseModel):
             raise ValueError(f"{reasons}: define {them} in infra/template.yaml for this function")
         return values
 
-    @field_validator("unsubscribe_secret_arn")
+    @field_validator("unsubscribe_secret_arn", "root_secret_arn")
     @classmethod
-    def _an_arn_not_a_value(cls, value: str) -> str:
+    def _an_arn_not_a_value(cls, value: str, info: ValidationInfo) -> str:
         # Only the secret's ARN belongs in the environment: never its value.
         if value and not (value.startswith("arn:") and ":secretsmanager:" in value):
-            raise ValueError("UNSUBSCRIBE_SECRET_ARN must be the ARN of a Secrets Manager secret")
+            variable = next(name for name, field in ENVIRONMENT.items() if field == info.field_name)
+            raise ValueError(f"{variable} must be the ARN of a Secrets Manager secret")
         return value
 
     @field_validator("max_send_rate")
@@ -167,6 +171,7 @@ REQUIRED_REASONS = {
     "CONFIGURATION_SET": "the name of the SES configuration set that publishes the email events",
     "AWS_REGION": "the region, which Lambda sets",
     "UNSUBSCRIBE_SECRET_ARN": "the ARN of the Secrets Manager secret that signs and reads unsubscribe links",
+    "ROOT_SECRET_ARN": "the ARN of the Secrets Manager secret that holds the stack's root key",
 }
 
 

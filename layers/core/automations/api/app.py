@@ -1,6 +1,7 @@
 """The management API (DESIGN.md §5) as one Powertools resolver: every resource's router, validation of
 requests and answers, the error map, the OpenAPI document at ``/v1/openapi.json`` and a Swagger UI page at
-``/v1/swagger``. The API key is checked by API Gateway (and by the local server)."""
+``/v1/swagger``. The key is found by API Gateway's authorizer (or the local server); whether its scopes allow the
+route is checked here, first (:mod:`automations.api.scopes`): 403 naming the scope it lacks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from automations.api import bodies, errors
+from automations.api import bodies, errors, scopes
 from automations.api.routes import ROUTERS
 from automations.observability import logger
 
@@ -28,7 +29,8 @@ def build_app() -> APIGatewayRestResolver:
         version=API_VERSION,
         description=(
             "Create, version, activate and read the statistics of customer-communication automations. "
-            "Every route needs the API key in the `x-api-key` header."
+            "Every route needs a key in the `x-api-key` header; a key whose scopes do not allow the route is "
+            "answered 403 naming the scope it lacks."
         ),
         security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
         security=[{"apiKey": []}],
@@ -51,8 +53,11 @@ def readable(app: APIGatewayRestResolver, event: dict[str, Any]) -> dict[str, An
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Answer one API Gateway request, and log it (with the logger's correlation id: the request's id)."""
-    answer = app.resolve(readable(app, event), context)
+    """Answer one API Gateway request, and log it (with the logger's correlation id: the request's id).
+
+    A key that lacks the route's scope is answered 403 before anything else (see :mod:`automations.api.scopes`).
+    """
+    answer = scopes.refused(event) or app.resolve(readable(app, event), context)
     status = answer.get("statusCode")
     logger.info("request", extra={"method": event.get("httpMethod"), "path": event.get("path"), "status": status})
     return answer

@@ -25,7 +25,8 @@ from automations.errors import DefinitionError, FieldError
 from automations.events import EventValidationError
 from automations.language.loader import format_loc
 from automations.observability import logger
-from automations.ports import ConflictError, NotFoundError
+from automations.ports import ConflictError, InvalidInputError, NotFoundError
+from automations.services.access import LastAdminKeyError
 from automations.services.lifecycle import ActivationError
 from automations.services.preview import PreviewError
 from automations.services.queries import QueryError
@@ -59,6 +60,8 @@ ANSWERS: dict[type[Exception], Answer] = {
     QueryError: Answer(422, lambda exc: "invalid request", _errors),
     PreviewError: Answer(422),
     EventValidationError: Answer(422, lambda exc: "invalid sample event", _errors),
+    InvalidInputError: Answer(422, lambda exc: "invalid request", _errors),
+    LastAdminKeyError: Answer(409),
     TransientSendError: Answer(
         503, lambda exc: f"the email service cannot take it now; try again ({exc})", headers={"Retry-After": "5"}
     ),

@@ -94,11 +94,14 @@ class Ports:
 @dataclass
 class AccessPorts:
     """The stores of keys and workspaces, which span workspaces (a presented key names its own), and the clock:
-    what the access service and the authorizer receive."""
+    what the access service and the authorizer receive; and the secrets, where the root key is read (by ARN)."""
 
     keys: KeyStore
     workspaces: WorkspaceStore
     clock: Clock
+    secrets: Secrets | None = None
+    #: The ARN of the secret whose value is the stack's root key ("": the stack has no root key).
+    root_secret_arn: str = ""
 
 
 __all__ = [

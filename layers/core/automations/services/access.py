@@ -24,6 +24,7 @@ from automations.ports import (
     InvalidInputError,
     NotFoundError,
     Scope,
+    Workspace,
     parse_scopes,
 )
 
@@ -182,13 +183,26 @@ def revoke_key(access: AccessPorts, workspace: str, key_id: str) -> ApiKey:
         ) from None
 
 
+#: The key id the root key is known by (in the authorizer's context and its log lines).
+ROOT_KEY_ID = "root"
+
+
+def is_root_key(root_secret: str, presented: str | None) -> bool:
+    """Whether the presented key is the stack's root key (compared in constant time); never for an empty secret."""
+    if not root_secret or not presented or len(presented) > MAX_SECRET:
+        return False
+    return hmac.compare_digest(root_secret.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass"))
+
+
 def authenticate(access: AccessPorts, presented: str | None) -> ApiKey | None:
     """The active key whose secret was presented; None for no key, an unknown one or a revoked one.
 
     A key's ``last_used_at`` is written at most once a minute, and a failure to write it is no reason to refuse
     the key.
     """
-    if not presented or len(presented) > MAX_SECRET or not presented.startswith(f"{PREFIX}_"):
+    # Any secret is looked up by its hash (not only ``ak_…`` ones): the local stack's ``local-dev-key`` is stored
+    # as a key too, and a secret no key was created with has no stored hash.
+    if not presented or len(presented) > MAX_SECRET:
         return None
     digest = hash_secret(presented)
     found = access.keys.by_hash(digest)
@@ -198,3 +212,52 @@ def authenticate(access: AccessPorts, presented: str | None) -> ApiKey | None:
     with contextlib.suppress(Exception):
         access.keys.touch(digest, access.clock.now())
     return found.key
+
+
+# --- workspaces ---------------------------------------------------------------------------------------------
+
+#: The name of a workspace's first key, created with it.
+FIRST_KEY_NAME = "admin"
+
+
+@dataclass(frozen=True)
+class NewWorkspace:
+    """A workspace just created, and its first admin key with its secret (shown this once)."""
+
+    workspace: Workspace
+    key: NewKey
+
+
+def create_workspace(
+    access: AccessPorts,
+    *,
+    id: str,
+    name: str,
+    sender_address: str,
+    sender_name: str,
+    timezone: str,
+    locale: str,
+    brand_name: str,
+) -> NewWorkspace:
+    """Create a workspace and its first admin key. ``InvalidInputError`` naming every field that cannot be
+    accepted, ``id`` for a workspace that exists already."""
+    workspace = Workspace.new(
+        id=id,
+        name=name,
+        sender_address=sender_address,
+        sender_name=sender_name,
+        timezone=timezone,
+        locale=locale,
+        brand_name=brand_name,
+        now=access.clock.now(),
+    )
+    try:
+        access.workspaces.create(workspace)
+    except ConflictError:
+        raise InvalidInputError([FieldError("id", f"workspace {id!r} exists already")]) from None
+    return NewWorkspace(workspace, create_key(access, workspace.id, FIRST_KEY_NAME, [Scope.ADMIN]))
+
+
+def list_workspaces(access: AccessPorts) -> list[Workspace]:
+    """Every workspace of the stack, by id."""
+    return access.workspaces.all()

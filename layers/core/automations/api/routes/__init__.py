@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from automations.api.routes import automations, contacts, previews, runs, schema, stats, templates
+from automations.api.routes import (
+    automations,
+    contacts,
+    keys,
+    previews,
+    runs,
+    schema,
+    stats,
+    templates,
+    workspaces,
+)
 
 ROUTERS: tuple[Router, ...] = (
     schema.router,
@@ -14,4 +24,6 @@ ROUTERS: tuple[Router, ...] = (
     runs.router,
     templates.router,
     contacts.router,
+    keys.router,
+    workspaces.router,
 )
