@@ -28,7 +28,7 @@ def sent(ports: Ports, **changes: object) -> EmailRecord:
         "attempt": "attempt-1",
     }
     fields.update(changes)
-    record = ports.messages.new(**fields)  # type: ignore[arg-type]
+    record = EmailRecord.new(ports.messages.workspace, **fields)  # type: ignore[arg-type]
     assert ports.messages.claim(record)
     assert ports.messages.mark_sent(record, f"ses-{record.message_id}", "attempt-1", START)
     found = ports.messages.get(record.run_id, record.step, record.message_id)
@@ -135,7 +135,8 @@ def test_a_refused_event_writes_nothing_at_all(ports: Ports) -> None:
 
 
 def test_a_send_left_open_is_confirmed_by_the_providers_event(ports: Ports) -> None:
-    record = ports.messages.new(
+    record = EmailRecord.new(
+        ports.messages.workspace,
         automation_id="welcome",
         version=3,
         run_id="run_1",

@@ -27,7 +27,7 @@ def record(ports: Ports, address: str = "ana@example.com", **changes: object) ->
         "attempt": "attempt-1",
     }
     fields.update(changes)
-    return ports.messages.new(**fields)  # type: ignore[arg-type]
+    return EmailRecord.new(ports.messages.workspace, **fields)  # type: ignore[arg-type]
 
 
 def counted(ports: Ports, name: str, step: str = WHOLE) -> int:

@@ -6,46 +6,27 @@ answers with that same id, so that the answer leads to the logs of the request.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
-from automations.observability import logger
 from automations.services import lifecycle, preview
 from automations.services.sending import TransientSendError
 
 from tests.conftest import EXAMPLES, load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
+from tests.support.logs import LogLines, captured_log_lines
 
 API = load_handler("manage_api")
 OVERDUE = "overdue-invoice-reminder"
 
 
-class LogLines:
-    """The structured lines the handler logs (Powertools' JSON, one object a line)."""
-
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-
-    def with_message(self, message: str) -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in self.buffer.getvalue().splitlines() if line.strip()]
-        return [line for line in lines if line.get("message") == message]
-
-
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    captured = LogLines()
-    previous = handler.setStream(captured.buffer)
-    try:
+    with captured_log_lines() as captured:
         yield captured
-    finally:
-        handler.setStream(previous)
 
 
 def call(method: str, path: str, body: Any, request_id: str) -> tuple[int, dict[str, Any], dict[str, Any]]:

@@ -463,40 +463,6 @@ class FakeMessageStore(_Atomic):
     def _key(record: EmailRecord) -> tuple[str, str, str]:
         return record.run_id, record.step, record.message_id
 
-    def new(
-        self,
-        *,
-        automation_id: str,
-        version: int,
-        run_id: str,
-        step: str,
-        address: str,
-        type_: str,
-        state: str,
-        now: datetime,
-        person: str | None = None,
-        subject: str | None = None,
-        test: bool = False,
-        reason: str | None = None,
-        attempt: str | None = None,
-    ) -> EmailRecord:
-        return EmailRecord.new(
-            self.workspace,
-            automation_id=automation_id,
-            version=version,
-            run_id=run_id,
-            step=step,
-            address=address,
-            type_=type_,
-            state=state,
-            now=now,
-            person=person,
-            subject=subject,
-            test=test,
-            reason=reason,
-            attempt=attempt,
-        )
-
     def get(self, run_id: str, step: str, message_id: str) -> EmailRecord | None:
         return self.records.get((run_id, step, message_id))
 

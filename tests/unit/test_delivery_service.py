@@ -177,7 +177,8 @@ def test_an_email_whose_reply_was_lost_is_unknown_and_never_sent_again(room: Mai
 
 def test_a_claim_left_sending_by_a_crash_is_settled_as_unknown_without_sending(room: Mailroom) -> None:
     # Given a claim a crashed attempt left behind (it may have called the provider)
-    left: EmailRecord = room.deps.messages.new(
+    left: EmailRecord = EmailRecord.new(
+        room.deps.messages.workspace,
         automation_id="welcome",
         version=1,
         run_id="run_1",

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from automations.ports import NotFoundError, Suppression
+from automations.ports import EmailRecord, NotFoundError, Suppression
 from automations.services import lifecycle, queries
 from automations.services.queries import QueryError
 
@@ -115,7 +115,8 @@ def test_a_runs_detail_has_its_timeline_and_its_emails(world: World) -> None:
     [result] = world.post(event("invoice.overdue", "evt_1", "ana"))
     [run_id] = result.runs
     world.later(timedelta(days=3))
-    record = world.deps.messages.new(
+    record = EmailRecord.new(
+        world.deps.messages.workspace,
         automation_id="reminder",
         version=1,
         run_id=run_id,

@@ -194,28 +194,11 @@ class MessageStore(Protocol):
     """One record per email and recipient: what makes each (run, step, recipient) reach the provider at most once.
 
     ``counts`` go to the statistics of the record's automation and of its step in the same transaction as the
-    record's change, so a retry can neither lose nor double them.
+    record's change, so a retry can neither lose nor double them. Records are made by :meth:`EmailRecord.new`
+    with this store's ``workspace``.
     """
 
-    def new(
-        self,
-        *,
-        automation_id: str,
-        version: int,
-        run_id: str,
-        step: str,
-        address: str,
-        type_: str,
-        state: str,
-        now: datetime,
-        person: str | None = None,
-        subject: str | None = None,
-        test: bool = False,
-        reason: str | None = None,
-        attempt: str | None = None,
-    ) -> EmailRecord:
-        """The record of a (run, step, recipient) of this workspace, not stored yet."""
-        ...
+    workspace: str
 
     def get(self, run_id: str, step: str, message_id: str) -> EmailRecord | None:
         """A record, read consistently."""

@@ -136,7 +136,8 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pac
     attempt = uuid.uuid4().hex
 
     def record(state: str, **fields: Any) -> EmailRecord:
-        return messages.new(
+        return EmailRecord.new(
+            messages.workspace,
             automation_id=request.automation_id,
             version=request.version,
             run_id=request.run_id,
