@@ -72,6 +72,12 @@ class DuplicateIn(_In):
     name: str | None = Field(default=None, max_length=200, description='Default: "Copy of <name>".')
 
 
+class Validated(BaseModel):
+    valid: bool = Field(description="Always true: an invalid definition is a 422 naming every wrong place.")
+    definition: dict[str, Any] = Field(description="The definition as it would be stored (step ids derived).")
+    activation_problems: list[str] = Field(description="What would stop it from being activated; empty if nothing.")
+
+
 class Deleted(BaseModel):
     id: str
     deleted: bool

@@ -88,6 +88,17 @@ def activation_problems(deps: Deps, automation: Automation) -> list[str]:
     return problems
 
 
+def validate(deps: Deps, source: str | bytes | dict[str, Any]) -> dict[str, Any]:
+    """Check a definition without saving it: ``DefinitionError`` with every problem, or the definition as it
+    would be stored and what would stop it from being activated (empty when it could be)."""
+    automation = load_definition(source)
+    return {
+        "valid": True,
+        "definition": dump_definition(automation),
+        "activation_problems": activation_problems(deps, automation),
+    }
+
+
 def create(deps: Deps, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
     """Validate and store version 1; refuses an id that exists."""
     automation = load_definition(source)

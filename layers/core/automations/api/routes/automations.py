@@ -76,6 +76,21 @@ def create_automation(
     return _created(summary)
 
 
+@router.post(
+    "/v1/automations/validate",
+    summary="Check a definition without saving it: every problem at its place, or the definition as stored",
+    tags=TAGS,
+    responses=route_responses(200, 400, 422),
+)
+def validate_automation(
+    body: Annotated[
+        dict[str, Any],
+        Body(description='A definition as JSON (see GET /v1/schema), or {"definition": "<YAML text>"}.'),
+    ],
+) -> Response[models.Validated]:
+    return ok(lifecycle.validate(get_deps(), _source(body)))
+
+
 @router.get(
     "/v1/automations/<automation_id>",
     summary="An automation: status, version and definition",
