@@ -3,7 +3,8 @@
 The schedule's Input is checked before anything is read: ``step`` {kind, workspace, run, step, due_at} or
 ``silence`` {kind, workspace, automation, version, person, event, due_at}. Anything else (Scheduler's default
 notification for a schedule without Input, a payload of another shape) is answered ``invalid`` with the
-reason, logged and counted (``InvalidSchedulePayloads``): retrying it could never help.
+reason, logged and counted (``InvalidSchedulePayloads``): retrying it could never help. The payload's workspace
+is the one whose run (or countdown) it resumes; one the stack does not have is invalid too.
 """
 
 # No ``from __future__ import annotations`` here: the payload models are built when the module loads, which
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from automations import settings as stack_settings
 from automations.observability import logger, metrics
+from automations.ports import UnknownWorkspaceError
 from automations.services.deps import get_deps
 from automations.services.ingest import silence_over
 from automations.services.runner import evaluate_step
@@ -100,7 +102,12 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
         metrics.add_metric(name="InvalidSchedulePayloads", unit="Count", value=1)
         return {"status": "invalid", "reason": reason}
-    deps = get_deps()
+    try:
+        deps = get_deps(event["workspace"])
+    except UnknownWorkspaceError as exc:
+        logger.error("schedule of an unknown workspace", extra={"reason": str(exc), "payload": _excerpt(event)})
+        metrics.add_metric(name="InvalidSchedulePayloads", unit="Count", value=1)
+        return {"status": "invalid", "reason": str(exc)}
     now = deps.clock.now()
     if event["kind"] == "silence":
         result = silence_over(deps, event, now)

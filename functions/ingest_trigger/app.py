@@ -5,6 +5,10 @@ expect is a 500 naming that id (the management API's answer). A bus event's line
 id. The bus event is read with Powertools' EventBridge model (:class:`BusEvent`): one it refuses, like one whose
 trigger event is invalid, is answered ``invalid`` with every error, logged and counted; retrying it could never
 help.
+
+An event posted over HTTPS belongs to the workspace of its key (the authorizer's context); a bus event names its
+workspace in ``detail.workspace`` (the bus is trusted), the stack's own (``default``) when absent: a workspace the
+stack does not have makes the event invalid.
 """
 
 # No ``from __future__ import annotations`` here: the bus event's model is built when the module loads, which may
@@ -19,6 +23,7 @@ from automations.errors import FieldError
 from automations.events import EventValidationError
 from automations.language.loader import errors_of
 from automations.observability import logger, metrics
+from automations.ports import UnknownWorkspaceError
 from automations.services.deps import get_deps
 from automations.services.event_input import (
     BadJsonError,
@@ -27,6 +32,7 @@ from automations.services.event_input import (
     event_from_eventbridge,
     events_from_body,
     request_body,
+    workspace_from_eventbridge,
 )
 from automations.services.ingest import ingest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -54,9 +60,10 @@ class BusEvent(EventBridgeModel):
 
 @app.post("/v1/events", summary="Ingest one trigger event or a batch of up to 100")
 def post_events() -> Response[str]:
-    """One event (refused whole when invalid), or a batch where each event is answered on its own."""
-    deps = get_deps()
+    """One event (refused whole when invalid), or a batch where each event is answered on its own; stored and
+    matched in the workspace of the request's key."""
     request = app.current_event
+    deps = get_deps(scopes.workspace_of(request.raw_event))
     try:
         raw = request_body(request.body, request.is_base64_encoded)
         request_events = events_from_body(raw, deps.settings.max_event_bytes)
@@ -75,15 +82,17 @@ def post_events() -> Response[str]:
 
 
 def _eventbridge(event: dict[str, Any]) -> dict[str, Any]:
-    deps = get_deps()
     errors: list[FieldError]
     try:
         parse(event, model=BusEvent)  # the envelope, checked; event_from_eventbridge reads the trigger event in it
+        deps = get_deps(workspace_from_eventbridge(event, get_deps().settings.workspace))
         trigger = event_from_eventbridge(event, deps.settings.max_event_bytes)
     except ValidationError as exc:
         errors = errors_of(exc)
     except (EventValidationError, TooLargeError) as exc:
         errors = exc.errors
+    except UnknownWorkspaceError as exc:
+        errors = [FieldError("detail.workspace", str(exc))]
     else:
         result = ingest(deps, [trigger], deps.clock.now())[0]
         metrics.add_metric(name="EventsAccepted", unit="Count", value=int(result.status == "accepted"))

@@ -22,6 +22,7 @@ from typing import Any
 
 from automations import settings as stack_settings
 from automations.observability import logger, metrics
+from automations.ports import UnknownWorkspaceError
 from automations.services import sending
 from automations.services.deps import get_deps
 from aws_lambda_powertools.utilities.batch import (
@@ -96,8 +97,16 @@ def _seconds_left(context: LambdaContext | None) -> Callable[[], float] | None:
 
 def record_handler(record: EmailQueueRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
     logger.set_correlation_id(record.messageId)
-    deps = get_deps()
     request = record.body.request()
+    try:
+        deps = get_deps(request.workspace)  # the workspace's stores, sender and unsubscribe links
+    except UnknownWorkspaceError as exc:
+        # No retry can make the workspace exist: it goes back, then to the dead-letter queue (alarmed).
+        logger.error(
+            "email message of an unknown workspace", extra={"message_id": record.messageId, "reason": str(exc)}
+        )
+        metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
+        raise
     try:
         deliveries = sending.send_request(
             deps, request, deps.clock.now(), pace=sending.pacer(deps), time_left=_seconds_left(lambda_context)

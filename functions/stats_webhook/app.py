@@ -18,8 +18,9 @@ from typing import Any
 from automations import settings as stack_settings
 from automations.api.errors import register_unexpected
 from automations.observability import logger, metrics
+from automations.ports import UnknownWorkspaceError
 from automations.services import feedback, unsubscribe
-from automations.services.deps import get_deps
+from automations.services.deps import Deps, get_deps
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
@@ -43,22 +44,31 @@ def _page(status: int, body: str) -> Response[str]:
     return Response(status_code=status, content_type=_HTML, body=body, headers=dict(_NO_STORE))
 
 
+def _claim(token: str) -> tuple[unsubscribe.Claim, Deps]:
+    """What a link's token says, and the dependencies of its workspace; ``InvalidTokenError`` when it is not a
+    token of this stack (or of a workspace it no longer has)."""
+    stack = get_deps()
+    claim = unsubscribe.read_token(stack.settings, stack.secrets, token)
+    try:
+        return claim, get_deps(claim.workspace)
+    except UnknownWorkspaceError as exc:
+        raise unsubscribe.InvalidTokenError(str(exc)) from None
+
+
 @app.get("/u/<token>")
 def unsubscribe_page(token: str) -> Response[str]:
-    deps = get_deps()
     try:
-        claim = unsubscribe.read_token(deps.settings, deps.secrets, token)
+        claim, deps = _claim(token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe link refused", extra={"reason": str(exc)})
         return _page(400, unsubscribe.invalid_page())
-    return _page(200, unsubscribe.confirm_page(claim))
+    return _page(200, unsubscribe.confirm_page(claim, deps.settings.brand_name))
 
 
 @app.post("/u/<token>")
 def unsubscribe_one_click(token: str) -> Response[str]:
-    deps = get_deps()
     try:
-        claim = unsubscribe.read_token(deps.settings, deps.secrets, token)
+        claim, deps = _claim(token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe refused", extra={"reason": str(exc)})
         metrics.add_metric(name="UnsubscribeRefused", unit="Count", value=1)
@@ -66,16 +76,16 @@ def unsubscribe_one_click(token: str) -> Response[str]:
     if not unsubscribe.is_one_click(app.current_event.decoded_body):
         return _page(400, unsubscribe.bad_request_page())
     unsubscribe.unsubscribe(deps.suppressions, claim.address, claim.automation_id, deps.clock.now(), source="one-click")
-    return _page(200, unsubscribe.done_page(claim))
+    return _page(200, unsubscribe.done_page(claim, deps.settings.brand_name))
 
 
 def _sns(event: dict[str, Any]) -> dict[str, Any]:
-    deps = get_deps()
+    stack = get_deps()
     results = []
     for record in parse(event, model=SnsModel).Records:
         sns_id = record.Sns.MessageId
         try:
-            result = feedback.handle(deps, record.Sns.Message, deps.clock.now())
+            result = feedback.handle_in(get_deps, record.Sns.Message, stack.clock.now())
         except feedback.UnprocessableFeedbackError as exc:
             # Retrying cannot fix it: say why, count it, and let it go (SNS must not retry it forever).
             logger.error("SES event cannot be processed", extra={"sns_message_id": sns_id, "reason": str(exc)})

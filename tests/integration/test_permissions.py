@@ -22,6 +22,7 @@ from typing import Any
 import botocore.session
 import pytest
 from automations.observability import logger
+from automations.ports import ROOT
 from automations.services import access
 from automations.services import deps as deps_module
 from automations.settings import Settings
@@ -243,8 +244,29 @@ def authorizer(scene: World) -> None:
     assert authorize("not-the-root-key") is None
 
 
+def workspaces(scene: World) -> None:
+    """A second workspace: created with the root key, an automation of its own, an event posted with its key, its
+    email sent and SES's events counted in it, each function reading the workspace's profile (cold)."""
+    scene.fresh()
+    pipeline = scene.pipeline
+    body = {
+        "id": "acme",
+        "name": "Acme",
+        "sender": scene.stack.settings.sender_address,
+        "sender_name": "Acme Studio",
+        "brand_name": "Acme Studio",
+    }
+    assert pipeline.keyed("", "POST", "/v1/workspaces", body, scopes=ROOT)[0] == 201
+    assert pipeline.keyed("acme", "POST", "/v1/automations", definition("invoice-paid-thank-you"))[0] == 201
+    status, answer = pipeline.keyed("acme", "POST", "/v1/events", sample("invoice-paid-thank-you", "evt_ws_1"))
+    assert status == 202 and answer["events"][0]["runs"], answer
+    pipeline.settle()
+    assert pipeline.ses_sends[-1].tags["workspace"] == "acme"
+
+
 FLOWS: tuple[Callable[[World], None], ...] = (
     authorizer,
+    workspaces,
     scenarios,
     welcome_series,
     reputation_guard,

@@ -128,7 +128,7 @@ def test_after_silence_keeps_one_countdown_per_person_that_each_new_event_restar
     # Then no run starts; one countdown schedule waits thirty days
     assert first["runs"] == []
     [countdown] = stack.schedules()
-    assert countdown["Name"] == "silence-we-miss-you-c_42"
+    assert countdown["Name"] == "silence-default-we-miss-you-c_42"
     assert countdown["ScheduleExpression"] == "at(2026-12-24T10:00:00)"
     assert countdown["Input"] == {
         "kind": "silence",

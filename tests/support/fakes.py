@@ -869,12 +869,37 @@ class Fakes:
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
     keys: FakeKeyStore = field(default_factory=FakeKeyStore)
     workspaces: FakeWorkspaceStore = field(default_factory=FakeWorkspaceStore)
+    #: The stack's workspaces (this one included), each with stores of its own and the rest shared.
+    stack: dict[str, Fakes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.automations = FakeAutomationStore(self.workspace)
         self.runs = FakeRunStore(self.workspace, self.stats)
         self.suppressions = FakeSuppressionStore(self.stats)
         self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
+        self.stack.setdefault(self.workspace, self)
+
+    def in_workspace(self, workspace: str) -> Fakes:
+        """The fakes of another workspace of the same stack: its own stores, this one's clock, scheduler, queue,
+        sender, secrets, keys and workspaces."""
+        found = self.stack.get(workspace)
+        if found is None:
+            found = Fakes(
+                workspace=workspace,
+                clock=self.clock,
+                scheduler=self.scheduler,
+                email_queue=self.email_queue,
+                email_sender=self.email_sender,
+                secrets=self.secrets,
+                keys=self.keys,
+                workspaces=self.workspaces,
+                stack=self.stack,
+            )
+        return found
+
+    def ports_of(self, workspace: str) -> Ports:
+        """:attr:`ports` of a workspace of the stack (what :class:`Deps` asks for another workspace's ports)."""
+        return self.in_workspace(workspace).ports
 
     @property
     def ports(self) -> Ports:

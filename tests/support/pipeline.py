@@ -27,6 +27,7 @@ from typing import Any
 
 from automations.ports import EmailRecord
 from automations.services import feedback
+from automations.services.deps import get_deps
 from automations_local.pump import due_time
 from aws_lambda_powertools.utilities import parameters
 
@@ -112,6 +113,7 @@ class Pipeline:
     def invoke(self, function: str, event: Any) -> Any:
         if self.cold:
             parameters.clear_caches()
+            get_deps()._workspaces.clear()
         return handlers()[function](event, LambdaContextStub())
 
     def deliver(self, function: str, event: Any, what: str, ok: Callable[[Any], bool] = lambda _: True) -> Any:
@@ -164,6 +166,33 @@ class Pipeline:
         text = response["body"]
         content_type = (response.get("multiValueHeaders") or {}).get("Content-Type", [""])[0]
         return int(response["statusCode"]), json.loads(text) if content_type == "application/json" else text
+
+    def keyed(
+        self,
+        workspace: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        scopes: str = "admin",
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """One API request with the authorizer's context of a key of ``workspace`` (``""``: the root key, with
+        ``scopes="root"``), to manage_api (ingest_trigger for ``POST /v1/events``): its status and JSON body."""
+        request = load_event("apigw_post_event.json")
+        request.update(
+            httpMethod=method,
+            path=path,
+            resource=path,
+            queryStringParameters=query,
+            multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+            body=None if body is None else json.dumps(body),
+        )
+        request["requestContext"].update(httpMethod=method, path=f"/prod{path}", resourcePath=path)
+        request["requestContext"]["authorizer"] = {"workspace": workspace, "scopes": scopes, "key_id": "k_test"}
+        response = self.invoke("ingest_trigger" if path == "/v1/events" else "manage_api", request)
+        text = response.get("body") or ""
+        return int(response["statusCode"]), json.loads(text) if text.startswith(("{", "[")) else text
 
     # --- EventBridge Scheduler ----------------------------------------------------------------------------
 

@@ -100,13 +100,14 @@ class World:
             self.stack.scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
         self.stack.queued_emails(delete=True)
         clock = FixedClock(START)
-        # A cold process: the stores' caches (versions, routes, parsed definitions) and the secrets cache start
-        # empty, so that every play makes the same requests in the same order.
+        # A cold process: the stores' caches (versions, routes, parsed definitions, workspaces) and the secrets
+        # cache start empty, so that every play makes the same requests in the same order.
         deps = replace(
             self.base,
             automations=replace(self.base.automations, _versions={}, _routes={}),
             clock=clock,
             _parsed={},
+            _workspaces={},
         )
         parameters.clear_caches()
         deps_module._current = deps

@@ -74,7 +74,9 @@ class World:
     deps: Deps = field(init=False)
 
     def __post_init__(self) -> None:
-        self.deps = Deps.of(self.fakes.ports, self.settings)
+        self.deps = Deps.of(
+            self.fakes.ports, self.settings, ports_of=self.fakes.ports_of, workspace_store=self.fakes.workspaces
+        )
 
     @property
     def now(self) -> datetime:

@@ -191,7 +191,7 @@ def test_each_event_restarts_the_countdown_and_the_run_starts_after_the_last_one
     # Then no run starts on either, and one countdown runs, due 30 days after the second
     assert first.runs == []
     [(name, (due, payload))] = world.schedules().items()
-    assert name == ingest_service.silence_schedule_name("miss-you", "ana")
+    assert name == ingest_service.silence_schedule_name("default", "miss-you", "ana")
     assert due == world.now + timedelta(days=30) and payload["event"] == "evt_2"
     # And when 30 days have passed, the run starts with the last event
     assert world.later(timedelta(days=29)) == []

@@ -161,8 +161,10 @@ def test_the_url_uses_the_configured_base_and_the_secret_read_by_arn(secret_arn:
     assert "ana@example.com" not in url and "default" not in token
     assert verify_token(SECRET, token).address == "ana@example.com"
     assert read_token(settings, SecretsManagerSecrets(), token).address == "ana@example.com"
+    elsewhere = settings.model_copy(update={"workspace": "another"})
+    assert read_token(elsewhere, SecretsManagerSecrets(), token).workspace == "default"
     with pytest.raises(InvalidTokenError):
-        read_token(settings.model_copy(update={"workspace": "another"}), SecretsManagerSecrets(), token)
+        verify_token(SECRET, token, "another")
 
 
 def test_the_secret_is_read_once_not_per_link(secret_arn: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -283,8 +283,12 @@ def create_email_setup(template: dict[str, Any], done: Provisioned, sesv2: Any, 
                 },
             )
     if sender:
-        sesv2.create_email_identity(EmailIdentity=sender)
-        done.identities.append(sender)
+        # The sender and its domain: the workspaces of the local stack send from addresses of that domain.
+        domain = sender.rpartition("@")[2]
+        for identity in (sender, domain):
+            with contextlib.suppress(sesv2.exceptions.AlreadyExistsException):
+                sesv2.create_email_identity(EmailIdentity=identity)
+            done.identities.append(identity)
 
 
 def name_tables(template: dict[str, Any], done: Provisioned) -> None:

@@ -211,6 +211,8 @@ class LocalStack:
                 "Stage": STAGE,
                 "UnsubscribeBaseUrl": unsubscribe,
                 "SenderAddress": sender,
+                # Any address of the sender's domain (verified as a domain): each workspace sends from its own.
+                "AllowedSenders": f"*@{sender.rpartition('@')[2]}",
                 "MaxSendRate": LOCAL_SEND_RATE,
             },
             region=REGION,

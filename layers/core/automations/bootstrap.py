@@ -8,6 +8,7 @@ needs: no other client is made); :func:`build_deps` adds the settings: the servi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -44,19 +45,25 @@ def aws_clients(settings: Settings) -> dict[str, Any]:
     return {name: boto3.client(name, **kwargs) for name in CLIENTS}
 
 
+def workspace_stores(settings: Settings, workspace: str) -> dict[str, Any]:
+    """The stores of :class:`~automations.ports.Ports` bound to one workspace (every key they touch is its)."""
+    return {
+        "automations": DynamoAutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
+        "events": DynamoEventStore(workspace),
+        "runs": DynamoRunStore(workspace),
+        "counters": DynamoCounterStore(workspace),
+        "messages": DynamoMessageStore(workspace),
+        "suppressions": DynamoSuppressionStore(workspace),
+        "stats": DynamoStatsStore(workspace),
+    }
+
+
 def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: dict[str, Any] | None = None) -> Ports:
     """Every port of the settings' workspace on AWS: the tables bound, ``clients`` made unless given."""
     tables.bind(settings)
     clients = clients if clients is not None else aws_clients(settings)
-    workspace = settings.workspace
     return Ports(
-        automations=DynamoAutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
-        events=DynamoEventStore(workspace),
-        runs=DynamoRunStore(workspace),
-        counters=DynamoCounterStore(workspace),
-        messages=DynamoMessageStore(workspace),
-        suppressions=DynamoSuppressionStore(workspace),
-        stats=DynamoStatsStore(workspace),
+        **workspace_stores(settings, settings.workspace),
         scheduler=Scheduler(clients["scheduler"], settings),
         email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
         email_sender=SesEmailSender(lambda: ses.make_client(settings), lambda: ses.make_quota_client(settings)),
@@ -67,8 +74,14 @@ def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: 
 
 
 def build_deps(settings: Settings, *, the_clock: Clock | None = None) -> Deps:
-    """The services' dependencies: every port of the settings' workspace on AWS, and the settings."""
-    return Deps.of(build_ports(settings, the_clock=the_clock), settings)
+    """The services' dependencies: every port of the settings' workspace on AWS, and the settings; the other
+    workspaces' (:meth:`~automations.services.deps.Deps.in_workspace`) share its clients, sender and secrets."""
+    ports = build_ports(settings, the_clock=the_clock)
+
+    def ports_of(workspace: str) -> Ports:
+        return replace(ports, **workspace_stores(settings, workspace))
+
+    return Deps.of(ports, settings, ports_of=ports_of, workspace_store=DynamoWorkspaceStore())
 
 
 def build_access(settings: Settings, *, the_clock: Clock | None = None) -> AccessPorts:

@@ -75,6 +75,12 @@ class Settings(BaseModel):
     #: The event bus of the stack (no code sends to it yet).
     event_bus_name: str = ""
     sender_address: str = ""
+    #: The display name of the sender address ("" for the address alone).
+    sender_name: str = ""
+    #: The workspace's default time zone and locale (a contact's own win), and the brand on the preferences page.
+    timezone: str = "UTC"
+    locale: str = "en"
+    brand_name: str = ""
     #: Other From addresses an email's ``from`` may use, comma-separated; ``*`` matches any characters (as the
     #: ``ses:FromAddress`` condition of the functions' SES permission does).
     allowed_senders: str = ""
@@ -133,6 +139,43 @@ class Settings(BaseModel):
         if value < 1:
             raise ValueError("SENDING_CONCURRENCY must be at least 1")
         return value
+
+    def for_workspace(
+        self,
+        workspace: str,
+        *,
+        sender_address: str,
+        sender_name: str,
+        timezone: str,
+        locale: str,
+        brand_name: str,
+        hard_bounce_rate_limit: float | None = None,
+        complaint_rate_limit: float | None = None,
+    ) -> Settings:
+        """The settings of one workspace of the stack: its sender, defaults and limits over the stack's.
+
+        A workspace may send from its own address and from the stack's allowed senders of the same domain (the
+        functions' SES permission allows no other), never from another workspace's address.
+        """
+        domain = sender_address.rpartition("@")[2].lower()
+        allowed = [s for s in self.senders() if s.rpartition("@")[2].lower() == domain]
+        return self.model_copy(
+            update={
+                "workspace": workspace,
+                "sender_address": sender_address,
+                "sender_name": sender_name,
+                "timezone": timezone,
+                "locale": locale,
+                "brand_name": brand_name,
+                "allowed_senders": ",".join(allowed),
+                "hard_bounce_rate_limit": (
+                    self.hard_bounce_rate_limit if hard_bounce_rate_limit is None else hard_bounce_rate_limit
+                ),
+                "complaint_rate_limit": self.complaint_rate_limit
+                if complaint_rate_limit is None
+                else complaint_rate_limit,
+            }
+        )
 
     def senders(self) -> tuple[str, ...]:
         """The From addresses emails may use: the sender address, then the allowed senders (patterns)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automations.services.access import grants, scope_for
+from automations.services.deps import Deps, get_deps
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ def caller_of(event: dict[str, Any]) -> Caller | None:
         return None
     scopes = tuple(s.strip() for s in str(context.get("scopes") or "").split(",") if s.strip())
     return Caller(str(context.get("workspace") or ""), scopes, str(context.get("key_id") or ""))
+
+
+def workspace_of(event: dict[str, Any]) -> str | None:
+    """The workspace of a request: its key's (None without an authorizer context, or for the root key)."""
+    caller = caller_of(event)
+    return caller.workspace if caller is not None and caller.workspace else None
+
+
+def request_deps(current: Any) -> Deps:
+    """The dependencies of the workspace of a request (``router.current_event``): every store the route reads or
+    writes is its key's workspace's; the stack's own workspace when no authorizer context is given."""
+    return get_deps(workspace_of(current.raw_event))
 
 
 def missing_scope(event: dict[str, Any]) -> str | None:

@@ -19,6 +19,7 @@ from automations.ports.errors import (
     SendTransientError,
     SkippedError,
     TransientError,
+    UnknownWorkspaceError,
     is_transient,
 )
 from automations.ports.protocols import (
@@ -43,6 +44,7 @@ from automations.ports.values import (
     SCOPES,
     TOUCH_INTERVAL,
     WHOLE,
+    WORKSPACE_ID,
     ApiKey,
     AutomationInfo,
     Confirmation,
@@ -110,6 +112,7 @@ __all__ = [
     "SCOPES",
     "TOUCH_INTERVAL",
     "WHOLE",
+    "WORKSPACE_ID",
     "AccessPorts",
     "ApiKey",
     "AutomationInfo",
@@ -151,6 +154,7 @@ __all__ = [
     "Suppression",
     "SuppressionStore",
     "TransientError",
+    "UnknownWorkspaceError",
     "VersionInfo",
     "Workspace",
     "WorkspaceStore",

@@ -13,6 +13,15 @@ class NotFoundError(AutomationsError):
     """No such item."""
 
 
+class UnknownWorkspaceError(NotFoundError):
+    """A workspace the stack does not have (an event, a schedule or a message naming one that was never
+    created)."""
+
+    def __init__(self, workspace: str) -> None:
+        super().__init__(f"unknown workspace {workspace!r}")
+        self.workspace = workspace
+
+
 class SkippedError(AutomationsError):
     """A new run was refused by a lock: ``reason`` is ``frequency`` or ``run_key`` (or ``exists``)."""
 

@@ -366,7 +366,8 @@ ROOT = "root"
 #: The shortest time between two writes of a key's ``last_used_at``.
 TOUCH_INTERVAL = timedelta(minutes=1)
 
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+#: A workspace id: 1 to 40 of a-z, 0-9 and "-", not starting or ending with "-".
+WORKSPACE_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 
 
 def parse_scopes(values: Iterable[object]) -> tuple[Scope, ...]:
@@ -442,6 +443,10 @@ class Workspace:
     locale: str
     brand_name: str
     created_at: datetime
+    #: The reputation limits of the workspace's automations (None: the stack's): an automation whose hard
+    #: bounce or complaint rate passes one is deactivated.
+    hard_bounce_rate_limit: float | None = None
+    complaint_rate_limit: float | None = None
 
     @classmethod
     def new(
@@ -455,10 +460,12 @@ class Workspace:
         locale: str,
         brand_name: str,
         now: datetime,
+        hard_bounce_rate_limit: float | None = None,
+        complaint_rate_limit: float | None = None,
     ) -> Workspace:
         """A workspace to create; ``InvalidInputError`` naming every field that cannot be accepted."""
         errors = []
-        if not _SLUG.match(id):
+        if not WORKSPACE_ID.fullmatch(id):
             errors.append(FieldError("id", "a slug: 1 to 40 of a-z, 0-9 and '-', not starting or ending with '-'"))
         for loc, value in (("name", name), ("sender_name", sender_name), ("brand_name", brand_name)):
             if not value.strip() or len(value) > 100:
@@ -471,8 +478,23 @@ class Workspace:
             errors.append(FieldError("timezone", f"unknown time zone {timezone!r}"))
         if not re.fullmatch(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", locale):
             errors.append(FieldError("locale", "expected a language tag such as 'en' or 'pt-BR'"))
+        for loc, limit in (
+            ("hard_bounce_rate_limit", hard_bounce_rate_limit),
+            ("complaint_rate_limit", complaint_rate_limit),
+        ):
+            if limit is not None and not 0 < limit <= 1:
+                errors.append(FieldError(loc, "a rate above 0 and at most 1 (0.05 is 5%)"))
         if errors:
             raise InvalidInputError(errors)
         return cls(
-            id, name.strip(), sender_address.strip(), sender_name.strip(), timezone, locale, brand_name.strip(), now
+            id,
+            name.strip(),
+            sender_address.strip(),
+            sender_name.strip(),
+            timezone,
+            locale,
+            brand_name.strip(),
+            now,
+            hard_bounce_rate_limit,
+            complaint_rate_limit,
         )

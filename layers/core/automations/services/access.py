@@ -12,9 +12,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from automations.engine.email import sender_allowed
 from automations.errors import AutomationsError, FieldError
 from automations.ports import (
     ROOT,
@@ -238,9 +239,13 @@ def create_workspace(
     timezone: str,
     locale: str,
     brand_name: str,
+    hard_bounce_rate_limit: float | None = None,
+    complaint_rate_limit: float | None = None,
+    senders: Sequence[str] = (),
 ) -> NewWorkspace:
     """Create a workspace and its first admin key. ``InvalidInputError`` naming every field that cannot be
-    accepted, ``id`` for a workspace that exists already."""
+    accepted, ``id`` for a workspace that exists already, ``sender_address`` for an address that none of the
+    stack's ``senders`` allows (the functions' SES permission allows those alone; none given: any)."""
     workspace = Workspace.new(
         id=id,
         name=name,
@@ -250,7 +255,15 @@ def create_workspace(
         locale=locale,
         brand_name=brand_name,
         now=access.clock.now(),
+        hard_bounce_rate_limit=hard_bounce_rate_limit,
+        complaint_rate_limit=complaint_rate_limit,
     )
+    if senders and not sender_allowed(workspace.sender_address, senders):
+        allowed = ", ".join(senders)
+        problem = (
+            f"{workspace.sender_address} is not among the stack's allowed senders ({allowed}): add it to AllowedSenders"
+        )
+        raise InvalidInputError([FieldError("sender_address", problem)])
     try:
         access.workspaces.create(workspace)
     except ConflictError:

@@ -29,6 +29,7 @@ from automations.events import (
     structure_errors,
 )
 from automations.jsontext import cut_deep
+from automations.ports import WORKSPACE_ID
 from automations.services.deps import Deps
 from automations.services.ingest import EventResult, ingest
 
@@ -155,12 +156,24 @@ def _checked(item: Any, where: str, max_event_bytes: int) -> TriggerEvent:
     return parse_event(item, where)
 
 
+def workspace_from_eventbridge(record: dict[str, Any], default: str) -> str:
+    """The workspace an EventBridge event is for: ``detail.workspace`` (the bus is trusted), else ``default``."""
+    detail = record.get("detail")
+    found = detail.get("workspace") if isinstance(detail, dict) else None
+    if found is None:
+        return default
+    if not isinstance(found, str) or not WORKSPACE_ID.fullmatch(found):
+        raise EventValidationError([FieldError("detail.workspace", "expected a workspace id (a slug)")])
+    return found
+
+
 def event_from_eventbridge(record: dict[str, Any], max_event_bytes: int) -> TriggerEvent:
-    """An EventBridge event: ``detail-type`` is the type, ``detail`` the rest; id and time as defaults."""
+    """An EventBridge event: ``detail-type`` is the type, ``detail`` the rest (but ``workspace``, which
+    :func:`workspace_from_eventbridge` reads); id and time as defaults."""
     detail = record.get("detail")
     if not isinstance(detail, dict):
         raise EventValidationError([FieldError("detail", "expected a JSON object")])
-    body = {k: v for k, v in detail.items() if k != "type"}
+    body = {k: v for k, v in detail.items() if k not in ("type", "workspace")}
     body["type"] = record.get("detail-type")
     body.setdefault("id", record.get("id"))
     if record.get("time"):

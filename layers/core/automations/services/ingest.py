@@ -163,8 +163,9 @@ def _start(
     return started.run_id
 
 
-def silence_schedule_name(automation_id: str, person: str) -> str:
-    return schedule_name("silence", automation_id, person)
+def silence_schedule_name(workspace: str, automation_id: str, person: str) -> str:
+    """The one countdown of a person for an automation of a workspace (ids are unique only in a workspace)."""
+    return schedule_name("silence", workspace, automation_id, person)
 
 
 def _restart_silence(
@@ -196,7 +197,7 @@ def _restart_silence(
         "event": event["id"],
         "due_at": due.isoformat(),
     }
-    deps.scheduler.replace(silence_schedule_name(automation.id, match.person), due, payload)
+    deps.scheduler.replace(silence_schedule_name(deps.settings.workspace, automation.id, match.person), due, payload)
 
 
 def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.StepResult:

@@ -133,8 +133,9 @@ def signing_secret(settings: Settings, secrets: Secrets) -> str:
 
 
 def read_token(settings: Settings, secrets: Secrets, token: str) -> Claim:
-    """The claim of a token of this stack's workspace, checked with the stack's secret."""
-    return verify_token(signing_secret(settings, secrets), token, settings.workspace)
+    """The claim of a token of any workspace of the stack, checked with the stack's secret (its workspace is
+    the one whose suppressions the claim changes)."""
+    return verify_token(signing_secret(settings, secrets), token)
 
 
 def unsubscribe_url(settings: Settings, secrets: Secrets, address: str, automation_id: str) -> str:
@@ -189,11 +190,22 @@ def one_click(deps: Deps, token: str, now: datetime) -> Claim:
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>{title}</title>
+<meta name="robots" content="noindex"><title>{title}{brand_title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}
 button{{font-size:1rem;padding:.6rem 1.2rem;border-radius:.3rem;border:1px solid #444;background:#fff;cursor:pointer}}
-</style></head><body><h1>{title}</h1>{body}</body></html>
+</style></head><body>{brand}<h1>{title}</h1>{body}</body></html>
 """
+
+
+def page(title: str, body: str, brand: str = "") -> str:
+    """A page of the unsubscribe flow, under the workspace's brand name when it has one (escaped here)."""
+    shown = html.escape(brand.strip())
+    return _PAGE.format(
+        title=title,
+        body=body,
+        brand_title=f" · {shown}" if shown else "",
+        brand=f'<p class="brand"><strong>{shown}</strong></p>' if shown else "",
+    )
 
 
 def masked(address: str) -> str:
@@ -202,7 +214,7 @@ def masked(address: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else "***"
 
 
-def confirm_page(claim: Claim) -> str:
+def confirm_page(claim: Claim, brand: str = "") -> str:
     """The page behind the visible link: one button posting the one-click body (a GET never unsubscribes)."""
     body = (
         f"<p>Stop promotional emails to <strong>{html.escape(masked(claim.address))}</strong>?</p>"
@@ -210,18 +222,18 @@ def confirm_page(claim: Claim) -> str:
         '<button type="submit">Unsubscribe</button></form>'
         "<p><small>Messages about your account, bookings and invoices will still reach you.</small></p>"
     )
-    return _PAGE.format(title="Unsubscribe", body=body)
+    return page("Unsubscribe", body, brand)
 
 
-def done_page(claim: Claim) -> str:
+def done_page(claim: Claim, brand: str = "") -> str:
     body = f"<p><strong>{html.escape(masked(claim.address))}</strong> will no longer receive promotional emails.</p>"
-    return _PAGE.format(title="You are unsubscribed", body=body)
+    return page("You are unsubscribed", body, brand)
 
 
 def invalid_page() -> str:
     body = "<p>This unsubscribe link is not valid. Please use the link from the email you received.</p>"
-    return _PAGE.format(title="Link not valid", body=body)
+    return page("Link not valid", body)
 
 
 def bad_request_page() -> str:
-    return _PAGE.format(title="Unsubscribe", body="<p>Use the button on the unsubscribe page.</p>")
+    return page("Unsubscribe", "<p>Use the button on the unsubscribe page.</p>")

@@ -392,6 +392,8 @@ class WorkspaceItem(_Base):
     locale = UnicodeAttribute()
     brand_name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    hard_bounce_rate_limit = NumberAttribute(null=True)
+    complaint_rate_limit = NumberAttribute(null=True)
 
 
 MODELS.extend([KeyItem, AdminCountItem, WorkspaceItem])

@@ -19,6 +19,8 @@ def _workspace_of(item: WorkspaceItem) -> Workspace:
         locale=item.locale,
         brand_name=item.brand_name,
         created_at=item.created_at,
+        hard_bounce_rate_limit=item.hard_bounce_rate_limit,
+        complaint_rate_limit=item.complaint_rate_limit,
     )
 
 
@@ -36,6 +38,8 @@ class DynamoWorkspaceStore:
             locale=workspace.locale,
             brand_name=workspace.brand_name,
             created_at=workspace.created_at,
+            hard_bounce_rate_limit=workspace.hard_bounce_rate_limit,
+            complaint_rate_limit=workspace.complaint_rate_limit,
         )
         if not save_if(item, WorkspaceItem.pk.does_not_exist()):
             raise ConflictError(f"workspace {workspace.id!r} exists already")

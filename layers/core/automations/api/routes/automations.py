@@ -12,10 +12,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from automations.api import models
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
+from automations.api.scopes import request_deps
 from automations.errors import FieldError
 from automations.observability import metrics
 from automations.services import catalog, lifecycle, queries
-from automations.services.deps import get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -39,7 +39,7 @@ def _created(summary: lifecycle.Summary) -> Response[Any]:
 def list_automations(
     status: Annotated[Status | None, Query(description="Only those with this status")] = None,
 ) -> Response[models.AutomationList]:
-    found = lifecycle.list_all(get_deps(), status)
+    found = lifecycle.list_all(request_deps(router.current_event), status)
     return ok({"automations": [s.as_dict() for s in found]})
 
 
@@ -60,7 +60,7 @@ def create_automation(
         ),
     ],
 ) -> Response[models.AutomationSummary]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     now = deps.clock.now()
     if "template" in body:
         extra = set(body) - {"template", "id", "name"}
@@ -88,7 +88,7 @@ def validate_automation(
         Body(description='A definition as JSON (see GET /v1/schema), or {"definition": "<YAML text>"}.'),
     ],
 ) -> Response[models.Validated]:
-    return ok(lifecycle.validate(get_deps(), _source(body)))
+    return ok(lifecycle.validate(request_deps(router.current_event), _source(body)))
 
 
 @router.get(
@@ -101,7 +101,7 @@ def get_automation(
     automation_id: str,
     version: Annotated[int | None, Query(ge=1, description="A version's definition (default: current)")] = None,
 ) -> Response[models.AutomationOut]:
-    return ok(lifecycle.detail(get_deps(), automation_id, version))
+    return ok(lifecycle.detail(request_deps(router.current_event), automation_id, version))
 
 
 @router.put(
@@ -114,7 +114,7 @@ def replace_automation(
     automation_id: str,
     body: Annotated[dict[str, Any], Body(description='A definition as JSON, or {"definition": "<YAML text>"}.')],
 ) -> Response[models.AutomationSummary]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     return ok(lifecycle.replace(deps, automation_id, _source(body), deps.clock.now()).as_dict())
 
 
@@ -127,7 +127,7 @@ def replace_automation(
 def rename_automation(
     automation_id: str, body: Annotated[models.RenameIn, Body()]
 ) -> Response[models.AutomationSummary]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     summary = lifecycle.edit(deps, automation_id, deps.clock.now(), name=body.name, description=body.description)
     return ok(summary.as_dict())
 
@@ -139,7 +139,7 @@ def rename_automation(
     responses=route_responses(200, 404),
 )
 def delete_automation(automation_id: str) -> Response[models.Deleted]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     ended = lifecycle.delete(deps, automation_id, deps.clock.now())
     return ok({"id": automation_id, "deleted": True, "runs_ended": ended})
 
@@ -151,7 +151,7 @@ def delete_automation(automation_id: str) -> Response[models.Deleted]:
     responses=route_responses(200, 404, 409),
 )
 def activate_automation(automation_id: str) -> Response[models.AutomationSummary]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     return ok(lifecycle.activate(deps, automation_id, deps.clock.now()).as_dict())
 
 
@@ -162,7 +162,7 @@ def activate_automation(automation_id: str) -> Response[models.AutomationSummary
     responses=route_responses(200, 404, 409),
 )
 def deactivate_automation(automation_id: str) -> Response[models.AutomationSummary]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     return ok(lifecycle.deactivate(deps, automation_id, deps.clock.now()).as_dict())
 
 
@@ -175,7 +175,7 @@ def deactivate_automation(automation_id: str) -> Response[models.AutomationSumma
 def duplicate_automation(
     automation_id: str, body: Annotated[models.DuplicateIn | None, Body()] = None
 ) -> Response[models.AutomationSummary]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     given = body or models.DuplicateIn()
     return _created(lifecycle.duplicate(deps, automation_id, deps.clock.now(), new_id=given.id, name=given.name))
 
@@ -187,4 +187,4 @@ def duplicate_automation(
     responses=route_responses(200, 404),
 )
 def list_versions(automation_id: str) -> Response[models.VersionList]:
-    return ok(queries.versions(get_deps(), automation_id))
+    return ok(queries.versions(request_deps(router.current_event), automation_id))

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from automations.api import models
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
+from automations.api.scopes import request_deps
 from automations.services import queries
-from automations.services.deps import get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -23,4 +23,4 @@ router = Router()  # type: ignore[no-untyped-call]
     responses=route_responses(200),
 )
 def get_contact(person: str) -> Response[models.ContactOut]:
-    return ok(queries.contact(get_deps(), unquote(person)))
+    return ok(queries.contact(request_deps(router.current_event), unquote(person)))

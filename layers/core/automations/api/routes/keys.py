@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
+from automations.api.scopes import workspace_of
 from automations.errors import FieldError
 from automations.ports import InvalidInputError, NotFoundError
 from automations.services import access
@@ -53,9 +54,7 @@ class KeyList(BaseModel):
 
 def request_workspace(current: Any) -> str:
     """The workspace of the request: the authorizer's context, else the settings' workspace."""
-    context = (current.raw_event.get("requestContext") or {}).get("authorizer") or {}
-    found = context.get("workspace") if isinstance(context, dict) else None
-    return str(found) if isinstance(found, str) and found else get_deps().settings.workspace
+    return workspace_of(current.raw_event) or get_deps().settings.workspace
 
 
 def utf8(**values: str) -> None:

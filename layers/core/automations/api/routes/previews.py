@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from automations.api import models
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
+from automations.api.scopes import request_deps
 from automations.services import lifecycle, preview
-from automations.services.deps import Deps, get_deps
+from automations.services.deps import Deps
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -47,7 +48,7 @@ def preview_automation(
         Body(description='A sample trigger event, or {"event": {...}}; its type defaults to the trigger\'s.'),
     ] = None,
 ) -> Response[dict[str, Any]]:
-    deps = get_deps()
+    deps = request_deps(router.current_event)
     sample = lifecycle.sample(deps, automation_id, lifecycle.event_in(body))
     return ok(preview.preview(sample.automation, sample.event, deps.clock.now(), version=sample.version))
 
@@ -59,7 +60,7 @@ def preview_automation(
     responses=route_responses(202, 400, 404, 422, 503),
 )
 def test_email(automation_id: str, body: Annotated[models.EmailTestIn, Body()]) -> Response[dict[str, Any]]:
-    deps = _with_unsubscribe_base(get_deps())
+    deps = _with_unsubscribe_base(request_deps(router.current_event))
     sample = lifecycle.sample(deps, automation_id, body.event)
     now = deps.clock.now()
     result = preview.send_test_email(

@@ -12,8 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from automations.api import models
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
+from automations.api.scopes import request_deps
 from automations.services import queries
-from automations.services.deps import get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -31,7 +31,7 @@ def list_runs(
     person: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_RUNS)] = 50,
 ) -> Response[models.RunList]:
-    found = queries.runs(get_deps(), automation_id=automation_id, person=person, limit=limit)
+    found = queries.runs(request_deps(router.current_event), automation_id=automation_id, person=person, limit=limit)
     return ok({"runs": found})
 
 
@@ -42,4 +42,4 @@ def list_runs(
     responses=route_responses(200, 404),
 )
 def get_run(run_id: str) -> Response[models.RunDetail]:
-    return ok(queries.run_detail(get_deps(), unquote(run_id)))
+    return ok(queries.run_detail(request_deps(router.current_event), unquote(run_id)))

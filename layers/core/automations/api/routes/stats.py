@@ -12,8 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from automations.api import models
 from automations.api.openapi import route_responses
 from automations.api.responses import ok
+from automations.api.scopes import request_deps
 from automations.services import queries
-from automations.services.deps import get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -29,4 +29,4 @@ def automation_stats(
     start: Annotated[date | None, Query(alias="from", description="First day, YYYY-MM-DD")] = None,
     end: Annotated[date | None, Query(alias="to", description="Last day, YYYY-MM-DD")] = None,
 ) -> Response[models.StatsOut]:
-    return ok(queries.stats(get_deps(), automation_id, start, end))
+    return ok(queries.stats(request_deps(router.current_event), automation_id, start, end))

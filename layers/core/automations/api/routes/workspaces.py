@@ -12,7 +12,7 @@ from automations.api.routes.keys import NewKeyOut, utf8
 from automations.errors import FieldError
 from automations.ports import InvalidInputError, Workspace
 from automations.services import access
-from automations.services.deps import get_access
+from automations.services.deps import get_access, get_deps
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -27,6 +27,12 @@ class WorkspaceIn(BaseModel):
     timezone: str = Field("UTC", description="The default IANA time zone", max_length=64)
     locale: str = Field("en", description="The default locale", max_length=35)
     brand_name: str = Field(description="The brand shown on the preferences page", max_length=100)
+    hard_bounce_rate_limit: float | None = Field(
+        None, description="An automation whose hard bounce rate passes it is deactivated (the stack's when absent)"
+    )
+    complaint_rate_limit: float | None = Field(
+        None, description="An automation whose complaint rate passes it is deactivated (the stack's when absent)"
+    )
 
 
 class WorkspaceOut(BaseModel):
@@ -38,6 +44,8 @@ class WorkspaceOut(BaseModel):
     locale: str
     brand_name: str
     created_at: str
+    hard_bounce_rate_limit: float | None
+    complaint_rate_limit: float | None
 
 
 class NewWorkspaceOut(BaseModel):
@@ -49,7 +57,7 @@ class WorkspaceList(BaseModel):
     workspaces: list[WorkspaceOut]
 
 
-def workspace_out(workspace: Workspace) -> dict[str, str]:
+def workspace_out(workspace: Workspace) -> dict[str, str | float | None]:
     return {
         "id": workspace.id,
         "name": workspace.name,
@@ -59,6 +67,8 @@ def workspace_out(workspace: Workspace) -> dict[str, str]:
         "locale": workspace.locale,
         "brand_name": workspace.brand_name,
         "created_at": workspace.created_at.isoformat(),
+        "hard_bounce_rate_limit": workspace.hard_bounce_rate_limit,
+        "complaint_rate_limit": workspace.complaint_rate_limit,
     }
 
 
@@ -69,7 +79,7 @@ def workspace_out(workspace: Workspace) -> dict[str, str]:
     responses=route_responses(201, 400, description="Created: the workspace, and its admin key with its secret"),
 )
 def create_workspace(body: WorkspaceIn) -> Response[NewWorkspaceOut]:
-    utf8(**body.model_dump())
+    utf8(**{name: value for name, value in body.model_dump().items() if isinstance(value, str)})
     try:
         created = access.create_workspace(
             get_access(),
@@ -80,6 +90,9 @@ def create_workspace(body: WorkspaceIn) -> Response[NewWorkspaceOut]:
             timezone=body.timezone,
             locale=body.locale,
             brand_name=body.brand_name,
+            hard_bounce_rate_limit=body.hard_bounce_rate_limit,
+            complaint_rate_limit=body.complaint_rate_limit,
+            senders=get_deps().settings.senders(),
         )
     except InvalidInputError as exc:  # the request calls the sender's address ``sender``
         named = [FieldError("sender" if e.loc == "sender_address" else e.loc, e.message) for e in exc.errors]

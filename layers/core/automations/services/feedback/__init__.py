@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from automations.services.feedback.applying import FeedbackResult, handle
+from automations.services.feedback.applying import FeedbackResult, handle, handle_in
 from automations.services.feedback.guard import REPUTATION_WINDOW, guard_reputation, reputation_problem
 from automations.services.feedback.records import (
     RANKS,
@@ -32,6 +32,7 @@ __all__ = [
     "effect_of",
     "guard_reputation",
     "handle",
+    "handle_in",
     "parse",
     "reputation_problem",
     "simulated_record",

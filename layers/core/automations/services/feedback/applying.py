@@ -16,14 +16,14 @@ Records without the product's tags are ignored with a log line; records that can
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from automations.engine.email import sanitize_tag
 from automations.observability import logger, metrics
-from automations.ports import ConflictError, message_id_for
+from automations.ports import ConflictError, UnknownWorkspaceError, message_id_for
 from automations.services.deps import Deps
 from automations.services.feedback import guard
 from automations.services.feedback.records import Target, digest_of, effect_of, update_for
@@ -58,6 +58,20 @@ def _ignored(kind: str, reason: str, log: str, extra: Mapping[str, Any]) -> Feed
     logger.info(log, extra={"event_type": kind, **extra})
     metrics.add_metric(name="FeedbackIgnored", unit="Count", value=1)
     return FeedbackResult("ignored", kind, reason)
+
+
+def handle_in(
+    workspaces: Callable[[str | None], Deps], raw: str | bytes | Mapping[str, Any], now: datetime
+) -> FeedbackResult:
+    """Apply one SES record in the workspace its ``workspace`` tag names (``workspaces(name)``; the stack's own,
+    ``workspaces(None)``, for a record without it): a record of a workspace the stack does not have is ignored."""
+    record = parse(raw)
+    named = tags_of(record["mail"]).get("workspace") or None
+    try:
+        deps = workspaces(named)
+    except UnknownWorkspaceError as exc:
+        return _ignored(event_type(record), str(exc), "SES event ignored: unknown workspace", {"workspace": named})
+    return handle(deps, record, now)
 
 
 def handle(deps: Deps, raw: str | bytes | Mapping[str, Any], now: datetime) -> FeedbackResult:

@@ -91,7 +91,10 @@ def outgoing(deps: Deps, request: EmailRequest, address: str, message_id: str) -
     html, text = personalize(request.html, request.text, link, promotional=has_unsubscribe(request.type))
     return OutgoingEmail(
         from_address=sender,
-        from_name=request.from_name,
+        # The workspace's sender name goes with its own address (never with another 'from').
+        from_name=request.from_name
+        or (deps.settings.sender_name if sender == deps.settings.sender_address else None)
+        or None,
         to=address,
         reply_to=request.reply_to,
         subject=request.subject,
