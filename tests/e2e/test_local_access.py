@@ -88,6 +88,14 @@ def test_the_root_key_creates_a_workspace_with_its_first_admin_key(local_stack: 
     # The new workspace's admin key sees its own keys only
     keys = local_stack.request("GET", "/v1/keys", key=admin["secret"]).json()["keys"]
     assert [k["id"] for k in keys] == [admin["id"]]
+    # ... and none of default's automations (default's own key lists the examples)
+    theirs = local_stack.request("GET", "/v1/automations", key=admin["secret"])
+    assert theirs.status == 200 and theirs.json()["automations"] == [], theirs.text
+    assert local_stack.request("GET", "/v1/automations").json()["automations"]
+    # An event posted with its key starts none of default's automations
+    event = {"id": f"evt_{workspace}", "type": "invoice.paid", "contact": {"id": "c_1", "email": "ana@example.com"}}
+    posted = local_stack.request("POST", "/v1/events", event, key=admin["secret"])
+    assert posted.status == 202 and posted.json()["events"][0]["runs"] == [], posted.text
     # Its last admin key cannot be revoked
     assert local_stack.request("DELETE", f"/v1/keys/{admin['id']}", key=admin["secret"]).status == 409
     for sender in ("not an address", "hello@elsewhere.example"):  # the second: not among the stack's senders
