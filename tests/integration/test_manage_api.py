@@ -538,7 +538,14 @@ def test_a_contact_shows_suppressions_unsubscribes_and_runs(stack: Stack) -> Non
 def test_an_unknown_contact_has_nothing_recorded(stack: Stack) -> None:
     status, body = call("GET", "/v1/contacts/c_nobody")
     assert status == 200
-    assert body == {"person": "c_nobody", "addresses": [], "suppressions": [], "unsubscribed": [], "runs": []}
+    assert body == {
+        "person": "c_nobody",
+        "profile": None,
+        "addresses": [],
+        "suppressions": [],
+        "unsubscribed": [],
+        "runs": [],
+    }
 
 
 # --- preview, test email -----------------------------------------------------------------------------------

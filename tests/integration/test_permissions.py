@@ -264,9 +264,25 @@ def workspaces(scene: World) -> None:
     assert pipeline.ses_sends[-1].tags["workspace"] == "acme"
 
 
+def contacts(scene: World) -> None:
+    """The contacts routes: a profile put, labels and points given, a label taken away (each change an event on
+    the bus), listed by label, searched, paged and read."""
+    scene.fresh()
+    pipeline = scene.pipeline
+    profile = {"email": "ana@example.com", "first_name": "Ana", "attributes": {"plan": "pro"}}
+    assert pipeline.keyed("default", "PUT", "/v1/contacts/c_1", profile)[0] == 200
+    change = {"add_labels": ["vip"], "add_points": 10}
+    assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", change)[0] == 200
+    assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"remove_labels": ["vip"]})[0] == 200
+    for query in ({"label": "vip"}, {"q": "ana"}, {"limit": "1"}):
+        assert pipeline.keyed("default", "GET", "/v1/contacts", query=query)[0] == 200
+    assert pipeline.keyed("default", "GET", "/v1/contacts/c_1")[0] == 200
+
+
 FLOWS: tuple[Callable[[World], None], ...] = (
     authorizer,
     workspaces,
+    contacts,
     scenarios,
     welcome_series,
     reputation_guard,

@@ -110,7 +110,9 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
     secrets = boto3.client("secretsmanager", region_name=REGION, **endpoint)
     secret = secrets.create_secret(Name="automations-test-unsubscribe", SecretString=UNSUBSCRIBE_SECRET)
     root = secrets.create_secret(Name="automations-test-root", SecretString=ROOT_KEY)
+    boto3.client("events", region_name=REGION, **endpoint).create_event_bus(Name="automations-test")
     values: dict[str, Any] = {
+        "event_bus_name": "automations-test",
         "automations_table": "test-automations",
         "events_table": "test-events",
         "runs_table": "test-runs",

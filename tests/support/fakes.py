@@ -14,6 +14,7 @@ provider event's suppressions to the suppression store in the same write.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import threading
@@ -36,6 +37,7 @@ from automations.ports import (
     AccessPorts,
     ApiKey,
     AutomationInfo,
+    BusEntry,
     ConflictError,
     EmailRecord,
     FeedbackUpdate,
@@ -57,6 +59,17 @@ from automations.ports import (
     VersionInfo,
     Workspace,
     normalize_address,
+)
+from automations.ports.profiles import apply_patch, merge_event_contact
+from automations.ports.values import (
+    ContactChange,
+    ContactListing,
+    ContactPatch,
+    ContactProfile,
+    check_ledger_key,
+    check_person,
+    contact_cursor,
+    json_value,
 )
 
 
@@ -718,6 +731,20 @@ class FakeEmailQueue:
                 self.messages.append(self.in_flight.pop(receipt))
 
 
+class FakeEventBus:
+    """The events put on the bus, in order (``PutEvents`` entries, their detail parsed)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def put(self, entries: Sequence[BusEntry]) -> None:
+        with self._lock:
+            for entry in entries:
+                item = entry.as_entry("fake-bus")
+                self.events.append({**item, "Detail": json.loads(item["Detail"])})
+
+
 @dataclass
 class FakeEmailSender:
     """Prepares as SES's adapter does (same checks, same MIME); sends to :attr:`sent`.
@@ -847,6 +874,89 @@ class FakeWorkspaceStore(_Atomic):
         return [self.workspaces[name] for name in sorted(self.workspaces)]
 
 
+# --- contact profiles ---------------------------------------------------------------------------------------
+
+
+def _stored(profile: ContactProfile) -> ContactProfile:
+    """A copy as stored: UTC times, and no object shared with the caller."""
+    return replace(
+        profile,
+        attributes=json_value(profile.attributes),
+        subscriptions=dict(profile.subscriptions),
+        created_at=profile.created_at.astimezone(UTC),
+        updated_at=profile.updated_at.astimezone(UTC),
+    )
+
+
+class ContactBook(_Atomic):
+    """Every workspace's profiles, by (workspace, person), and ledger keys, by (workspace, person, key)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profiles: dict[tuple[str, str], ContactProfile] = {}
+        self.ledger: set[tuple[str, str, str]] = set()
+
+
+class FakeContactStore:
+    """The contact profiles of one workspace, in a :class:`ContactBook`."""
+
+    def __init__(self, workspace: str, book: ContactBook | None = None) -> None:
+        self.workspace = workspace
+        self.book = book if book is not None else ContactBook()
+
+    def get(self, person: str) -> ContactProfile | None:
+        check_person(person)
+        with self.book._lock:
+            found = self.book.profiles.get((self.workspace, person))
+            return _stored(found) if found is not None else None
+
+    def apply(
+        self, person: str, patch: ContactPatch, now: datetime, *, ledger_key: str | None = None
+    ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
+        check_person(person)
+        if ledger_key is not None:
+            check_ledger_key(ledger_key)
+        with self.book._lock:
+            current = self.get(person)
+            if ledger_key is not None and (self.workspace, person, ledger_key) in self.book.ledger:
+                return (current or ContactProfile.new(self.workspace, person, now)), []
+            changed, changes = apply_patch(current, patch, now, workspace=self.workspace, person=person)
+            if ledger_key is not None:
+                self.book.ledger.add((self.workspace, person, ledger_key))
+            self.book.profiles[(self.workspace, person)] = _stored(changed)
+            return changed, changes
+
+    def upsert_from_event(self, person: str, event_contact: Mapping[str, Any], now: datetime) -> ContactProfile:
+        check_person(person)
+        with self.book._lock:
+            current = self.get(person)
+            patch = merge_event_contact(current, event_contact)
+            changed, _ = apply_patch(current, patch, now, workspace=self.workspace, person=person)
+            self.book.profiles[(self.workspace, person)] = _stored(changed)
+            return changed
+
+    def list(
+        self, *, label: str | None = None, query: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[ContactProfile], str | None]:
+        listing = ContactListing.parse(label=label, query=query, limit=limit, cursor=cursor)
+        with self.book._lock:
+            found = [
+                _stored(profile)
+                for (workspace, person), profile in sorted(self.book.profiles.items())
+                if workspace == self.workspace
+                and (listing.after is None or person > listing.after)
+                and (listing.label is None or listing.label in profile.labels)
+                and (listing.query is None or profile.matches(listing.query))
+            ]
+        page = found[: listing.limit]
+        return page, contact_cursor(page[-1].id) if len(found) > listing.limit else None
+
+    def delete(self, person: str) -> bool:
+        check_person(person)
+        with self.book._lock:
+            return self.book.profiles.pop((self.workspace, person), None) is not None
+
+
 # --- all of them ----------------------------------------------------------------------------------------------
 
 
@@ -865,10 +975,12 @@ class Fakes:
     suppressions: FakeSuppressionStore = field(init=False)
     scheduler: FakeScheduler = field(default_factory=FakeScheduler)
     email_queue: FakeEmailQueue = field(default_factory=FakeEmailQueue)
+    bus: FakeEventBus = field(default_factory=FakeEventBus)
     email_sender: FakeEmailSender = field(default_factory=FakeEmailSender)
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
     keys: FakeKeyStore = field(default_factory=FakeKeyStore)
     workspaces: FakeWorkspaceStore = field(default_factory=FakeWorkspaceStore)
+    contacts: FakeContactStore = field(init=False)
     #: The stack's workspaces (this one included), each with stores of its own and the rest shared.
     stack: dict[str, Fakes] = field(default_factory=dict, repr=False)
 
@@ -877,6 +989,7 @@ class Fakes:
         self.runs = FakeRunStore(self.workspace, self.stats)
         self.suppressions = FakeSuppressionStore(self.stats)
         self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
+        self.contacts = FakeContactStore(self.workspace)
         self.stack.setdefault(self.workspace, self)
 
     def in_workspace(self, workspace: str) -> Fakes:
@@ -888,6 +1001,7 @@ class Fakes:
                 workspace=workspace,
                 clock=self.clock,
                 scheduler=self.scheduler,
+                bus=self.bus,
                 email_queue=self.email_queue,
                 email_sender=self.email_sender,
                 secrets=self.secrets,
@@ -911,7 +1025,9 @@ class Fakes:
             messages=self.messages,
             suppressions=self.suppressions,
             stats=self.stats,
+            contacts=self.contacts,
             scheduler=self.scheduler,
+            bus=self.bus,
             email_queue=self.email_queue,
             email_sender=self.email_sender,
             secrets=self.secrets,

@@ -14,9 +14,11 @@ from typing import Any
 import boto3
 
 from automations.adapters import failures, ses
+from automations.adapters.bus import EventBridgeBus
 from automations.adapters.clock import Clock, clock
 from automations.adapters.dynamodb import tables
 from automations.adapters.dynamodb.automations import DynamoAutomationStore
+from automations.adapters.dynamodb.contacts import DynamoContactStore
 from automations.adapters.dynamodb.counters import DynamoCounterStore
 from automations.adapters.dynamodb.events import DynamoEventStore
 from automations.adapters.dynamodb.keys import DynamoKeyStore
@@ -37,12 +39,17 @@ from automations.settings import Settings
 CLIENTS = ("scheduler", "sqs")
 
 
-def aws_clients(settings: Settings) -> dict[str, Any]:
-    """The boto3 clients of the stack's region (and of the moto server when an endpoint is set)."""
+def client_options(settings: Settings) -> dict[str, Any]:
+    """What a boto3 client of the stack is made with: its region (and the moto server, when an endpoint is set)."""
     kwargs: dict[str, Any] = {"region_name": settings.region}
     if settings.endpoint_url:
         kwargs["endpoint_url"] = settings.endpoint_url
-    return {name: boto3.client(name, **kwargs) for name in CLIENTS}
+    return kwargs
+
+
+def aws_clients(settings: Settings) -> dict[str, Any]:
+    """The boto3 clients of the stack's region (and of the moto server when an endpoint is set)."""
+    return {name: boto3.client(name, **client_options(settings)) for name in CLIENTS}
 
 
 def workspace_stores(settings: Settings, workspace: str) -> dict[str, Any]:
@@ -55,6 +62,7 @@ def workspace_stores(settings: Settings, workspace: str) -> dict[str, Any]:
         "messages": DynamoMessageStore(workspace),
         "suppressions": DynamoSuppressionStore(workspace),
         "stats": DynamoStatsStore(workspace),
+        "contacts": DynamoContactStore(workspace),
     }
 
 
@@ -65,6 +73,7 @@ def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: 
     return Ports(
         **workspace_stores(settings, settings.workspace),
         scheduler=Scheduler(clients["scheduler"], settings),
+        bus=EventBridgeBus(lambda: boto3.client("events", **client_options(settings)), settings.event_bus_name),
         email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
         email_sender=SesEmailSender(lambda: ses.make_client(settings), lambda: ses.make_quota_client(settings)),
         secrets=SecretsManagerSecrets(),

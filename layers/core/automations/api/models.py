@@ -228,8 +228,45 @@ class AddressOut(BaseModel):
     receives: dict[str, bool] = Field(description="Per email type (promotional, transactional, business_critical).")
 
 
+class ProfileOut(BaseModel):
+    id: str = Field(description="The person's id (the events' contact.id).")
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    timezone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Lisbon.")
+    locale: str | None = Field(default=None, description="BCP 47 language tag, e.g. de-CH.")
+    labels: list[str] = Field(description="The person's labels, sorted.")
+    points: int = Field(description="The points balance (never below 0).")
+    badges: list[str] = Field(description="The person's badges, sorted.")
+    lead_status: str | None = None
+    attributes: dict[str, Any] = Field(description="Fields of your own (at most 16 KB).")
+    subscriptions: dict[str, bool] = Field(description="promotional and transactional: whether the person gets them.")
+    created_at: str
+    updated_at: str
+    version: int = Field(description="Increases with every change.")
+
+
+class ContactChangeOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="contact.label_added, contact.points_changed, ...: the type of its event.")
+    event: str = Field(description="The id of the event the change emitted (through the bus, to ingest).")
+
+
+class ContactChangedOut(BaseModel):
+    profile: ProfileOut
+    changes: list[ContactChangeOut] = Field(description="What the change did, each change with its event.")
+
+
+class ContactListOut(BaseModel):
+    contacts: list[ProfileOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last one.")
+
+
 class ContactOut(BaseModel):
     person: str = Field(description="The person's id (contact.id by default) or an email address.")
+    profile: ProfileOut | None = Field(description="The person's contact profile; null when there is none.")
     addresses: list[AddressOut] = Field(description="The person's known addresses, and what each still gets.")
     suppressions: list[SuppressionOut] = Field(description="Hard bounces and complaints: no mail of any type.")
     unsubscribed: list[SuppressionOut] = Field(description="Unsubscribes: no promotional mail.")

@@ -25,9 +25,11 @@ from automations.ports.errors import (
 from automations.ports.protocols import (
     AutomationStore,
     Clock,
+    ContactStore,
     CounterStore,
     EmailQueue,
     EmailSender,
+    EventBus,
     EventStore,
     KeyStore,
     MessageStore,
@@ -39,6 +41,8 @@ from automations.ports.protocols import (
     WorkspaceStore,
 )
 from automations.ports.values import (
+    BUS_SOURCE,
+    CONTACT_FIELDS,
     COUNTERS,
     ROOT,
     SCOPES,
@@ -47,7 +51,12 @@ from automations.ports.values import (
     WORKSPACE_ID,
     ApiKey,
     AutomationInfo,
+    BusEntry,
     Confirmation,
+    ContactChange,
+    ContactListing,
+    ContactPatch,
+    ContactProfile,
     EmailRecord,
     FeedbackUpdate,
     FirstTime,
@@ -82,7 +91,9 @@ class Ports:
     messages: MessageStore
     suppressions: SuppressionStore
     stats: StatsStore
+    contacts: ContactStore
     scheduler: Scheduler
+    bus: EventBus
     email_queue: EmailQueue
     email_sender: EmailSender
     secrets: Secrets
@@ -107,6 +118,8 @@ class AccessPorts:
 
 
 __all__ = [
+    "BUS_SOURCE",
+    "CONTACT_FIELDS",
     "COUNTERS",
     "ROOT",
     "SCOPES",
@@ -117,13 +130,20 @@ __all__ = [
     "ApiKey",
     "AutomationInfo",
     "AutomationStore",
+    "BusEntry",
     "Clock",
     "Confirmation",
     "ConflictError",
+    "ContactChange",
+    "ContactListing",
+    "ContactPatch",
+    "ContactProfile",
+    "ContactStore",
     "CounterStore",
     "EmailQueue",
     "EmailRecord",
     "EmailSender",
+    "EventBus",
     "EventStore",
     "FeedbackUpdate",
     "FirstTime",

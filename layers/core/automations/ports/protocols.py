@@ -10,6 +10,7 @@ Stores are bound to one workspace: every key they read or write is that workspac
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
@@ -20,6 +21,10 @@ from automations.engine.state import RunState
 from automations.ports.values import (
     ApiKey,
     AutomationInfo,
+    BusEntry,
+    ContactChange,
+    ContactPatch,
+    ContactProfile,
     EmailRecord,
     FeedbackUpdate,
     Locks,
@@ -325,6 +330,16 @@ class EmailQueue(Protocol):
         ...
 
 
+class EventBus(Protocol):
+    """The stack's event bus: what the product puts there reaches the rules on it (ingest_trigger's among them,
+    so that a ``contact.<change>`` event can start other automations)."""
+
+    def put(self, entries: Sequence[BusEntry]) -> None:
+        """Put the entries on the bus (ten per request); raises when any of them could not be put, after which
+        putting them all again is safe: each carries its own id in its detail, and ingest takes an id once."""
+        ...
+
+
 class EmailSender(Protocol):
     """The email provider: one attempt per call, so that an email reaches it at most once."""
 
@@ -418,4 +433,51 @@ class WorkspaceStore(Protocol):
 
     def all(self) -> list[Workspace]:
         """Every workspace, by id."""
+        ...
+
+
+class ContactStore(Protocol):
+    """The contact profiles of one workspace, one per person (DESIGN.md §3, "The contact profile").
+
+    Every change is a read, the rules of :mod:`automations.ports.profiles`, and a write that succeeds only if the
+    profile is still at the version read (tried again a few times when another change came first): concurrent
+    changes of one profile never lose each other. Listings go by person id.
+    """
+
+    workspace: str
+
+    def get(self, person: str) -> ContactProfile | None:
+        """The person's profile, read consistently; None when there is none."""
+        ...
+
+    def apply(
+        self, person: str, patch: ContactPatch, now: datetime, *, ledger_key: str | None = None
+    ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
+        """Apply a patch to the person's profile (made when there is none): the profile after it, and the changes
+        it made (:func:`~automations.ports.profiles.apply_patch`); a patch that changes nothing writes nothing.
+
+        With ``ledger_key`` (``run:step``), the key is recorded in the same write, and a key recorded before
+        changes nothing: the answer is the profile as it is, with no changes (points are never awarded twice
+        for one step of one run). ``InvalidInputError`` naming the field when the patch would break the
+        profile's bounds (nothing written); ``ConflictError`` when other changes kept winning.
+        """
+        ...
+
+    def upsert_from_event(self, person: str, event_contact: Mapping[str, Any], now: datetime) -> ContactProfile:
+        """Merge what an event's ``contact`` carries into the person's profile (made when there is none):
+        :func:`~automations.ports.profiles.merge_event_contact`. Answers the profile after it."""
+        ...
+
+    def list(
+        self, *, label: str | None = None, query: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[ContactProfile], str | None]:
+        """One page of profiles by person id: those with ``label``, those a search ``query`` finds
+        (:meth:`ContactProfile.matches`: the start of the email address, first, full or last name, whatever the
+        case), at most ``limit`` (1 to 100); and the cursor of the next page (None on the last one).
+        ``InvalidInputError`` naming ``label``, ``q``, ``limit`` or ``cursor``."""
+        ...
+
+    def delete(self, person: str) -> bool:
+        """Remove the person's profile (and its label memberships); False when there was none. The keys the
+        ledger recorded stay until they expire, so a retried step still changes nothing."""
         ...

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -498,3 +501,445 @@ class Workspace:
             hard_bounce_rate_limit,
             complaint_rate_limit,
         )
+
+
+# --- contacts -----------------------------------------------------------------------------------------------
+
+#: The most labels a profile holds, and the longest label.
+MAX_LABELS = 100
+MAX_LABEL_LENGTH = 100
+#: The most labels one change adds and removes together (they are written at once, with the profile).
+MAX_LABEL_CHANGES = 90
+#: The most badges a profile holds, and the longest badge.
+MAX_BADGES = 100
+MAX_BADGE_LENGTH = 100
+#: The longest attribute name, and the most an attributes map takes (compact JSON, in UTF-8 bytes).
+MAX_ATTRIBUTE_NAME = 64
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+#: The most points a profile holds: the largest integer every JSON reader keeps exact.
+MAX_POINTS = 2**53 - 1
+#: The longest person id (an event's ``contact.id``), and the longest ledger key.
+MAX_PERSON_LENGTH = 256
+MAX_LEDGER_KEY_LENGTH = 512
+#: The longest search text, and the most contacts one page of a listing holds.
+MAX_QUERY_LENGTH = 100
+MAX_CONTACTS_PAGE = 100
+
+#: The profile fields an event's ``contact`` carries (and a patch sets).
+CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "timezone", "locale")
+#: Every field a patch sets (``None`` clears it).
+SETTABLE_FIELDS = (*CONTACT_FIELDS, "lead_status")
+#: The kinds of mail a contact subscribes to (both, unless it said otherwise).
+SUBSCRIPTIONS = ("promotional", "transactional")
+#: Names no attribute takes: the profile's own fields (and ``id``).
+RESERVED_NAMES = frozenset(
+    {
+        "id",
+        "workspace",
+        *SETTABLE_FIELDS,
+        "labels",
+        "points",
+        "badges",
+        "subscriptions",
+        "attributes",
+        "created_at",
+        "updated_at",
+        "version",
+    }
+)
+
+#: What one change of a profile is; each becomes a ``contact.<kind>`` event.
+ContactChangeKind = Literal["label_added", "label_removed", "points_changed", "badge_added", "lead_status_changed"]
+CHANGE_KINDS: tuple[ContactChangeKind, ...] = (
+    "label_added",
+    "label_removed",
+    "points_changed",
+    "badge_added",
+    "lead_status_changed",
+)
+
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FIELD_LENGTHS = {"phone": 64, "first_name": 256, "last_name": 256, "lead_status": 64}
+
+
+def _text(value: object, longest: int) -> str | None:
+    """The value trimmed when it is a string of 1 to ``longest`` characters without control characters."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not 0 < len(text) <= longest or _CONTROL.search(text):
+        return None
+    return text
+
+
+def contact_field(name: str, value: object) -> str | None:
+    """A settable field's value as a profile keeps it (trimmed; ``None`` clears the field); ``InvalidInputError``
+    naming the field when it cannot be one.
+
+    ``email`` is an email address; ``timezone`` an IANA time zone (``Europe/Zurich``); ``locale`` a language tag
+    (``de-CH``); ``phone`` and ``lead_status`` 1 to 64 characters, names 1 to 256.
+    """
+    if name not in SETTABLE_FIELDS:
+        known = ", ".join(SETTABLE_FIELDS)
+        raise InvalidInputError([FieldError(name, f"not a field of the profile (one of: {known})")])
+    if value is None:
+        return None
+    if name == "email":
+        if not is_address(value):
+            raise InvalidInputError([FieldError(name, f"not an email address: {value!r}")])
+        return value.strip()
+    if name == "timezone":
+        zone = _text(value, 64)
+        try:
+            if zone is None:
+                raise ValueError(zone)
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInputError([FieldError(name, f"unknown time zone {value!r}")]) from None
+        return zone
+    if name == "locale":
+        tag = _text(value, 35)
+        if tag is None or not _LANGUAGE_TAG.fullmatch(tag):
+            raise InvalidInputError([FieldError(name, "expected a language tag such as 'en' or 'de-CH'")])
+        return tag
+    text = _text(value, _FIELD_LENGTHS[name])
+    if text is None:
+        longest = _FIELD_LENGTHS[name]
+        raise InvalidInputError(
+            [FieldError(name, f"must be 1 to {longest} characters without control characters (null clears it)")]
+        )
+    return text
+
+
+def attribute_name_error(name: object) -> str | None:
+    """Why a name cannot name an attribute (None when it can): 1 to 64 of letters, digits, ``_`` and ``-``,
+    starting with a letter or ``_``, and not one of the profile's own fields."""
+    if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
+        return "an attribute name is 1 to 64 of A-Z, a-z, 0-9, '_' and '-', starting with a letter or '_'"
+    if name in RESERVED_NAMES:
+        return f"{name!r} is a field of the profile, not an attribute"
+    return None
+
+
+def json_value(value: object) -> Any:
+    """The value as JSON gives it back (lists for tuples, no object shared with the caller); ``ValueError`` when
+    it is not a JSON value (NaN and infinities included)."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        raise ValueError("not a JSON value") from None
+
+
+def json_size(value: object) -> int:
+    """The size of a JSON value as stored: compact JSON, in UTF-8 bytes."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def attributes_size(attributes: Mapping[str, Any]) -> int:
+    """What an attributes map takes (as :func:`json_size` counts it), summed entry by entry."""
+    if not attributes:
+        return 2
+    return 1 + sum(json_size(name) + 1 + json_size(value) + 1 for name, value in attributes.items())
+
+
+def check_person(person: object) -> str:
+    """A person id as stores take it: 1 to 256 characters; ``InvalidInputError`` naming ``person`` otherwise."""
+    if not isinstance(person, str) or not 0 < len(person) <= MAX_PERSON_LENGTH:
+        raise InvalidInputError([FieldError("person", f"a person id is 1 to {MAX_PERSON_LENGTH} characters")])
+    return person
+
+
+def check_ledger_key(key: object) -> str:
+    """A ledger key (``run:step``): 1 to 512 characters; ``InvalidInputError`` naming ``ledger_key`` otherwise."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_LEDGER_KEY_LENGTH:
+        raise InvalidInputError([FieldError("ledger_key", f"a ledger key is 1 to {MAX_LEDGER_KEY_LENGTH} characters")])
+    return key
+
+
+def contact_cursor(person: str) -> str:
+    """The cursor of the page that follows ``person`` (opaque to callers)."""
+    return base64.urlsafe_b64encode(person.encode()).decode().rstrip("=")
+
+
+def _cursor_after(cursor: str) -> str:
+    try:
+        person = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        person = ""
+    if not person or len(person) > MAX_PERSON_LENGTH or contact_cursor(person) != cursor:
+        raise InvalidInputError([FieldError("cursor", "not a cursor of this listing")])
+    return person
+
+
+@dataclass(frozen=True)
+class ContactListing:
+    """What one page of a contact listing asks for: the contacts after ``after`` (by person id), with ``label``
+    and matching ``query`` (see :meth:`ContactProfile.matches`), at most ``limit`` of them."""
+
+    label: str | None
+    query: str | None
+    limit: int
+    after: str | None
+
+    @classmethod
+    def parse(cls, *, label: str | None, query: str | None, limit: int, cursor: str | None) -> ContactListing:
+        """The listing asked for; ``InvalidInputError`` naming each of ``label``, ``q``, ``limit`` and ``cursor``
+        that cannot be accepted. A blank query (or label) asks for nothing."""
+        errors = []
+        if label is not None and label.strip():
+            label = _text(label, MAX_LABEL_LENGTH)
+            if label is None:
+                errors.append(FieldError("label", f"a label is 1 to {MAX_LABEL_LENGTH} characters"))
+        else:
+            label = None
+        if query is not None and query.strip():
+            query = _text(query, MAX_QUERY_LENGTH)
+            if query is None:
+                errors.append(FieldError("q", f"a search is 1 to {MAX_QUERY_LENGTH} characters"))
+        else:
+            query = None
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_CONTACTS_PAGE:
+            errors.append(FieldError("limit", f"a page holds 1 to {MAX_CONTACTS_PAGE} contacts"))
+        after = None
+        if cursor:
+            try:
+                after = _cursor_after(cursor)
+            except InvalidInputError as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise InvalidInputError(errors)
+        return cls(label, query.casefold() if query else None, limit, after)
+
+
+def _default_subscriptions() -> dict[str, bool]:
+    return dict.fromkeys(SUBSCRIPTIONS, True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactProfile:
+    """One person of a workspace as the product knows them (DESIGN.md §3, "The contact profile").
+
+    ``labels`` and ``badges`` are sets, kept sorted; ``points`` never go below 0; ``version`` counts the
+    profile's writes (0: not stored yet), and a write succeeds only at the version it read.
+    """
+
+    workspace: str
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    timezone: str | None = None
+    locale: str | None = None
+    labels: tuple[str, ...] = ()
+    points: int = 0
+    badges: tuple[str, ...] = ()
+    lead_status: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    subscriptions: dict[str, bool] = field(default_factory=_default_subscriptions)
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    @classmethod
+    def new(cls, workspace: str, person: str, now: datetime) -> ContactProfile:
+        """A profile with nothing known yet but its person, not stored (version 0)."""
+        return cls(workspace=workspace, id=person, created_at=now, updated_at=now)
+
+    def search_terms(self) -> tuple[str, str, str]:
+        """What a search matches the start of (case-folded, ``""`` when unknown): the email address, the name
+        (first, then last) and the last name."""
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return ((self.email or "").casefold(), name.casefold(), (self.last_name or "").casefold())
+
+    def matches(self, query: str) -> bool:
+        """Whether a search finds the profile: its email address, first name, full name or last name starts with
+        ``query``, whatever the case."""
+        wanted = query.strip().casefold()
+        return any(term.startswith(wanted) for term in self.search_terms() if term)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The profile as JSON (the API's form): lists for the sets, ISO-8601 times."""
+        return {
+            "id": self.id,
+            **{name: getattr(self, name) for name in CONTACT_FIELDS},
+            "labels": list(self.labels),
+            "points": self.points,
+            "badges": list(self.badges),
+            "lead_status": self.lead_status,
+            "attributes": json_value(self.attributes),
+            "subscriptions": dict(self.subscriptions),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """One change a patch made to a profile: it becomes a ``contact.<kind>`` event (:attr:`event_type`) whose
+    data is :meth:`as_data`.
+
+    ``label`` for ``label_added`` and ``label_removed``; ``delta`` and the new total ``points`` for
+    ``points_changed``; ``badge`` for ``badge_added``; ``old_status`` and ``new_status`` (either may be None:
+    no status) for ``lead_status_changed``.
+    """
+
+    kind: ContactChangeKind
+    label: str | None = None
+    delta: int | None = None
+    points: int | None = None
+    badge: str | None = None
+    old_status: str | None = None
+    new_status: str | None = None
+
+    @property
+    def event_type(self) -> str:
+        return f"contact.{self.kind}"
+
+    def as_data(self) -> dict[str, Any]:
+        """The change's own values, as its event's data."""
+        if self.kind in ("label_added", "label_removed"):
+            return {"label": self.label}
+        if self.kind == "points_changed":
+            return {"delta": self.delta, "points": self.points}
+        if self.kind == "badge_added":
+            return {"badge": self.badge}
+        return {"old_status": self.old_status, "new_status": self.new_status}
+
+
+def _names(
+    values: Iterable[object], loc: str, longest: int, most: int, what: str, errors: list[FieldError]
+) -> tuple[str, ...]:
+    """Labels or badges, trimmed, each once, sorted; every bad one an error at ``loc[i]``."""
+    if isinstance(values, str | bytes):
+        errors.append(FieldError(loc, f"expected a list of {what}s"))
+        return ()
+    found: set[str] = set()
+    for index, value in enumerate(values):
+        text = _text(value, longest)
+        if text is None:
+            errors.append(FieldError(f"{loc}[{index}]", f"a {what} is 1 to {longest} characters"))
+        else:
+            found.add(text)
+    if len(found) > most:
+        errors.append(FieldError(loc, f"at most {most} {what}s"))
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class ContactPatch:
+    """What one change does to a profile: fields set (``None`` clears one), labels added and removed, points
+    added (negative: taken), badges added, attributes set and unset, subscriptions set.
+
+    Checked and normalized when made (``InvalidInputError`` naming every field that cannot be accepted):
+    texts trimmed, labels and badges each once and sorted, attribute values as JSON gives them back. What
+    depends on the profile (no more than 100 labels, points not below 0, attributes within 16 KB) is checked
+    when the patch is applied (:func:`automations.ports.profiles.apply_patch`).
+    """
+
+    set_fields: Mapping[str, str | None] = field(default_factory=dict)
+    labels_add: Sequence[str] = ()
+    labels_remove: Sequence[str] = ()
+    points_add: int = 0
+    badges_add: Sequence[str] = ()
+    attributes_set: Mapping[str, Any] = field(default_factory=dict)
+    attributes_unset: Sequence[str] = ()
+    subscriptions: Mapping[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        fields: dict[str, str | None] = {}
+        for name, value in dict(self.set_fields).items():
+            try:
+                fields[name] = contact_field(name, value)
+            except InvalidInputError as exc:
+                errors.extend(exc.errors)
+        labels_add = _names(self.labels_add, "labels_add", MAX_LABEL_LENGTH, MAX_LABELS, "label", errors)
+        labels_remove = _names(self.labels_remove, "labels_remove", MAX_LABEL_LENGTH, MAX_LABELS, "label", errors)
+        for label in sorted(set(labels_add) & set(labels_remove)):
+            errors.append(FieldError("labels_remove", f"label {label!r} is both added and removed"))
+        if isinstance(self.points_add, bool) or not isinstance(self.points_add, int):
+            errors.append(FieldError("points", "points are a whole number"))
+        elif abs(self.points_add) > MAX_POINTS:
+            errors.append(FieldError("points", f"at most {MAX_POINTS} points at once"))
+        badges = _names(self.badges_add, "badges_add", MAX_BADGE_LENGTH, MAX_BADGES, "badge", errors)
+        attributes: dict[str, Any] = {}
+        for name, value in dict(self.attributes_set).items():
+            problem = attribute_name_error(name)
+            if problem:
+                errors.append(FieldError(f"attributes_set.{name}", problem))
+                continue
+            try:
+                attributes[name] = json_value(value)
+            except ValueError as exc:
+                errors.append(FieldError(f"attributes_set.{name}", str(exc)))
+        if attributes and attributes_size(attributes) > MAX_ATTRIBUTES_BYTES:
+            errors.append(FieldError("attributes_set", f"attributes take at most {MAX_ATTRIBUTES_BYTES} bytes"))
+        unset: list[str] = []
+        if isinstance(self.attributes_unset, str | bytes):
+            errors.append(FieldError("attributes_unset", "expected a list of attribute names"))
+        else:
+            for index, name in enumerate(self.attributes_unset):
+                problem = attribute_name_error(name)
+                if problem:
+                    errors.append(FieldError(f"attributes_unset[{index}]", problem))
+                elif name in attributes:
+                    errors.append(FieldError(f"attributes_unset[{index}]", f"attribute {name!r} is both set and unset"))
+                elif name not in unset:
+                    unset.append(name)
+        subscriptions: dict[str, bool] = {}
+        for name, wanted in dict(self.subscriptions).items():
+            if name not in SUBSCRIPTIONS:
+                errors.append(FieldError(f"subscriptions.{name}", f"one of: {', '.join(SUBSCRIPTIONS)}"))
+            elif not isinstance(wanted, bool):
+                errors.append(FieldError(f"subscriptions.{name}", "true or false"))
+            else:
+                subscriptions[name] = wanted
+        if errors:
+            raise InvalidInputError(errors)
+        object.__setattr__(self, "set_fields", fields)
+        object.__setattr__(self, "labels_add", labels_add)
+        object.__setattr__(self, "labels_remove", labels_remove)
+        object.__setattr__(self, "badges_add", badges)
+        object.__setattr__(self, "attributes_set", attributes)
+        object.__setattr__(self, "attributes_unset", tuple(sorted(unset)))
+        object.__setattr__(self, "subscriptions", subscriptions)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the patch asks for nothing."""
+        return not (
+            self.set_fields
+            or self.labels_add
+            or self.labels_remove
+            or self.points_add
+            or self.badges_add
+            or self.attributes_set
+            or self.attributes_unset
+            or self.subscriptions
+        )
+
+
+#: The source of every event the product puts on the bus.
+BUS_SOURCE = "automations"
+
+
+@dataclass(frozen=True)
+class BusEntry:
+    """An event to put on the stack's bus: its type (EventBridge's ``DetailType``) and its detail, which carries
+    the event's ``id`` and its ``workspace``; the source is the product's (:data:`BUS_SOURCE`)."""
+
+    detail_type: str
+    detail: Mapping[str, Any]
+
+    def as_entry(self, bus_name: str) -> dict[str, Any]:
+        """The entry of a ``PutEvents`` request."""
+        return {
+            "Source": BUS_SOURCE,
+            "DetailType": self.detail_type,
+            "Detail": json.dumps(self.detail, separators=(",", ":"), ensure_ascii=False, default=str),
+            "EventBusName": bus_name,
+        }

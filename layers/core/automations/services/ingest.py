@@ -14,8 +14,9 @@ from automations.language.conditions import resolve
 from automations.language.durations import parse_duration
 from automations.language.model import Automation
 from automations.observability import logger, metrics
-from automations.ports import NotFoundError, RouteInfo, StoredEvent, schedule_name
+from automations.ports import ContactProfile, InvalidInputError, NotFoundError, RouteInfo, StoredEvent, schedule_name
 from automations.services import runner
+from automations.services.contacts import live_contact
 from automations.services.deps import Deps
 
 
@@ -52,12 +53,35 @@ def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventR
                     results.append(EventResult(body["id"], "duplicate", list(previous.runs)))
                     continue
                 logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
-            run_ids = process(deps, body, routes[body["type"]], now)
+            run_ids = process(
+                deps, with_profile(deps, body, bool(routes[body["type"]]), now), routes[body["type"]], now
+            )
             if routes[body["type"]]:
                 processed.append((body["id"], run_ids))
             results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids))
     deps.events.mark_processed(processed)
     return results
+
+
+def with_profile(deps: Deps, event: dict[str, Any], matched: bool, now: datetime) -> dict[str, Any]:
+    """The event as automations see it: its ``contact`` upserted into the person's profile (the fields it
+    carries win, DESIGN.md §3), then the live profile merged over it. An event whose contact carries only its
+    id changes no profile; its profile is read only when an automation listens to the event."""
+    contact = event.get("contact") or {}
+    person = contact.get("id") if isinstance(contact, dict) else None
+    if not isinstance(person, str) or not person:
+        return event
+    try:
+        if any(name != "id" for name in contact):
+            profile: ContactProfile | None = deps.contacts.upsert_from_event(person, contact, now)
+        elif matched:
+            profile = deps.contacts.get(person)
+        else:
+            return event
+    except InvalidInputError as exc:  # a person id the profiles cannot hold: the event goes on without one
+        logger.warning("contact profile not updated", extra={"event": event.get("id"), "reason": str(exc)})
+        return event
+    return {**event, "contact": live_contact(profile, contact)}
 
 
 def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: datetime) -> list[str]:

@@ -11,7 +11,7 @@ from automations.engine.email import EMAIL_TYPES, scope_blocks
 from automations.engine.state import RunState
 from automations.errors import AutomationsError, FieldError
 from automations.language.program import flatten
-from automations.ports import COUNTERS, WHOLE
+from automations.ports import COUNTERS, WHOLE, ContactProfile, InvalidInputError
 from automations.services import sending
 from automations.services.deps import Deps
 
@@ -152,9 +152,12 @@ def run_detail(deps: Deps, run_id: str) -> dict[str, Any]:
 # --- contacts -----------------------------------------------------------------------------------------------
 
 
-def _addresses(person: str, recent: list[RunState]) -> list[str]:
-    """The addresses a person is known by: the trigger contact's email of their runs (or the person itself)."""
+def _addresses(person: str, recent: list[RunState], profile: ContactProfile | None = None) -> list[str]:
+    """The addresses a person is known by: their profile's, the trigger contact's email of their runs (or the
+    person itself)."""
     found: dict[str, None] = {}
+    if profile is not None and profile.email and is_address(profile.email):
+        found[normalize_address(profile.email)] = None
     if is_address(person):
         found[normalize_address(person)] = None
     for state in recent:
@@ -167,13 +170,18 @@ def _addresses(person: str, recent: list[RunState]) -> list[str]:
 def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
     """A person's addresses and what each still receives, their suppressions and unsubscribes, and recent runs.
 
-    ``person`` is the automation's person value (``contact.id``) or an email address.
+    ``person`` is the automation's person value (``contact.id``) or an email address; ``profile`` is the
+    person's contact profile (None when there is none).
     """
     recent = _take(deps.runs.by_person(person, limit=limit), limit)
+    try:
+        profile = deps.contacts.get(person)
+    except InvalidInputError:  # not a person id a profile can have (an email address may be longer)
+        profile = None
     addresses: list[dict[str, Any]] = []
     suppressions: list[dict[str, Any]] = []
     unsubscribed: list[dict[str, Any]] = []
-    for address in _addresses(person, recent):
+    for address in _addresses(person, recent, profile):
         items = deps.suppressions.of(address)
         for item in items:
             entry = {
@@ -190,6 +198,7 @@ def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
         addresses.append({"address": address, "receives": {kind: not blocked[kind] for kind in EMAIL_TYPES}})
     return {
         "person": person,
+        "profile": profile.as_dict() if profile is not None else None,
         "addresses": addresses,
         "suppressions": suppressions,
         "unsubscribed": unsubscribed,

@@ -21,7 +21,8 @@ from automations.engine import (
 from automations.ids import derived_id
 from automations.language.model import Automation, EveryWindow
 from automations.observability import logger, metrics
-from automations.ports import Locks, NotFoundError, SkippedError, schedule_name
+from automations.ports import InvalidInputError, Locks, NotFoundError, SkippedError, schedule_name
+from automations.services.contacts import live_contact
 from automations.services.deps import Deps
 
 
@@ -187,6 +188,7 @@ def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepRes
         # A deactivation that had not reached this run yet: end it with the deactivation's own reason.
         return end_run(deps, state, stored.revision, now, head.status_reason or f"automation {head.status}")
     automation = deps.definition(state.automation_id, state.version)
+    state = with_live_contact(deps, state)
     try:
         outcome = advance(automation, state, now=now, step=step)
     except Exception as exc:
@@ -203,6 +205,22 @@ def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepRes
     if not deps.runs.save(outcome.state, stored.revision, position=step, now=now):
         return StepResult("noop", "another delivery advanced the run first", state.status.value)
     return StepResult("advanced", "delay over", outcome.state.status.value)
+
+
+def with_live_contact(deps: Deps, state: RunState) -> RunState:
+    """The run with its ``contact`` read again: the person's live profile merged over what the run had (one
+    read), so that a condition after a delay sees today's labels and points. Unchanged without a profile."""
+    contact = state.context.get("contact") or {}
+    person = contact.get("id") if isinstance(contact, dict) else None
+    if not isinstance(person, str) or not person:
+        return state
+    try:
+        profile = deps.contacts.get(person)
+    except InvalidInputError:
+        return state
+    if profile is None:
+        return state
+    return state.model_copy(update={"context": {**state.context, "contact": live_contact(profile, contact)}})
 
 
 def _heal_early_delivery(deps: Deps, state: RunState, payload: dict[str, Any], now: datetime) -> None:

@@ -12,6 +12,9 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
 - state: locks and counters: ``freq#``, ``runkey#``, ``nth#`` and ``silence#`` items, expiring by TTL.
 - messages: ``{ws}#run#{run} / msg#{step}#{message id}``, one per email and recipient, indexed by SES id.
 - contacts: ``{ws}#contact#{address} / suppressed#{kind}``: hard bounces, complaints, unsubscribes.
+  Profiles: ``{ws}#person#{id} / profile``, indexed by workspace (``by_workspace``: ``{ws}#people / {id}``,
+  projecting the search fields only), with ``{ws}#person#{id} / ledger#{key}`` (a step's change applied,
+  expiring by TTL), and ``{ws}#label#{label} / {id}`` per label of a profile, written with it.
 - keys: ``key#{sha256 of the secret} / key`` (never the secret), indexed by workspace (``by_workspace``:
   ``{ws}#keys / {key id}``), and ``{ws}#admins / admins``: the number of the workspace's active admin keys.
 - workspaces: ``workspaces / {id}``, one item per workspace (the only keys that do not start with one).
@@ -19,7 +22,6 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any, ClassVar
 
 from pynamodb.attributes import (
@@ -32,7 +34,8 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.connection.base import MetaTable
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from automations.ports.values import COUNTERS as PORT_COUNTERS
@@ -259,9 +262,20 @@ def bind(settings: Settings, models: list[type[Any]] | None = None) -> None:
         meta.host = settings.endpoint_url
         model._connection = None
         table = model._get_connection()
-        with suppress(ValueError):  # known already: the models of one table share its key schema
-            shared.add_meta_table(table.connection.get_meta_table(meta.table_name))
+        own = table.connection.get_meta_table(meta.table_name)
+        try:
+            shared.add_meta_table(own)
+        except ValueError:  # known already: the models of one table share its key schema, and their indexes add up
+            _add_indexes(shared.get_meta_table(meta.table_name), own)
         table.connection = shared
+
+
+def _add_indexes(known: MetaTable, model: MetaTable) -> None:
+    """Make a model's indexes (and the attributes that key them) known on its table's schema."""
+    for part, name in (("GlobalSecondaryIndexes", "IndexName"), ("AttributeDefinitions", "AttributeName")):
+        entries = known.data.setdefault(part, [])
+        names = {entry[name] for entry in entries}
+        entries.extend(entry for entry in model.data.get(part) or [] if entry[name] not in names)
 
 
 class MessagesBySesId(GlobalSecondaryIndex["MessageItem"]):  # type: ignore[no-untyped-call]
@@ -397,3 +411,71 @@ class WorkspaceItem(_Base):
 
 
 MODELS.extend([KeyItem, AdminCountItem, WorkspaceItem])
+
+
+class ContactsByWorkspace(GlobalSecondaryIndex["ContactItem"]):  # type: ignore[no-untyped-call]
+    """Every profile of a workspace by person id, with the fields a search matches (case-folded); a profile's
+    other changes (labels, points...) never write it."""
+
+    class Meta:
+        index_name = "by_workspace"
+        projection = IncludeProjection(["search_email", "search_name", "search_last"])
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ContactItem(_Base):
+    """A contact profile: ``{ws}#person#{id} / profile``; ``version`` counts its writes (each one conditional on
+    the version read), ``attrs`` holds the attributes map as JSON."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "contacts_table"
+    person = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
+    labels = ListAttribute(of=UnicodeAttribute, default=list)
+    points = NumberAttribute(default=0)
+    badges = ListAttribute(of=UnicodeAttribute, default=list)
+    lead_status = UnicodeAttribute(null=True)
+    attrs = JSONAttribute(null=True)
+    promotional = BooleanAttribute(default=True)
+    transactional = BooleanAttribute(default=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    search_email = UnicodeAttribute(null=True)
+    search_name = UnicodeAttribute(null=True)
+    search_last = UnicodeAttribute(null=True)
+    by_workspace = ContactsByWorkspace()
+
+
+class ContactLabelItem(_Base):
+    """A profile's label: ``{ws}#label#{label} / {id}``, written and removed with the profile."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "contacts_table"
+
+
+class ContactLedgerItem(_Base):
+    """A change applied once: ``{ws}#person#{id} / ledger#{key}`` (``key`` is ``run:step``), expiring by TTL."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "contacts_table"
+    at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute()
+
+
+MODELS.extend([ContactItem, ContactLabelItem, ContactLedgerItem])

@@ -1,0 +1,54 @@
+"""Contact profiles on the local stack: an event's contact makes the profile, the API changes it, and a change
+reaches ingest through the local bus, starting an automation that listens to it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import LocalStackClient
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_label_given_through_the_api_starts_an_automation_through_the_bus(local_stack: LocalStackClient) -> None:
+    local_stack.require("ingest_trigger", "manage_api")
+    tag = uuid.uuid4().hex[:8]
+    person = f"c_e2e_{tag}"
+    automation = {
+        "id": f"vip-alert-{tag}",
+        "name": "Tell the owner about a new VIP",
+        "status": "active",
+        "trigger": {
+            "event": "contact.label_added",
+            "where": {"field": "data.label", "op": "eq", "value": f"vip-{tag}"},
+        },
+        "person": "contact.id",
+        "steps": [
+            {
+                "id": "tell-owner",
+                "send_email": {
+                    "type": "transactional",
+                    "to": {"trigger_contact": False, "additional": [f"owner-{tag}@example.com"]},
+                    "subject": "{{ contact.first_name }} is a VIP now ({{ contact.points }} points)",
+                    "html": "<p>{{ contact.first_name }}</p>",
+                },
+            }
+        ],
+    }
+    created = local_stack.request("POST", "/v1/automations", automation)
+    assert created.status == 201, created.text
+    # An event's contact makes the profile
+    event = {"id": f"evt_{tag}", "type": "lead.created", "contact": {"id": person, "first_name": "Ana"}}
+    assert local_stack.request("POST", "/v1/events", event).status == 202
+    profile = local_stack.request("GET", f"/v1/contacts/{person}").json()["profile"]
+    assert profile["first_name"] == "Ana" and profile["labels"] == []
+    # The API gives a label and points: the change goes through the bus to the automation
+    change = {"add_labels": [f"vip-{tag}"], "add_points": 7}
+    patched = local_stack.request("PATCH", f"/v1/contacts/{person}", change)
+    assert patched.status == 200, patched.text
+    email = local_stack.wait_for_email(f"owner-{tag}@example.com", "is a VIP now")
+    assert "Ana is a VIP now (7 points)" in str(email)
+    listed = local_stack.request("GET", f"/v1/contacts?label=vip-{tag}").json()["contacts"]
+    assert [c["id"] for c in listed] == [person]
