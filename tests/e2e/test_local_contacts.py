@@ -52,3 +52,24 @@ def test_a_label_given_through_the_api_starts_an_automation_through_the_bus(loca
     assert "Ana is a VIP now (7 points)" in str(email)
     listed = local_stack.request("GET", f"/v1/contacts?label=vip-{tag}").json()["contacts"]
     assert [c["id"] for c in listed] == [person]
+
+
+def test_an_automation_gives_a_label_and_points_seen_on_the_contact(local_stack: LocalStackClient) -> None:
+    local_stack.require("ingest_trigger", "manage_api")
+    tag = uuid.uuid4().hex[:8]
+    person = f"c_reward_{tag}"
+    automation = {
+        "id": f"reward-{tag}",
+        "name": "Reward a check-in",
+        "status": "active",
+        "trigger": {"event": f"checkin.{tag}"},
+        "steps": [{"id": "award", "update_contact": {"add_labels": ["regular"], "add_points": 100}}],
+    }
+    assert local_stack.request("POST", "/v1/automations", automation).status == 201
+    for n in range(2):  # the same event twice: the second is a duplicate, the points are given once
+        event = {"id": f"evt_reward_{tag}", "type": f"checkin.{tag}", "contact": {"id": person, "first_name": "Bo"}}
+        assert local_stack.request("POST", "/v1/events", event).status == 202, n
+    contact = local_stack.request("GET", f"/v1/contacts/{person}").json()
+    assert contact["profile"]["labels"] == ["regular"] and contact["profile"]["points"] == 100
+    [run] = contact["runs"]
+    assert run["status"] == "completed"

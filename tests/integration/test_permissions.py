@@ -274,6 +274,17 @@ def contacts(scene: World) -> None:
     change = {"add_labels": ["vip"], "add_points": 10}
     assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", change)[0] == 200
     assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"remove_labels": ["vip"]})[0] == 200
+    # An automation that changes the profile at once (ingest_trigger makes the change)
+    lost = {
+        "id": "lead-lost",
+        "name": "A lost lead",
+        "status": "active",
+        "trigger": {"event": "lead.lost"},
+        "steps": [{"id": "mark", "update_contact": {"add_labels": ["lost", "vip"], "remove_labels": ["lead"]}}],
+    }
+    assert pipeline.keyed("default", "POST", "/v1/automations", lost)[0] == 201
+    assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"add_labels": ["lead"]})[0] == 200
+    pipeline.post({"id": "evt_lost", "type": "lead.lost", "contact": {"id": "c_1"}})
     for query in ({"label": "vip"}, {"q": "ana"}, {"limit": "1"}):
         assert pipeline.keyed("default", "GET", "/v1/contacts", query=query)[0] == 200
     assert pipeline.keyed("default", "GET", "/v1/contacts/c_1")[0] == 200

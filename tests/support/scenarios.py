@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 from automations.adapters.dynamodb import stats
 from automations.ids import derived_id
+from automations.ports import ContactPatch
 from automations.services import deps as deps_module
+from automations.services import lifecycle
 from automations.services.deps import Deps
 from aws_lambda_powertools.utilities import parameters
 from boto3.dynamodb.types import TypeDeserializer
@@ -139,6 +141,8 @@ class Outcome:
     suppressed: frozenset[str] = frozenset()  # addresses suppressed after a hard bounce
     state_kinds: frozenset[str] = frozenset()  # lock and counter items that stay: "freq" (a frequency window)
     events: tuple[str, ...] = ()  # stored, and processed
+    points: Mapping[str, int] = field(default_factory=dict)  # person: their profile's points
+    badges: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # person: their profile's badges
 
 
 def _items(stack: Stack, setting: str) -> list[dict[str, Any]]:
@@ -243,7 +247,19 @@ def check(world: World, expected: Outcome) -> list[str]:
     if head is None or head["status"] != expected.automation_status:
         shown = None if head is None else f"{head['status']} ({head.get('status_reason')})"
         problems.append(f"automation {expected.automation} is {shown}, expected {expected.automation_status}")
-    suppressed = {str(i["address"]) for i in _items(stack, "contacts_table") if i["sk"] == "suppressed#bounce"}
+    contacts = _items(stack, "contacts_table")
+    profiles = {str(i["pk"]).split("#person#", 1)[1]: i for i in contacts if i["sk"] == "profile"}
+    for person, points in expected.points.items():
+        profile = profiles.get(person)
+        got = None if profile is None else int(profile.get("points") or 0)
+        if got != points:
+            problems.append(f"{person} has {got} points, expected {points} (never awarded twice, never lost)")
+    for person, badges in expected.badges.items():
+        profile = profiles.get(person)
+        got_badges = () if profile is None else tuple(sorted(profile.get("badges") or ()))
+        if got_badges != badges:
+            problems.append(f"{person} has the badges {got_badges}, expected {badges}")
+    suppressed = {str(i["address"]) for i in contacts if i["sk"] == "suppressed#bounce"}
     if suppressed != set(expected.suppressed):
         problems.append(f"suppressed after a bounce: {sorted(suppressed)}, expected {sorted(expected.suppressed)}")
     return problems
@@ -359,4 +375,53 @@ class AfterSilence(Scenario):
         )
 
 
-SCENARIOS: tuple[Scenario, ...] = (DelayEmailFeedback(), CancelOn(), AfterSilence())
+class Reward(Scenario):
+    """A check-in rewarded a day later: a badge and 100 points (the profile changed once however often the step
+    is retried), then an email that shows the new balance, delivered."""
+
+    name = "reward"
+    automation = "checkin-reward"
+
+    def setup(self, stack: Stack) -> None:
+        email = {
+            "id": "congrats",
+            "send_email": {
+                "to": {"trigger_contact": True},
+                "subject": "You have {{ contact.points }} points",
+                "html": "<p>Thank you, {{ contact.first_name }}!</p>",
+            },
+        }
+        award = {
+            "id": "award",
+            "update_contact": {"add_points": 100, "add_badges": ["regular"], "remove_labels": ["new"]},
+        }
+        definition = {
+            "id": self.automation,
+            "name": "Reward a check-in",
+            "status": "active",
+            "trigger": {"event": "checkin.created"},
+            "steps": [{"delay": "1d"}, award, email],
+        }
+        lifecycle.create(stack.deps, definition, stack.clock.now())
+        stack.deps.contacts.apply("c_42", ContactPatch(labels_add=["new"]), stack.clock.now())
+
+    def play(self, pipeline: Pipeline) -> None:
+        now = pipeline.stack.clock.now()
+        contact = {"id": "c_42", "email": "ana@example.com", "first_name": "Ana"}
+        pipeline.post({"id": "evt_checkin", "type": "checkin.created", "occurred_at": at(now), "contact": contact})
+        pipeline.settle()
+
+    def expected(self) -> Outcome:
+        run = run_id("evt_checkin", self.automation)
+        return Outcome(
+            automation=self.automation,
+            automation_status="active",
+            runs={run: "completed"},
+            emails={(run, "congrats", "ana@example.com"): "delivered"},
+            events=("evt_checkin",),
+            points={"c_42": 100},
+            badges={"c_42": ("regular",)},
+        )
+
+
+SCENARIOS: tuple[Scenario, ...] = (DelayEmailFeedback(), CancelOn(), AfterSilence(), Reward())

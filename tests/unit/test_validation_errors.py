@@ -354,7 +354,7 @@ def test_step_with_two_kinds() -> None:
     error = only_error(definition(lambda d: d["steps"][0].update(delay="1d")))
     # Then the step is named, with what was found
     assert error == FieldError(
-        "steps[0]", "a step needs exactly one of delay, if, send_email (found: delay, send_email)"
+        "steps[0]", "a step needs exactly one of delay, if, send_email, update_contact (found: delay, send_email)"
     )
 
 
@@ -363,7 +363,9 @@ def test_step_with_no_kind() -> None:
     # When it is loaded
     error = only_error(definition(lambda d: d["steps"].append({"id": "nothing"})))
     # Then the step is named
-    assert error == FieldError("steps[1]", "a step needs exactly one of delay, if, send_email (found: none)")
+    assert error == FieldError(
+        "steps[1]", "a step needs exactly one of delay, if, send_email, update_contact (found: none)"
+    )
 
 
 def test_then_without_if() -> None:

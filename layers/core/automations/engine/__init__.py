@@ -1,6 +1,6 @@
 """The pure engine: start a run, advance it, and say what must happen as effects. No clock, no AWS."""
 
-from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.effects import CancelSchedule, ContactUpdate, Effect, EmailRequest, Finish, ScheduleStep
 from automations.engine.machine import (
     Outcome,
     advance,
@@ -9,11 +9,13 @@ from automations.engine.machine import (
     failed_start,
     match_trigger,
     start_run,
+    stop,
 )
 from automations.engine.state import Decision, RunState, RunStatus
 
 __all__ = [
     "CancelSchedule",
+    "ContactUpdate",
     "Decision",
     "Effect",
     "EmailRequest",
@@ -28,4 +30,5 @@ __all__ = [
     "failed_start",
     "match_trigger",
     "start_run",
+    "stop",
 ]

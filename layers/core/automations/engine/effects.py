@@ -74,6 +74,30 @@ class EmailRequest:
 
 
 @dataclass(frozen=True)
+class ContactUpdate:
+    """Change the person's contact profile, once per run and step (``ledger_key``); its changes become
+    ``contact.<change>`` events of ``depth``. ``on_failure`` says whether the run ends when it cannot be made."""
+
+    workspace: str
+    run_id: str
+    step: str
+    person: str
+    add_labels: tuple[str, ...] = ()
+    remove_labels: tuple[str, ...] = ()
+    add_points: int = 0
+    add_badges: tuple[str, ...] = ()
+    set_fields: dict[str, str | None] = field(default_factory=dict)
+    set_attributes: dict[str, Any] = field(default_factory=dict)
+    unset_attributes: tuple[str, ...] = ()
+    depth: int = 1
+    on_failure: str = "stop"
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.run_id}:{self.step}"
+
+
+@dataclass(frozen=True)
 class Finish:
     """The run ended; ``status`` and ``reason`` are recorded on it."""
 
@@ -83,4 +107,4 @@ class Finish:
     reason: str
 
 
-Effect = ScheduleStep | CancelSchedule | EmailRequest | Finish
+Effect = ScheduleStep | CancelSchedule | EmailRequest | ContactUpdate | Finish

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from automations.engine.effects import CancelSchedule, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.effects import CancelSchedule, ContactUpdate, Effect, EmailRequest, Finish, ScheduleStep
 from automations.engine.email import ONE_CLICK, has_unsubscribe, recipients
 from automations.engine.state import Decision, RunState, RunStatus
 from automations.errors import EngineError, TemplateError
@@ -161,8 +161,10 @@ def failed_start(
     workspace: str,
     reason: str,
     person: str | None = None,
+    status: RunStatus = RunStatus.FAILED,
 ) -> Outcome:
-    """A run that failed while it started (an automation that broke on this event), recorded as failed."""
+    """A run that failed while it started (an automation that broke on this event), recorded as failed; or one
+    that was not to start (``status`` skipped: a chain of automations too deep), recorded with the reason."""
     try:
         context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
     except Exception:  # the event itself is what broke: keep the run without it
@@ -179,7 +181,7 @@ def failed_start(
         run_key=None,
         reason="matched trigger",
     )
-    return Outcome(state, _finish(state, now, RunStatus.FAILED, reason))
+    return Outcome(state, _finish(state, now, status, reason))
 
 
 def advance(automation: Automation, state: RunState, *, now: datetime, step: str | None = None) -> Outcome:
@@ -224,6 +226,12 @@ def cancel(state: RunState, *, now: datetime, reason: str, status: RunStatus = R
     return Outcome(new, effects)
 
 
+def stop(state: RunState, *, now: datetime, reason: str, step: str) -> list[Effect]:
+    """End a run, in place, at an action that could not be done and says ``on_failure: stop``."""
+    _aware(now)
+    return _finish(state, now, RunStatus.FAILED, reason, step)
+
+
 # --- execution ---------------------------------------------------------------------------------------------
 
 
@@ -262,6 +270,9 @@ def _run_from(program: Program, automation: Automation, state: RunState, start: 
             position = _branch(node, state, now)
         elif kind == "send_email":
             _email(node, automation, state, now, effects)
+            position = node.next
+        elif kind == "update_contact":
+            _update_contact(node, state, now, effects)
             position = node.next
         else:  # pragma: no cover - the language admits no other kind
             raise EngineError(f"unknown step kind {kind!r}")
@@ -354,6 +365,77 @@ def render_email(spec: SendEmail, context: Mapping[str, Any]) -> tuple[str, str,
     html = render(spec.html, context, html=True)
     text = render(spec.text, context, html=False) if spec.text else html_to_text(html)
     return subject, html, text
+
+
+#: The longest chain of automations starting one another through contact.<change> events.
+MAX_CHAIN_DEPTH = 5
+
+
+def chain_depth(context: Mapping[str, Any]) -> int:
+    """How deep in a chain a run is: the ``depth`` of the contact.<change> event that started it (0 otherwise)."""
+    if not str((context.get("event") or {}).get("type") or "").startswith("contact."):
+        return 0
+    depth = (context.get("data") or {}).get("depth")
+    return depth if isinstance(depth, int) and not isinstance(depth, bool) and depth > 0 else 0
+
+
+def _update_contact(node: Node, state: RunState, now: datetime, effects: list[Effect]) -> None:
+    """Ask for the change, and let the rest of this pass see it in ``contact`` (the profile itself is read again
+    at the next step after a delay)."""
+    spec = node.step.update_contact
+    assert spec is not None
+    contact = state.context.setdefault("contact", {})
+    person = contact.get("id")
+    if not isinstance(person, str) or not person:
+        state.log.append(
+            Decision(at=now, kind="contact_update_skipped", reason="the event's contact has no id", step=node.id)
+        )
+        return
+    effect = ContactUpdate(
+        workspace=state.workspace,
+        run_id=state.id,
+        step=node.id,
+        person=person,
+        add_labels=tuple(spec.add_labels),
+        remove_labels=tuple(spec.remove_labels),
+        add_points=spec.add_points,
+        add_badges=tuple(spec.add_badges),
+        set_fields={str(name): value for name, value in spec.set.items()},
+        set_attributes=dict(spec.set_attributes),
+        unset_attributes=tuple(spec.unset_attributes),
+        depth=chain_depth(state.context) + 1,
+        on_failure=spec.on_failure,
+    )
+    effects.append(effect)
+    labels = [label for label in contact.get("labels") or [] if isinstance(label, str)]
+    labels = sorted((set(labels) - set(spec.remove_labels)) | set(spec.add_labels))
+    points = contact.get("points") if isinstance(contact.get("points"), int) else 0
+    badges = [badge for badge in contact.get("badges") or [] if isinstance(badge, str)]
+    contact.update(
+        labels=labels,
+        points=max(0, points + spec.add_points),
+        badges=sorted(set(badges) | set(spec.add_badges)),
+        **spec.set,
+    )
+    for name in spec.unset_attributes:
+        contact.pop(name, None)
+    contact.update(spec.set_attributes)
+    details: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("add_labels", list(spec.add_labels)),
+            ("remove_labels", list(spec.remove_labels)),
+            ("add_points", spec.add_points),
+            ("add_badges", list(spec.add_badges)),
+            ("set", dict(spec.set)),
+            ("set_attributes", sorted(spec.set_attributes)),
+            ("unset_attributes", list(spec.unset_attributes)),
+        )
+        if value
+    }
+    state.log.append(
+        Decision(at=now, kind="contact_update", reason="contact update requested", step=node.id, details=details)
+    )
 
 
 def _email(node: Node, automation: Automation, state: RunState, now: datetime, effects: list[Effect]) -> None:

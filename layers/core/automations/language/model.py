@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -12,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     ValidationInfo,
     field_validator,
@@ -262,7 +264,63 @@ class SendEmail(Strict):
     text: TextTemplate | None = Field(default=None, description="Derived from html when absent.")
 
 
-STEP_KINDS = ("delay", "if", "send_email")
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
+#: The profile fields an update_contact may set (labels, points and badges have their own fields).
+SettableField = Literal["email", "phone", "first_name", "last_name", "timezone", "locale", "lead_status"]
+MAX_POINTS_CHANGE = 1_000_000_000
+
+
+class UpdateContact(Strict):
+    """Change the person's contact profile: at most once per run and step, however often the step is retried."""
+
+    add_labels: list[Label] = Field(default_factory=list, max_length=100, description="Labels to give the person.")
+    remove_labels: list[Label] = Field(default_factory=list, max_length=100, description="Labels to take away.")
+    add_points: int = Field(
+        default=0,
+        ge=-MAX_POINTS_CHANGE,
+        le=MAX_POINTS_CHANGE,
+        description="Points to add; negative takes them, and the balance never goes below 0.",
+    )
+    add_badges: list[Label] = Field(default_factory=list, max_length=100, description="Badges to give the person.")
+    set: dict[SettableField, Annotated[str, StringConstraints(max_length=256)] | None] = Field(
+        default_factory=dict, description="Profile fields to set (null clears one), e.g. {lead_status: won}."
+    )
+    set_attributes: dict[AttributeName, Any] = Field(
+        default_factory=dict, max_length=100, description="Attributes of your own to set."
+    )
+    unset_attributes: list[AttributeName] = Field(default_factory=list, max_length=100)
+    on_failure: Literal["stop", "continue"] = Field(
+        default="stop", description="When the change cannot be made: end the run (stop) or go on (continue)."
+    )
+
+    @model_validator(mode="after")
+    def _a_change(self) -> UpdateContact:
+        if not (
+            self.add_labels
+            or self.remove_labels
+            or self.add_points
+            or self.add_badges
+            or self.set
+            or self.set_attributes
+            or self.unset_attributes
+        ):
+            raise PydanticCustomError("update_contact", "update_contact changes nothing: give at least one change")
+        both = sorted(set(self.add_labels) & set(self.remove_labels))
+        if both:
+            raise PydanticCustomError(
+                "update_contact", "labels both added and removed: {labels}", {"labels": ", ".join(both)}
+            )
+        zone = self.set.get("timezone")
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise PydanticCustomError("update_contact", "unknown time zone {zone!r}", {"zone": zone}) from None
+        return self
+
+
+STEP_KINDS = ("delay", "if", "send_email", "update_contact")
 
 
 class Step(Strict):
@@ -274,6 +332,7 @@ class Step(Strict):
     then: list[Step] | None = None
     else_: list[Step] | None = Field(default=None, alias="else")
     send_email: SendEmail | None = None
+    update_contact: UpdateContact | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:

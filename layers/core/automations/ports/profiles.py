@@ -69,12 +69,14 @@ def apply_patch(
     changes += [ContactChange("label_removed", label=label) for label in removed]
 
     points = current.points + patch.points_add
+    if points < 0 and patch.floor_points:
+        points = 0  # an automation takes what there is: the balance stops at 0
     if points < 0:
         errors.append(FieldError("points", f"points never go below 0 (the contact has {current.points})"))
     elif points > MAX_POINTS:
         errors.append(FieldError("points", f"a contact has at most {MAX_POINTS} points"))
-    elif patch.points_add:
-        changes.append(ContactChange("points_changed", delta=patch.points_add, points=points))
+    elif points != current.points:
+        changes.append(ContactChange("points_changed", delta=points - current.points, points=points))
 
     new_badges = [badge for badge in patch.badges_add if badge not in current.badges]
     badges = tuple(sorted({*current.badges, *new_badges}))

@@ -844,6 +844,8 @@ class ContactPatch:
     labels_add: Sequence[str] = ()
     labels_remove: Sequence[str] = ()
     points_add: int = 0
+    #: Points taken beyond the balance stop it at 0 (an automation's change) instead of refusing the patch.
+    floor_points: bool = False
     badges_add: Sequence[str] = ()
     attributes_set: Mapping[str, Any] = field(default_factory=dict)
     attributes_unset: Sequence[str] = ()

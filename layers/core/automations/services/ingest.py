@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from automations.engine import build_context, match_trigger
-from automations.engine.machine import Match, scalar_key
+from automations.engine.machine import MAX_CHAIN_DEPTH, Match, chain_depth, scalar_key
+from automations.engine.state import RunStatus
 from automations.errors import FieldError
 from automations.events import LATEST, TriggerEvent
 from automations.language.conditions import resolve
@@ -155,6 +156,13 @@ def _trigger(deps: Deps, automation: Automation, version: int, event: dict[str, 
         logger.debug("not matched", extra={"automation": automation.id, "reason": match.reason})
         return None
     assert match.person is not None
+    depth = chain_depth({"event": event, "data": event.get("data")})
+    if depth > MAX_CHAIN_DEPTH:
+        # Automations starting one another through contact changes: the chain stops here, and says so.
+        reason = f"not started: a chain of {depth} automations starting one another (at most {MAX_CHAIN_DEPTH})"
+        logger.warning("chain of automations stopped", extra={"automation": automation.id, "event": event["id"]})
+        metrics.add_metric(name="ChainsStopped", unit="Count", value=1)
+        return runner.record_failure(deps, automation, version, event, now, reason, status=RunStatus.SKIPPED)
     trigger = automation.trigger
     if trigger.after_silence is not None:
         _restart_silence(deps, automation, version, event, match, now)

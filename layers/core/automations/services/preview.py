@@ -128,6 +128,15 @@ def preview(
                 entry["decision"] = waits[-1].reason
         elif node.step.send_email is not None:
             entry["email"] = render_preview(node.step.send_email, context)
+        elif node.step.update_contact is not None:
+            # What it would do (nothing is changed by a preview), as the run's timeline records it
+            asked = [d for d in state.log if d.step == node.id and d.kind.startswith("contact_update")]
+            entry["contact_update"] = {
+                "person": (context.get("contact") or {}).get("id"),
+                "changes": node.step.update_contact.model_dump(exclude_defaults=True, exclude={"on_failure"}),
+                "on_failure": node.step.update_contact.on_failure,
+                **({"decision": asked[-1].reason} if asked else {}),
+            }
         steps.append(entry)
     return {
         "automation": automation.id,

@@ -8,6 +8,8 @@ from typing import Any
 
 from automations.engine import (
     CancelSchedule,
+    ContactUpdate,
+    Decision,
     EmailRequest,
     Outcome,
     RunState,
@@ -17,11 +19,13 @@ from automations.engine import (
     cancel,
     failed_start,
     start_run,
+    stop,
 )
 from automations.ids import derived_id
 from automations.language.model import Automation, EveryWindow
 from automations.observability import logger, metrics
-from automations.ports import InvalidInputError, Locks, NotFoundError, SkippedError, schedule_name
+from automations.ports import ContactPatch, InvalidInputError, Locks, NotFoundError, SkippedError, schedule_name
+from automations.services import contact_changes
 from automations.services.contacts import live_contact
 from automations.services.deps import Deps
 
@@ -41,11 +45,20 @@ def step_payload(effect: ScheduleStep) -> dict[str, Any]:
     }
 
 
-def apply_effects(deps: Deps, outcome: Outcome) -> None:
-    """Make the effects real: schedules, queued emails, cancelled schedules. Each is safe to repeat."""
+def apply_effects(deps: Deps, outcome: Outcome) -> bool:
+    """Make the effects real, in order: schedules, queued emails, cancelled schedules, contact updates. Each is
+    safe to repeat (a contact update is made once per run and step). An action that cannot be done is recorded
+    on the run's timeline; when it says ``on_failure: stop`` the run ends there, failed, and the effects after it
+    are dropped. True when the run's state changed so (it is to be saved again)."""
     emails: list[EmailRequest] = []
+    changed = False
     for effect in outcome.effects:
-        if isinstance(effect, ScheduleStep):
+        if isinstance(effect, ContactUpdate):
+            outcome_of = _contact_update(deps, outcome.state, effect)
+            changed = changed or outcome_of != "done"
+            if outcome_of == "stopped":
+                break
+        elif isinstance(effect, ScheduleStep):
             deps.scheduler.create(run_schedule_name(effect.run_id, effect.step), effect.due_at, step_payload(effect))
         elif isinstance(effect, EmailRequest):
             emails.append(effect)
@@ -53,6 +66,35 @@ def apply_effects(deps: Deps, outcome: Outcome) -> None:
             deps.scheduler.delete(run_schedule_name(effect.run_id, effect.step))
     if emails:
         deps.email_queue.send(emails)
+    return changed
+
+
+def _contact_update(deps: Deps, state: RunState, effect: ContactUpdate) -> str:
+    """Make a step's contact update (once per run and step): ``done``; or, when it cannot be made, ``failed``
+    (recorded, the run goes on) or ``stopped`` (the run ends)."""
+    now = deps.clock.now()
+    try:
+        patch = ContactPatch(
+            set_fields=effect.set_fields,
+            labels_add=effect.add_labels,
+            labels_remove=effect.remove_labels,
+            points_add=effect.add_points,
+            floor_points=True,
+            badges_add=effect.add_badges,
+            attributes_set=effect.set_attributes,
+            attributes_unset=effect.unset_attributes,
+        )
+        contact_changes.change(deps, effect.person, patch, now, depth=effect.depth, ledger_key=effect.ledger_key)
+        return "done"
+    except InvalidInputError as exc:
+        reason = f"the contact could not be updated: {exc}"
+    logger.warning("action failed", extra={"run": effect.run_id, "step": effect.step, "reason": reason})
+    metrics.add_metric(name="ActionFailures", unit="Count", value=1)
+    state.log.append(Decision(at=now, kind="action_failed", reason=reason, step=effect.step))
+    if effect.on_failure == "continue":
+        return "failed"
+    stop(state, now=now, reason=f"step {effect.step!r} failed: {reason}", step=effect.step)
+    return "stopped"
 
 
 @dataclass(frozen=True)
@@ -107,17 +149,34 @@ def start(
         )
         return Started(None, skipped=exc.reason)
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
-    apply_effects(deps, outcome)
+    waiting_on = outcome.state.position
+    if apply_effects(deps, outcome):
+        deps.runs.save(outcome.state, 0, position=waiting_on, now=now)
     return Started(run_id)
 
 
 def record_failure(
-    deps: Deps, automation: Automation, version: int, event: dict[str, Any], now: datetime, reason: str
+    deps: Deps,
+    automation: Automation,
+    version: int,
+    event: dict[str, Any],
+    now: datetime,
+    reason: str,
+    *,
+    status: RunStatus = RunStatus.FAILED,
 ) -> str | None:
-    """Keep a failed run for an automation that broke on an event, so its timeline says why."""
+    """Keep a failed run for an automation that broke on an event (or a skipped one, for a run that was not to
+    start), so its timeline says why."""
     run_id = derived_id("run", deps.settings.workspace, event["id"], automation.id)
     outcome = failed_start(
-        automation, version, event, now=now, run_id=run_id, workspace=deps.settings.workspace, reason=reason
+        automation,
+        version,
+        event,
+        now=now,
+        run_id=run_id,
+        workspace=deps.settings.workspace,
+        reason=reason,
+        status=status,
     )
     try:
         deps.runs.create(outcome.state, Locks(), now)
@@ -153,7 +212,8 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
             run_key=state.run_key,
             reason=state.log[0].reason if state.log else "matched trigger",
         )
-        apply_effects(deps, replay)
+        if apply_effects(deps, replay):
+            deps.runs.save(replay.state, 0, position=state.position, now=replay.state.updated_at)
     elif state.status is RunStatus.WAITING and state.position and state.due_at:
         effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
         deps.scheduler.create(run_schedule_name(state.id, state.position), state.due_at, step_payload(effect))
