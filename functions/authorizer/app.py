@@ -1,11 +1,16 @@
 """authorizer: the API's Lambda authorizer (REQUEST type, REST API), DESIGN.md §5.
 
 The key is read from the ``x-api-key`` header (in any case), or else from the username of HTTP Basic
-authorization (as Segment's SDKs send their write key). A key that is active answers an IAM policy that allows
-``execute-api:Invoke`` on every method of the stage (so that API Gateway's cached answer, kept at most 5
-minutes, serves every route), with the context the handlers read: ``workspace``, ``scopes`` (comma-joined) and
-``key_id``; whether the key's scopes allow the route is the handler's to decide (403 naming the scope). No
-key, an unknown key or a revoked one raises ``Unauthorized``, which API Gateway answers 401.
+authorization (as Segment's SDKs send their write key): :func:`automations.services.access.presented_key`. A
+key that is active answers an IAM policy that allows ``execute-api:Invoke`` on every method of the stage (so
+that API Gateway's cached answer, kept at most 5 minutes, serves every route), with the context the handlers
+read: ``workspace``, ``scopes`` (comma-joined) and ``key_id``; whether the key's scopes allow the route is the
+handler's to decide (403 naming the scope). No key, an unknown key or a revoked one raises ``Unauthorized``,
+which API Gateway answers 401.
+
+The API has two authorizers on this function: one cached by the ``x-api-key`` header, for most routes, and one
+without a cache (nor an identity source) for the Segment-compatible routes, whose SDKs send Basic authorization
+only: API Gateway calls it for every request there.
 
 A key that is not an ``ak_`` key may be the stack's root key: the value of the secret ``ROOT_SECRET_ARN`` names
 (read through the Secrets port, cached for a while). It is answered with no workspace and the one scope
@@ -16,12 +21,11 @@ The secret is never logged: a line names the key by its id, or says why the requ
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from automations.observability import logger
 from automations.services import access
+from automations.services.access import presented_key
 from automations.services.deps import get_access
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -38,23 +42,6 @@ class UnauthorizedError(Exception):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
-
-
-def presented_key(headers: dict[str, str] | None) -> str | None:
-    """The key a request presents: ``x-api-key`` (any case), or else the username of HTTP Basic authorization."""
-    named = {str(name).lower(): value for name, value in (headers or {}).items() if isinstance(value, str)}
-    key = named.get("x-api-key", "").strip()
-    if key:
-        return key
-    scheme, _, credentials = named.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username = decoded.partition(":")[0].strip()
-    return username or None
 
 
 def is_root(presented: str) -> bool:

@@ -1,4 +1,10 @@
-"""ingest_trigger: trigger events from API Gateway (POST /v1/events) and from the EventBridge bus.
+"""ingest_trigger: trigger events from API Gateway (POST /v1/events, and Segment's format at POST /v1/track,
+/v1/identify and /v1/batch) and from the EventBridge bus.
+
+A Segment call is answered as Segment's HTTP API answers: 200 ``{"success": true}``, here with one answer per
+message under ``events`` (accepted, duplicate, invalid with its errors, or ignored, each event's with its
+``type``); a body that is not a JSON object, a malformed batch, or a lone message that cannot be accepted is a
+400 naming every problem in Segment's names (:mod:`automations.services.segment`).
 
 A request's log lines carry its API Gateway request id as their correlation id, and an error the route does not
 expect is a 500 naming that id (the management API's answer). A bus event's lines carry the EventBridge event
@@ -24,6 +30,7 @@ from automations.events import EventValidationError
 from automations.language.loader import errors_of
 from automations.observability import logger, metrics
 from automations.ports import UnknownWorkspaceError
+from automations.services import segment
 from automations.services.deps import get_deps
 from automations.services.event_input import (
     BadJsonError,
@@ -34,7 +41,7 @@ from automations.services.event_input import (
     request_body,
     workspace_from_eventbridge,
 )
-from automations.services.ingest import ingest
+from automations.services.ingest import EventResult, ingest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
@@ -74,11 +81,52 @@ def post_events() -> Response[str]:
     except EventValidationError as exc:
         return error_response(422, "invalid event", exc.errors)
     results = accept(deps, request_events, deps.clock.now())
+    _count(results)
+    return json_response(202, {"events": [r.as_dict() for r in results]})
+
+
+def _count(results: list[EventResult]) -> None:
     metrics.add_metric(name="EventsAccepted", unit="Count", value=sum(r.status == "accepted" for r in results))
     invalid = sum(r.status == "invalid" for r in results)
     if invalid:
         metrics.add_metric(name="InvalidEvents", unit="Count", value=invalid)
-    return json_response(202, {"events": [r.as_dict() for r in results]})
+
+
+@app.post("/v1/track", summary="Ingest a Segment track call: the event, its properties and the person's traits")
+def post_track() -> Response[str]:
+    """Segment's track call (SDKs send it in a batch): stored and matched as ``POST /v1/events`` does."""
+    return _segment("track")
+
+
+@app.post("/v1/identify", summary="Ingest a Segment identify call: a contact.identified event with the traits")
+def post_identify() -> Response[str]:
+    """Segment's identify call: the trigger event ``contact.identified`` whose contact carries the traits."""
+    return _segment("identify")
+
+
+@app.post("/v1/batch", summary="Ingest a Segment batch of track and identify calls, each answered on its own")
+def post_batch() -> Response[str]:
+    """What Segment's SDKs send: up to 100 messages; page, screen, group and alias calls are answered ignored."""
+    return _segment("batch")
+
+
+def _segment(route: segment.Kind | segment.Batch) -> Response[str]:
+    request = app.current_event
+    deps = get_deps(scopes.workspace_of(request.raw_event))
+    try:
+        raw = request_body(request.body, request.is_base64_encoded)
+        read = segment.read_request(raw, route, deps.settings.max_event_bytes)
+    except BadJsonError as exc:
+        return error_response(400, str(exc))
+    except segment.SegmentBodyError as exc:
+        return error_response(400, exc.message, exc.errors)
+    except TooLargeError as exc:
+        return error_response(400, "message too large", exc.errors)
+    except EventValidationError as exc:
+        return error_response(400, "invalid message", exc.errors)
+    results = accept(deps, read.request_events, deps.clock.now())
+    _count(results)
+    return json_response(200, {"success": True, "events": read.answers(results)})
 
 
 def _eventbridge(event: dict[str, Any]) -> dict[str, Any]:

@@ -96,6 +96,24 @@ def test_the_header_is_read_in_any_case_and_basic_authorization_as_segment_sends
     refused(with_basic("", created.secret))  # the key is the username, never the password
 
 
+def test_a_segment_route_s_request_with_the_key_as_basic_username_only_is_allowed(stack: Stack) -> None:
+    # The Segment-compatible routes' authorizer has no identity source: API Gateway hands it every request, here
+    # one as segment-analytics-python sends it (no x-api-key, the write key as the Basic username)
+    created = access.create_key(get_access(), "acme", "segment", ["events:write"])
+    event = load_event("apigw_authorizer_request_segment.json")
+    assert "x-api-key" not in {name.lower() for name in event["headers"]}
+    encoded = base64.b64encode(f"{created.secret}:".encode()).decode()
+    event["headers"]["authorization"] = event["multiValueHeaders"]["authorization"][0] = f"Basic {encoded}"
+
+    answer = authorize(event)
+
+    assert answer["context"] == {"workspace": "acme", "scopes": "events:write", "key_id": created.key.id}
+    [statement] = answer["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Resource"] == [f"{STAGE_ARN}/*/*"]
+    # The sample's own key was never created
+    refused(load_event("apigw_authorizer_request_segment.json"))
+
+
 def test_a_revoked_key_is_refused(stack: Stack) -> None:
     keys = get_access()
     access.create_key(keys, "acme", "admin", ["admin"])

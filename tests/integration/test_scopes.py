@@ -1,7 +1,8 @@
 """Every route and every scope, generated from ``ROUTE_SCOPES``: through the real handlers (manage_api's resolver,
-ingest_trigger for ``POST /v1/events``) with the authorizer's context in the API Gateway event, a key whose
-scopes do not allow the route is answered 403 naming the scope, and one whose scopes do is not. A route the
-resolvers serve but ``ROUTE_SCOPES`` does not list fails here, so a new route cannot skip the check.
+ingest_trigger for ``POST /v1/events`` and the Segment-compatible routes) with the authorizer's context in the API
+Gateway event, a key whose scopes do not allow the route is answered 403 naming the scope, and one whose scopes do
+is not. A route the resolvers serve but ``ROUTE_SCOPES`` does not list fails here, so a new route cannot skip the
+check.
 
 The requests are kept apart from the permissions proof (the routes of keys and workspaces run here with scopes
 no flow of the proof has).
@@ -51,8 +52,13 @@ def request(method: str, path: str, scopes: str | None) -> dict[str, Any]:
     return event
 
 
+def ingest_paths() -> set[str]:
+    """The paths ingest_trigger's resolver serves (``/v1/events``, ``/v1/track``...)."""
+    return set(INGEST.app.get_openapi_schema().paths or {})
+
+
 def answer(method: str, path: str, scopes: str | None) -> tuple[int, Any]:
-    handler = INGEST.handler if path == "/v1/events" else API.handler
+    handler = INGEST.handler if path in ingest_paths() else API.handler
     response = handler(request(method, path, scopes), LambdaContextStub())
     body = response.get("body") or ""
     try:
@@ -106,6 +112,7 @@ def _served() -> set[tuple[str, str]]:
 def test_every_route_the_resolvers_serve_has_a_scope_or_is_open() -> None:
     served = _served()
     assert ("POST", "/v1/events") in served and ("GET", "/v1/automations") in served
+    assert {("POST", "/v1/track"), ("POST", "/v1/identify"), ("POST", "/v1/batch")} <= served
     listed = {(method, concrete(template)) for method, template in ROUTE_SCOPES}
     unlisted = sorted(
         f"{method} {path}"

@@ -3,10 +3,11 @@ leaves a workspace without an admin key, authentication of a presented key, and 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from automations.errors import FieldError
@@ -91,6 +92,49 @@ def test_an_active_key_authenticates_and_is_touched_once_a_minute(fakes: Fakes) 
     fakes.clock.advance(timedelta(seconds=30))
     access.authenticate(fakes.access, created.secret)
     assert fakes.keys.get("acme", created.key.id).last_used_at == fakes.clock.now()  # type: ignore[union-attr]
+
+
+def test_a_key_used_within_the_minute_is_not_written_again(fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Segment-compatible routes' authorizer has no cache: it authenticates every request, and a key just read
+    # as used less than a minute ago costs no write
+    created = access.create_key(fakes.access, "acme", "app", ["events:write"])
+    touched: list[object] = []
+    touch = fakes.keys.touch
+
+    def counting(secret_hash: str, now: datetime) -> bool:
+        touched.append(now)
+        return touch(secret_hash, now)
+
+    monkeypatch.setattr(fakes.keys, "touch", counting)
+    for _ in range(3):
+        assert access.authenticate(fakes.access, created.secret) is not None
+        fakes.clock.advance(timedelta(seconds=20))
+    assert len(touched) == 1
+    assert access.authenticate(fakes.access, created.secret) is not None
+    assert len(touched) == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "key"),
+    [
+        ({"x-api-key": "ak_1"}, "ak_1"),
+        ({"X-API-KEY": " ak_1 "}, "ak_1"),
+        ({"Authorization": "Basic " + base64.b64encode(b"ak_2:").decode()}, "ak_2"),
+        ({"authorization": "basic " + base64.b64encode(b"ak_2:ignored").decode()}, "ak_2"),
+        ({"x-api-key": "ak_1", "Authorization": "Basic " + base64.b64encode(b"ak_2:").decode()}, "ak_1"),
+        ({"x-api-key": "  ", "Authorization": "Basic " + base64.b64encode(b"ak_2:").decode()}, "ak_2"),
+        ({"Authorization": "Basic " + base64.b64encode(b":ak_2").decode()}, None),
+        ({"Authorization": "Bearer ak_2"}, None),
+        ({"Authorization": "Basic !!"}, None),
+        ({"Authorization": "Basic " + base64.b64encode(b"\xff:").decode()}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_the_presented_key_is_x_api_key_or_else_the_basic_username(
+    headers: dict[str, str] | None, key: str | None
+) -> None:
+    assert access.presented_key(headers) == key
 
 
 def test_the_hash_is_compared_in_constant_time(fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import textwrap
 import threading
@@ -58,6 +59,7 @@ def app(tmp_path: Path) -> LocalApp:
     path.write_text(textwrap.dedent(ECHO))
     routes = [
         Route("/v1/things/{id}", "ANY", "echo", True),
+        Route("/v1/keyed/{id}", "ANY", "echo", True, ("x-api-key",)),
         Route("/u/{token}", "GET", "echo", False),
         Route("/v1/missing", "GET", "not_written_yet", True),
     ]
@@ -88,6 +90,24 @@ def test_v1_routes_need_the_api_key(app: LocalApp) -> None:
     assert status == 200
     assert event["requestContext"]["identity"]["apiKey"] == "the-key"
     assert event["pathParameters"] == {"id": "1"} and event["queryStringParameters"] == {"x": "1"}
+
+
+def basic(username: str, password: str = "") -> tuple[str, str]:
+    return ("Authorization", "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode())
+
+
+def test_the_key_may_be_the_basic_username_where_the_authorizer_has_no_identity_source(app: LocalApp) -> None:
+    def status(path: str, *headers: tuple[str, str]) -> int:
+        return app.handle(Request("GET", path, "", list(headers), b"", "127.0.0.1")).status
+
+    # No identity source (the Segment-compatible routes): x-api-key, or else the Basic username, as Segment sends it
+    assert status("/v1/things/1", basic("the-key")) == 200
+    assert status("/v1/things/1", basic("wrong")) == 403
+    assert status("/v1/things/1", basic("", "the-key")) == 401  # the key is the username, never the password
+    assert status("/v1/things/1", ("Authorization", "Bearer the-key")) == 401
+    # An x-api-key identity source: API Gateway answers 401 without that header, whatever else the request has
+    assert status("/v1/keyed/1", basic("the-key")) == 401
+    assert status("/v1/keyed/1", ("X-Api-Key", "the-key")) == 200
 
 
 def test_public_routes_do_not(app: LocalApp) -> None:

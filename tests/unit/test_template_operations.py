@@ -18,7 +18,7 @@ from automations.adapters import ses
 from automations.adapters.dynamodb.tables import RunItem
 from automations.adapters.ses_sender import SesEmailSender
 from automations.engine.email import sender_allowed
-from automations.services import sending
+from automations.services import segment, sending
 from automations.settings import Settings
 from automations_local.cfn import Intrinsics
 from automations_local.provision import CREATED, NOT_CREATED
@@ -479,9 +479,44 @@ def test_the_api_has_one_stage_an_authorizer_and_optional_access_logs(
         for method, operation in methods.items():
             security = [name for entry in operation.get("security", []) for name in entry if name != "NONE"]
             open_route = path in ("/v1/openapi.json", "/v1/swagger", "/u/{token}")
-            assert security == ([] if open_route else ["KeyAuthorizer"]), (path, method, security)
+            expected = [] if open_route else ["SegmentAuthorizer"] if path in segment.ROUTES else ["KeyAuthorizer"]
+            assert security == expected, (path, method, security)
     assert stages[0]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     assert stages[0]["Properties"]["AccessLogSetting"]["Fn::If"][0] == "HasApiAccessLogs"
+
+
+def test_the_segment_routes_use_an_uncached_authorizer_that_needs_no_header(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    # Segment's SDKs send the key as the HTTP Basic username, never as x-api-key: API Gateway calls an authorizer
+    # that has an identity source only when the request has it, so theirs has none, which needs no cache.
+    [rest_api] = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    body = rest_api["Properties"]["Body"]
+    schemes = body["components"]["securitySchemes"]
+    authorizer = schemes["SegmentAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request" and authorizer["authorizerResultTtlInSeconds"] == 0
+    assert "identitySource" not in authorizer
+    # The same function as the other routes' authorizer
+    keyed = schemes["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["authorizerUri"] == keyed["authorizerUri"]
+    assert "AuthorizerFunction" in json.dumps(authorizer["authorizerUri"])
+    for path in segment.ROUTES:
+        assert body["paths"][path]["post"]["security"] == [{"SegmentAuthorizer": []}], path
+        assert (
+            body["paths"][path]["post"]["x-amazon-apigateway-integration"]
+            == body["paths"]["/v1/events"]["post"]["x-amazon-apigateway-integration"]
+        ), path
+    events = template["Resources"]["IngestTriggerFunction"]["Properties"]["Events"]
+    segment_routes = {e["Properties"]["Path"] for e in events.values() if e["Properties"].get("Auth")}
+    assert segment_routes == set(segment.ROUTES)
+    # API Gateway may call the function for both authorizers
+    permissions = [
+        r["Properties"]
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    callers = [p for p in permissions if p["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}]
+    assert len(callers) == 2
 
 
 # --- the local stack -------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The local HTTP front: the template's API routes (as API Gateway proxy events) and the ``/_local`` tools.
 
 - ``/v1/...`` and ``/u/{token}``: each request becomes a REST API proxy event for the function the
-  template wires to its route; ``/v1`` routes need a key in ``x-api-key``, checked as the authorizer checks it
-  (401 missing, unknown or revoked), and the authorizer's context (workspace, scopes, key id) is passed on.
+  template wires to its route; ``/v1`` routes need a key, read and checked as the authorizer does (401 missing,
+  unknown or revoked), and the authorizer's context (workspace, scopes, key id) is passed on. As on API
+  Gateway, a route whose authorizer takes its identity from ``x-api-key`` is 401 without that header; the
+  Segment-compatible routes' authorizer has no identity source, and takes the key as ``x-api-key`` or as the
+  HTTP Basic username (as Segment's SDKs send it).
 - ``GET /_local/outbox`` (JSON, newest first), ``GET /_local/outbox.html`` (every email rendered),
   ``GET /_local/open?m=`` (the tracking pixel), ``GET /_local/click?m=&u=`` (publishes Open and Click, then
   redirects), ``GET|POST /_local/clock`` (the stack's time; ``{"advance": "3d"}`` moves it and fires what
@@ -34,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from automations.adapters.clock import Clock
 from automations.errors import AutomationsError
 from automations.language.durations import format_duration, parse_duration
+from automations.services.access import presented_key
 
 from automations_local.apigw import (
     BadProxyResponseError,
@@ -108,12 +112,14 @@ class LocalApp:
                 return json_answer(405, {"message": f"{request.method} is not allowed here"}, allow)
             return json_answer(404, {"message": f"no route for {request.method} {request.path}"})
         route = found.route
-        key = request.header("x-api-key")
+        key = presented_key(dict(request.headers))
         context: dict[str, str] | None = None
         if route.api_key_required:
-            if not key:
+            missing = [name for name in route.identity_headers if not (request.header(name) or "").strip()]
+            if missing or not key:
                 LOG.info("%s %s -> 401 (no API key)", request.method, request.path)
-                return json_answer(401, {"message": "missing API key: send it in the x-api-key header"})
+                where = f"the {missing[0]} header" if missing else "the x-api-key header, or as the HTTP Basic username"
+                return json_answer(401, {"message": f"missing API key: send it in {where}"})
             if self.authorizer is not None:
                 context = self.authorizer(key)
                 if context is None:

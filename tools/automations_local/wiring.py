@@ -14,12 +14,16 @@ from automations_local.template import resources_of
 
 @dataclass(frozen=True)
 class Route:
-    """One API Gateway method: ``path`` may hold ``{name}`` parameters; ``method`` is upper case or ``ANY``."""
+    """One API Gateway method: ``path`` may hold ``{name}`` parameters; ``method`` is upper case or ``ANY``.
+
+    ``identity_headers`` are the identity sources of the route's authorizer: API Gateway answers 401 without
+    calling the authorizer when one of them is missing (none: the authorizer is called for every request)."""
 
     path: str
     method: str
     function: str
     api_key_required: bool
+    identity_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,16 @@ def _api_key_default(template: dict[str, Any], api: str | None) -> bool:
     return bool(auth.get("DefaultAuthorizer") or auth.get("ApiKeyRequired", False))
 
 
+def _identity_headers(template: dict[str, Any], api: str | None, auth: dict[str, Any]) -> tuple[str, ...]:
+    """The headers the authorizer of a route (its own, or the API's default) takes its identity from."""
+    if api is None:
+        return ()
+    api_auth = template.get("Resources", {}).get(api, {}).get("Properties", {}).get("Auth", {})
+    name = auth.get("Authorizer") or api_auth.get("DefaultAuthorizer")
+    authorizer = api_auth.get("Authorizers", {}).get(str(name), {}) if name else {}
+    return tuple(str(header) for header in authorizer.get("Identity", {}).get("Headers", []))
+
+
 def _key_required(auth: dict[str, Any], default: bool) -> bool:
     """A route's own ``Auth``: ``Authorizer: NONE`` (or ``ApiKeyRequired: false``) opens it."""
     if str(auth.get("Authorizer", "")).upper() == "NONE":
@@ -107,10 +121,12 @@ def wiring(template: dict[str, Any]) -> Wiring:
         for event_name, event in props.get("Events", {}).items():
             kind, ev = event.get("Type"), event.get("Properties", {})
             if kind == "Api":
-                default = _api_key_default(template, _logical(ev.get("RestApiId")))
-                required = _key_required(ev.get("Auth", {}), default)
+                api = _logical(ev.get("RestApiId"))
+                auth = ev.get("Auth", {})
+                required = _key_required(auth, _api_key_default(template, api))
                 method = str(ev.get("Method", "any")).upper()
-                out.routes.append(Route(str(ev["Path"]), method, folder, bool(required)))
+                identity = _identity_headers(template, api, auth) if required else ()
+                out.routes.append(Route(str(ev["Path"]), method, folder, bool(required), identity))
             elif kind == "SQS":
                 queue = _logical(ev.get("Queue"))
                 if queue:

@@ -297,3 +297,74 @@ class EventResultOut(BaseModel):
 
 class IngestOut(BaseModel):
     events: list[EventResultOut] = Field(description="One answer per event, in the order they were posted.")
+
+
+# --- Segment's format (POST /v1/track, /v1/identify, /v1/batch, served by ingest_trigger) -------------------
+# What the document shows of a Segment message: the fields read (docs/segment.md); any other field is allowed
+# and left unread, as Segment's SDKs send more (integrations, context.library...).
+
+_SEGMENT_TIME = "ISO-8601; the first of timestamp, originalTimestamp, sentAt, receivedAt is the event's time."
+
+
+class _SegmentIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class SegmentContext(_SegmentIn):
+    traits: dict[str, Any] | None = Field(
+        default=None,
+        description="The person's traits: email, firstName/first_name, lastName/last_name, phone, timezone, locale; "
+        "any other kept as a contact field.",
+    )
+    locale: str | None = Field(default=None, description="The contact's locale when the traits give none.")
+    timezone: str | None = Field(default=None, description="The contact's time zone when the traits give none.")
+
+
+class _SegmentMessage(_SegmentIn):
+    messageId: str | None = Field(default=None, description="The event's id: the same message again is a duplicate.")
+    userId: str | None = Field(default=None, description="The person (contact.id); anonymousId when absent.")
+    anonymousId: str | None = Field(default=None, description="The person when there is no userId.")
+    context: SegmentContext | None = None
+    timestamp: str | None = Field(default=None, description=_SEGMENT_TIME)
+    originalTimestamp: str | None = None
+    sentAt: str | None = None
+    receivedAt: str | None = None
+
+
+class SegmentTrackIn(_SegmentMessage):
+    event: str = Field(
+        description="The event type: kept when it is one, else made one (Order Completed: order_completed)."
+    )
+    properties: dict[str, Any] | None = Field(default=None, description="The event's data.")
+
+
+class SegmentIdentifyIn(_SegmentMessage):
+    traits: dict[str, Any] | None = Field(default=None, description="The person's traits, over context.traits.")
+
+
+class SegmentMessageIn(_SegmentMessage):
+    type: str = Field(description="track or identify; page, screen, group and alias are answered ignored.")
+    event: str | None = Field(default=None, description="A track call's event name.")
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+
+
+class SegmentBatchIn(_SegmentIn):
+    batch: list[SegmentMessageIn] = Field(min_length=1, max_length=MAX_BATCH, description="1 to 100 messages.")
+    context: SegmentContext | None = Field(default=None, description="Applies to each message, under its own.")
+
+
+class SegmentResultOut(BaseModel):
+    """One message's answer."""
+
+    id: str | None = Field(default=None, description="The event's id; absent when it could not be read.")
+    status: Literal["accepted", "duplicate", "invalid", "ignored"]
+    type: str | None = Field(default=None, description="The event's type (an accepted or duplicate message).")
+    runs: list[str] = Field(default_factory=list, description="The runs it started; a duplicate: the first one's.")
+    errors: list[FieldErrorOut] | None = Field(default=None, description="Why it is invalid, in Segment's names.")
+    reason: str | None = Field(default=None, description="Why it is ignored (page, screen, group, alias calls).")
+
+
+class SegmentOut(BaseModel):
+    success: bool = Field(description="Always true: the request was read (Segment's answer).")
+    events: list[SegmentResultOut] = Field(description="One answer per message, in the order they were posted.")

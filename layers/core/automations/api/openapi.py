@@ -1,7 +1,9 @@
-"""The API's OpenAPI document: the answers every route documents, and ``POST /v1/events``.
+"""The API's OpenAPI document: the answers every route documents, ``POST /v1/events`` and the Segment-compatible
+routes (``POST /v1/track``, ``/v1/identify``, ``/v1/batch``).
 
-``POST /v1/events`` is served by ingest_trigger behind the same API and the same key as the management
-routes; the management API's document describes it too, so that one document covers every ``/v1`` route.
+Those are served by ingest_trigger behind the same API and the same keys as the management routes; the
+management API's document describes them too, so that one document covers every ``/v1`` route. The Segment
+routes also take the key as the HTTP Basic username (the ``basicAuth`` scheme), as Segment's SDKs send it.
 """
 
 from __future__ import annotations
@@ -109,13 +111,112 @@ def events_operation() -> tuple[dict[str, Any], dict[str, Any]]:
     return operation, schemas
 
 
+#: A Segment message of each call, as the examples of the Segment routes.
+SEGMENT_TRACK_EXAMPLE: dict[str, Any] = {
+    "messageId": "3f1c0e9a-8d4b-4e6f-9a2b-7c5d1e0f4a31",
+    "userId": "c_42",
+    "event": "Order Completed",
+    "properties": {"order_id": "o_7", "total": 640, "currency": "EUR"},
+    "context": {"traits": {"email": "ana@example.com", "firstName": "Ana"}, "locale": "pt-PT"},
+    "timestamp": "2026-11-23T10:00:00.000Z",
+}
+SEGMENT_IDENTIFY_EXAMPLE: dict[str, Any] = {
+    "messageId": "8b2e6d40-1f3a-4c5e-b7d9-0a1c2e3f4b5d",
+    "userId": "c_42",
+    "traits": {"email": "ana@example.com", "firstName": "Ana", "lastName": "Silva", "plan": "pro"},
+    "timestamp": "2026-11-23T10:00:01.000Z",
+}
+
+#: Each Segment route: its summary, what it does, its request's model and its example.
+_SEGMENT_ROUTES: dict[str, tuple[str, str, type[BaseModel], dict[str, Any]]] = {
+    "/v1/track": (
+        "Ingest a Segment track call: the event, its properties and the person's traits",
+        "Segment's track call as a trigger event: messageId is its id, userId (else anonymousId) its person, event "
+        "its type, properties its data, context.traits the contact's fields.",
+        models.SegmentTrackIn,
+        SEGMENT_TRACK_EXAMPLE,
+    ),
+    "/v1/identify": (
+        "Ingest a Segment identify call: a contact.identified event with the traits",
+        "Segment's identify call as the trigger event contact.identified, whose contact carries the traits and "
+        "whose data is empty.",
+        models.SegmentIdentifyIn,
+        SEGMENT_IDENTIFY_EXAMPLE,
+    ),
+    "/v1/batch": (
+        "Ingest a Segment batch of track and identify calls, each answered on its own",
+        "What Segment's SDKs send: track and identify calls, each answered on its own (accepted, duplicate or "
+        "invalid); page, screen, group and alias calls are answered ignored.",
+        models.SegmentBatchIn,
+        {
+            "batch": [
+                {"type": "track", **SEGMENT_TRACK_EXAMPLE},
+                {"type": "identify", **SEGMENT_IDENTIFY_EXAMPLE},
+            ]
+        },
+    ),
+}
+
+#: The security of the Segment routes: the key in x-api-key, or as the HTTP Basic username.
+BASIC_AUTH = {"type": "http", "scheme": "basic", "description": "The key as the username, no password (Segment)."}
+
+
+def segment_operations() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The Segment-compatible routes as OpenAPI operations (by path), and the schemas they refer to (by name)."""
+    wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (route[2], "validation") for route in _SEGMENT_ROUTES.values()
+    ]
+    wanted += [(models.SegmentOut, "serialization"), (models.ErrorOut, "serialization")]
+    _, definitions = models_json_schema(wanted, ref_template=_REF)
+    errors = {
+        400: "Not a JSON object, a malformed batch, or a lone message that cannot be accepted (too large "
+        "included): every error with its place in Segment's names",
+        401: "No key, or an unknown one: send it as the HTTP Basic username (as Segment's SDKs do) or in x-api-key",
+        403: "The key lacks the scope events:write",
+        413: "A request body over API Gateway's limit (10 MB)",
+        415: "Not answered by these routes: a body of any content type is read as JSON",
+        422: "Not answered by these routes: an invalid lone message is a 400, as Segment's API answers",
+    }
+    operations: dict[str, dict[str, Any]] = {}
+    for path, (summary, description, model, example) in _SEGMENT_ROUTES.items():
+        operations[path] = {
+            "tags": ["events"],
+            "summary": summary,
+            "description": description + " Stored and matched as POST /v1/events; see docs/segment.md.",
+            "operationId": f"post_segment_{path.rsplit('/', 1)[-1]}",
+            "security": [{"apiKey": []}, {"basicAuth": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(model), "examples": {"a call": {"value": example}}}},
+            },
+            "responses": {
+                "200": {
+                    "description": 'Read: {"success": true}, and per message accepted (with its type and the runs '
+                    "it started), duplicate, invalid or ignored",
+                    "content": {"application/json": {"schema": _ref(models.SegmentOut)}},
+                },
+                **{
+                    str(code): {"description": text, "content": {"application/json": {"schema": _ref(models.ErrorOut)}}}
+                    for code, text in errors.items()
+                },
+            },
+        }
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    return operations, schemas
+
+
 def with_events_route(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the management API's document that also describes ``POST /v1/events``."""
+    """A copy of the management API's document that also describes ``POST /v1/events`` and the Segment routes."""
     operation, schemas = events_operation()
+    segment_ops, segment_schemas = segment_operations()
     out = copy.deepcopy(document)
     out.setdefault("paths", {}).setdefault("/v1/events", {})["post"] = operation
-    known = out.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in schemas.items():
+    for path, segment_op in segment_ops.items():
+        out["paths"].setdefault(path, {})["post"] = segment_op
+    components = out.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).setdefault("basicAuth", BASIC_AUTH)
+    known = components.setdefault("schemas", {})
+    for name, schema in {**schemas, **segment_schemas}.items():
         known.setdefault(name, schema)
     tags = out.get("tags")
     if isinstance(tags, list) and not any(t.get("name") == "events" for t in tags if isinstance(t, dict)):
@@ -125,6 +226,6 @@ def with_events_route(document: dict[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def served(resolver: APIGatewayRestResolver) -> str:
-    """The document served at ``/v1/openapi.json``: the resolver's routes, and ``POST /v1/events`` (served by
-    ingest_trigger behind the same API); made once per resolver."""
+    """The document served at ``/v1/openapi.json``: the resolver's routes, and ``POST /v1/events`` and the
+    Segment-compatible routes (served by ingest_trigger behind the same API); made once per resolver."""
     return json.dumps(with_events_route(json.loads(resolver.get_openapi_json_schema())), indent=2)

@@ -7,18 +7,21 @@ hash, which is what a presented key is looked up by (and then compared with in c
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from automations.engine.email import sender_allowed
 from automations.errors import AutomationsError, FieldError
 from automations.ports import (
     ROOT,
+    TOUCH_INTERVAL,
     AccessPorts,
     ApiKey,
     ConflictError,
@@ -39,6 +42,9 @@ MAX_SECRET = 200
 #: ``admin`` (it is answered 404 anyway, but an unlisted route is never open).
 ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/events"): Scope.EVENTS_WRITE,
+    ("POST", "/v1/track"): Scope.EVENTS_WRITE,
+    ("POST", "/v1/identify"): Scope.EVENTS_WRITE,
+    ("POST", "/v1/batch"): Scope.EVENTS_WRITE,
     ("GET", "/v1/automations"): Scope.AUTOMATIONS_READ,
     ("POST", "/v1/automations"): Scope.AUTOMATIONS_WRITE,
     ("POST", "/v1/automations/validate"): Scope.AUTOMATIONS_READ,
@@ -195,11 +201,29 @@ def is_root_key(root_secret: str, presented: str | None) -> bool:
     return hmac.compare_digest(root_secret.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass"))
 
 
+def presented_key(headers: Mapping[str, object] | None) -> str | None:
+    """The key a request presents: the ``x-api-key`` header (any case), or else the username of HTTP Basic
+    authorization (``Authorization: Basic base64(key:)``, as Segment's SDKs send their write key)."""
+    named = {str(name).lower(): value for name, value in (headers or {}).items() if isinstance(value, str)}
+    key = named.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, credentials = named.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username = decoded.partition(":")[0].strip()
+    return username or None
+
+
 def authenticate(access: AccessPorts, presented: str | None) -> ApiKey | None:
     """The active key whose secret was presented; None for no key, an unknown one or a revoked one.
 
-    A key's ``last_used_at`` is written at most once a minute, and a failure to write it is no reason to refuse
-    the key.
+    A key's ``last_used_at`` is written at most once a minute (not even tried when the key just read says it was
+    written less than a minute ago), and a failure to write it is no reason to refuse the key.
     """
     # Any secret is looked up by its hash (not only ``ak_…`` ones): the local stack's ``local-dev-key`` is stored
     # as a key too, and a secret no key was created with has no stored hash.
@@ -211,7 +235,10 @@ def authenticate(access: AccessPorts, presented: str | None) -> ApiKey | None:
         return None
     # When a key was last used is a hint for its owner: failing to write it refuses no one.
     with contextlib.suppress(Exception):
-        access.keys.touch(digest, access.clock.now())
+        now = access.clock.now()
+        last = found.key.last_used_at
+        if last is None or now - last >= TOUCH_INTERVAL:
+            access.keys.touch(digest, now)
     return found.key
 
 

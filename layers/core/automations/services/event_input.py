@@ -79,12 +79,13 @@ def request_body(body: str | None, base64_encoded: bool | None) -> str | bytes |
         raise BadJsonError("the request body is marked as base64 but is not valid base64") from None
 
 
-def read_json(raw: str | bytes) -> Any:
+def read_json(raw: str | bytes, levels: int = _PARSED_LEVELS) -> Any:
     """The JSON of a body (bytes as UTF-8, where bytes that are not become unpaired surrogates, refused
-    later at the field holding them); whatever nests deeper than an event may is cut off unread."""
+    later at the field holding them); whatever nests deeper than ``levels`` (by default, what an event of
+    ``{"events": [...]}`` may hold, and one level more) is cut off unread."""
     text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
     text = text.removeprefix("\ufeff")
-    cut = cut_deep(text, _PARSED_LEVELS)
+    cut = cut_deep(text, levels)
     try:
         return json.loads(cut)
     except RecursionError:
