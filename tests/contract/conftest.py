@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from automations.ports import (
     SendTransientError,
 )
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from moto.dynamodb.responses import DynamoHandler
 
 from tests.support.aws import REGION, Stack, aws_stack
 from tests.support.fakes import Fakes, FakeSecrets
@@ -175,3 +177,18 @@ def access(request: pytest.FixtureRequest) -> AccessPorts:
 def workspace() -> str:
     """A workspace id no other test uses."""
     return f"ws{next(_workspaces)}"
+
+
+@pytest.fixture
+def one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Moto answers each DynamoDB request atomically, as DynamoDB does (its own tables do not: a cancelled
+    transaction puts back a copy of the table taken before it). The store's reads and writes still interleave."""
+    lock = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic(self: DynamoHandler) -> Any:
+        with lock:
+            return call_action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", atomic)
+    yield

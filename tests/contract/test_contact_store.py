@@ -4,8 +4,7 @@ ledger key applied once), never losing a concurrent change; listed by label and 
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,6 @@ from automations.adapters.dynamodb.tables import bind
 from automations.ports.errors import InvalidInputError
 from automations.ports.protocols import ContactStore
 from automations.ports.values import MAX_LABEL_CHANGES, ContactChange, ContactPatch, ContactProfile
-from moto.dynamodb.responses import DynamoHandler
 
 from tests.contract.conftest import START
 from tests.support.aws import Stack
@@ -45,21 +43,6 @@ def store_of(request: pytest.FixtureRequest) -> StoreOf:
 def contacts(store_of: StoreOf) -> ContactStore:
     """The store of a workspace no other test uses."""
     return store_of(f"contacts{next(_workspaces)}")
-
-
-@pytest.fixture
-def one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Moto answers each DynamoDB request atomically, as DynamoDB does (its own tables do not: a cancelled
-    transaction puts back a copy of the table taken before it). The store's reads and writes still interleave."""
-    lock = threading.Lock()
-    call_action = DynamoHandler.call_action
-
-    def atomic(self: DynamoHandler) -> Any:
-        with lock:
-            return call_action(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", atomic)
-    yield
 
 
 def people(contacts: ContactStore, **listing: Any) -> list[str]:

@@ -73,3 +73,47 @@ def test_an_automation_gives_a_label_and_points_seen_on_the_contact(local_stack:
     assert contact["profile"]["labels"] == ["regular"] and contact["profile"]["points"] == 100
     [run] = contact["runs"]
     assert run["status"] == "completed"
+
+
+def test_a_coupon_reaches_the_email_a_task_is_listed_and_bus_events_are_seen(local_stack: LocalStackClient) -> None:
+    local_stack.require("ingest_trigger", "manage_api")
+    tag = uuid.uuid4().hex[:8]
+    person = f"c_actions_{tag}"
+    address = f"ana-{tag}@example.com"
+    automation = {
+        "id": f"welcome-back-{tag}",
+        "name": "Welcome back with a coupon",
+        "status": "active",
+        "trigger": {"event": f"client.back.{tag}"},
+        "steps": [
+            {"id": "coupon", "issue_coupon": {"pool": "comeback"}},
+            {"id": "call", "create_task": {"title": "Call {{ contact.first_name }}", "assignee": "owner@acme.example"}},
+            {
+                "id": "chat",
+                "put_event": {"detail_type": f"chat.requested.{tag}", "detail": {"to": "{{ contact.id }}"}},
+            },
+            {
+                "id": "mail",
+                "send_email": {
+                    "to": {"trigger_contact": True},
+                    "subject": "Your code",
+                    "html": "<p>Code {{ steps.coupon.code }}, task {{ steps.call.id }}</p>",
+                },
+            },
+        ],
+    }
+    created = local_stack.request("POST", "/v1/automations", automation)
+    assert created.status == 201, created.text
+    event = {
+        "id": f"evt_back_{tag}",
+        "type": f"client.back.{tag}",
+        "contact": {"id": person, "email": address, "first_name": "Ana"},
+    }
+    assert local_stack.request("POST", "/v1/events", event).status == 202
+    email = local_stack.wait_for_email(address, "Your code")
+    assert "Code COMEBACK-" in str(email)
+    tasks = local_stack.request("GET", "/v1/tasks?assignee=owner@acme.example").json()["tasks"]
+    assert any(t["title"] == "Call Ana" and t["person"] == person for t in tasks), tasks
+    seen = local_stack.request("GET", "/_local/bus", key=None).json()["events"]
+    types = {e["detail-type"] for e in seen if (e.get("detail") or {}).get("contact", {}).get("id") == person}
+    assert {f"chat.requested.{tag}", "task.created"} <= types, types

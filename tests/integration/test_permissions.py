@@ -3,12 +3,12 @@
 Every AWS request a handler makes is recorded (who made it, which action on which resource; see
 ``tests/support/recorder.py``) while the main flows run through the handlers: the three fault-injection
 scenarios, a welcome series (an email at once, two delays, a one-click unsubscribe, a throttled send), the
-reputation guard ending a waiting run, a run that outlived its automation's deactivation, and the operators'
-routes, and the retries AWS makes (an event posted again, a reply lost, an SES event that names only its
-message id), a run that keeps its run key across two delays, an nth trigger and a sender paced to the
-account's SES rate. The template, translated offline by aws-sam-translator, gives each function's role; each
-recorded request must be allowed by it, and each grant of a role must allow at least one recorded request,
-unless :data:`UNUSED` says why not.
+reputation guard ending a waiting run, a run that outlived its automation's deactivation, the operators'
+routes (tasks and coupon pools among them), and the retries AWS makes (an event posted again, a reply lost, an
+SES event that names only its message id), a run that keeps its run key across two delays, an nth trigger and
+a sender paced to the account's SES rate. The template, translated offline by aws-sam-translator, gives each
+function's role; each recorded request must be allowed by it, and each grant of a role must allow at least one
+recorded request, unless :data:`UNUSED` says why not.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import botocore.session
 import pytest
 from automations.observability import logger
-from automations.ports import ROOT
+from automations.ports import ROOT, Task
 from automations.services import access
 from automations.services import deps as deps_module
 from automations.settings import Settings
@@ -39,6 +39,14 @@ from tests.support.scenarios import SCENARIOS, World, at, world
 
 #: Grants no recorded request uses, each with the reason it stays.
 UNUSED: dict[tuple[str, str], str] = {
+    ("EvaluateStepFunction", "ContactProfiles dynamodb:ConditionCheckItem"): (
+        "used when an update_contact step after a delay asks for what the profile has already (the profile is"
+        " checked and the step's ledger written): the same request ingest_trigger makes in the contacts flow"
+    ),
+    ("EvaluateStepFunction", "TasksAndCoupons dynamodb:GetItem"): (
+        "used when a step that made a task is retried: the task made before is read back (the fault injection"
+        " makes those requests)"
+    ),
     ("IngestTriggerFunction", "IngestTriggerFunctionEventInvokeConfigOnFailureSQSPolicy (added by SAM)"): (
         "used by Lambda itself: failed asynchronous invocations (events from the bus) go with their error to the"
         " OnFailure destination"
@@ -72,7 +80,7 @@ def welcome_series(scene: World) -> None:
     pipeline, stack = scene.pipeline, scene.stack
     pipeline.bounces = frozenset()
     steps = definition("new-lead-welcome")["steps"]
-    second = {**steps[2], "id": "second-offer"}
+    second = {**next(s for s in steps if s.get("id") == "first-offer"), "id": "second-offer"}
     activate(stack, "new-lead-welcome", steps=[*steps, {"delay": "2d"}, second])
     pipeline.post(sample("new-lead-welcome", "evt_lead", occurred_at=at(stack.clock.now())))
     with scene.tap.failing(Fault(1, "before", error=throttled, name="sesv2:SendEmail")):
@@ -280,20 +288,65 @@ def contacts(scene: World) -> None:
         "name": "A lost lead",
         "status": "active",
         "trigger": {"event": "lead.lost"},
-        "steps": [{"id": "mark", "update_contact": {"add_labels": ["lost", "vip"], "remove_labels": ["lead"]}}],
+        "steps": [
+            {"id": "mark", "update_contact": {"add_labels": ["lost", "vip"], "remove_labels": ["lead"]}},
+            {"id": "coupon", "issue_coupon": {"pool": "winback"}},
+            {"id": "call", "create_task": {"title": "Call {{ contact.id }}"}},
+            {
+                "id": "chat",
+                "put_event": {"detail_type": "chat.message.requested", "detail": {"code": "{{ steps.coupon.code }}"}},
+            },
+        ],
     }
+    scene.stack.deps.coupons.load("winback", ["W-1"], scene.stack.clock.now())
     assert pipeline.keyed("default", "POST", "/v1/automations", lost)[0] == 201
     assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"add_labels": ["lead"]})[0] == 200
     pipeline.post({"id": "evt_lost", "type": "lead.lost", "contact": {"id": "c_1"}})
+    # Lost again: the change it asks for is made already (the profile only checked, the step's ledger written)
+    pipeline.post({"id": "evt_lost_again", "type": "lead.lost", "contact": {"id": "c_1"}})
     for query in ({"label": "vip"}, {"q": "ana"}, {"limit": "1"}):
         assert pipeline.keyed("default", "GET", "/v1/contacts", query=query)[0] == 200
     assert pipeline.keyed("default", "GET", "/v1/contacts/c_1")[0] == 200
+
+
+def tasks_and_coupons(scene: World) -> None:
+    """The routes of tasks and coupon pools: a task (made as a create_task step makes it) listed, by status, and
+    marked done twice (the second time it is read: done already); codes loaded into a pool twice (the second
+    time one is in the pool already), the pool's counts and every pool's."""
+    scene.fresh()
+    pipeline, now = scene.pipeline, scene.stack.clock.now()
+    task = Task(
+        workspace="default",
+        id="task_flow",
+        title="Call Ana about quote 2026-117",
+        description=None,
+        assignee="owner@acme.example",
+        due_at=now + timedelta(days=2),
+        status="open",
+        person="c_42",
+        automation_id="quote-follow-up",
+        run_id="run_flow",
+        step="call",
+        created_at=now,
+        updated_at=now,
+    )
+    deps_module.get_deps("default").tasks.create(task)
+    for query in (None, {"status": "open"}, {"assignee": "owner@acme.example", "limit": "1"}):
+        assert pipeline.keyed("default", "GET", "/v1/tasks", query=query)[0] == 200
+    for _ in range(2):
+        assert pipeline.keyed("default", "PATCH", "/v1/tasks/task_flow", {"status": "done"})[0] == 200
+    assert pipeline.keyed("default", "PATCH", "/v1/tasks/task_none", {"status": "done"})[0] == 404
+    for codes in (["A1", "A2"], ["A2", "A3"]):
+        assert pipeline.keyed("default", "POST", "/v1/coupon-pools/spring-10/codes", {"codes": codes})[0] == 201
+    assert pipeline.keyed("default", "GET", "/v1/coupon-pools/spring-10")[1]["left"] == 3
+    assert pipeline.keyed("default", "GET", "/v1/coupon-pools")[0] == 200
 
 
 FLOWS: tuple[Callable[[World], None], ...] = (
     authorizer,
     workspaces,
     contacts,
+    tasks_and_coupons,
     scenarios,
     welcome_series,
     reputation_guard,

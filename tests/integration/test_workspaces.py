@@ -9,7 +9,6 @@ Workspace ``default`` is the stack's own; ``acme`` is created with the root key,
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote
 
 import boto3
@@ -37,17 +36,8 @@ def two(monkeypatch: pytest.MonkeyPatch, aws_tap: AwsTap) -> Iterator[Pipeline]:
         yield Pipeline(stack, aws_tap)
 
 
-def call(
-    pipeline: Pipeline,
-    workspace: str,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    scopes: str = "admin",
-    query: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    return pipeline.keyed(workspace, method, path, body, scopes=scopes, query=query)
+#: One request with the authorizer's context of a key of a workspace (``""``: the root key).
+call = Pipeline.keyed
 
 
 def create_acme(pipeline: Pipeline) -> None:

@@ -120,6 +120,7 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
         "messages_table": "test-messages",
         "stats_table": "test-stats",
         "contacts_table": "test-contacts",
+        "actions_table": "test-actions",
         "keys_table": "test-keys",
         "workspaces_table": "test-workspaces",
         "email_queue_url": queue_url,

@@ -3,8 +3,9 @@
 Each keeps its adapter's conditional semantics: a run is created only when no lock holds (and says which),
 saved only at the revision and position read; an event id is stored once; a message is claimed once unless
 it was released as ``retrying``, and a provider's event applies to it once, only to the record as it was read;
-counters ``ADD``; schedules go by name. ``tests/contract`` runs the same suite
-against each fake and its adapter, so that they cannot drift. A lock per fake makes each operation atomic, as
+counters ``ADD``; schedules go by name; a task is made once by its id; a coupon code is claimed once, and a
+claimant that claims again gets its code again. ``tests/contract`` runs the same suite against each fake and its
+adapter, so that they cannot drift. A lock per fake makes each operation atomic, as
 a conditional write is.
 
 :class:`Fakes` builds all of them for one workspace, the stores sharing one :class:`FakeStatsStore` (runs,
@@ -66,10 +67,21 @@ from automations.ports.values import (
     ContactListing,
     ContactPatch,
     ContactProfile,
+    CouponCounts,
+    Task,
+    TaskListing,
+    check_claimant,
+    check_codes,
     check_ledger_key,
     check_person,
+    check_pool,
+    check_task,
+    check_task_status,
     contact_cursor,
+    is_task_id,
     json_value,
+    task_cursor,
+    task_order,
 )
 
 
@@ -957,6 +969,120 @@ class FakeContactStore:
             return self.book.profiles.pop((self.workspace, person), None) is not None
 
 
+# --- tasks and coupon pools ------------------------------------------------------------------------------------
+
+
+class TaskBook(_Atomic):
+    """Every workspace's tasks, by (workspace, id)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks: dict[tuple[str, str], Task] = {}
+
+
+class FakeTaskStore:
+    """The tasks of one workspace, in a :class:`TaskBook`; each made once by its id."""
+
+    def __init__(self, workspace: str, book: TaskBook | None = None) -> None:
+        self.workspace = workspace
+        self.book = book if book is not None else TaskBook()
+
+    def create(self, task: Task) -> Task:
+        task = check_task(replace(task, workspace=self.workspace))
+        with self.book._lock:
+            return self.book.tasks.setdefault((self.workspace, task.id), task)
+
+    def get(self, task_id: str) -> Task | None:
+        if not is_task_id(task_id):
+            return None
+        return self.book.tasks.get((self.workspace, task_id))
+
+    def list(
+        self, *, status: str | None = None, assignee: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[Task], str | None]:
+        listing = TaskListing.parse(status=status, assignee=assignee, limit=limit, cursor=cursor)
+        with self.book._lock:
+            mine = [task for (workspace, _), task in self.book.tasks.items() if workspace == self.workspace]
+        found = [
+            task
+            for task in sorted(mine, key=task_order, reverse=True)
+            if listing.wants(task) and (listing.before is None or task_order(task) < listing.before)
+        ]
+        page = found[: listing.limit]
+        return page, task_cursor(page[-1]) if len(found) > listing.limit else None
+
+    def set_status(self, task_id: str, status: str, now: datetime) -> Task:
+        wanted = check_task_status(status)
+        with self.book._lock:
+            found = self.get(task_id)
+            if found is None:
+                raise NotFoundError(f"no task {task_id!r}")
+            if found.status != wanted:
+                found = replace(found, status=wanted, updated_at=_utc(now))
+                self.book.tasks[(self.workspace, task_id)] = found
+            return found
+
+
+@dataclass
+class _Pool:
+    unused: dict[str, None] = field(default_factory=dict)  # codes left to claim, in the order loaded
+    claimed: dict[str, str] = field(default_factory=dict)  # code -> claimant
+    by: dict[str, str] = field(default_factory=dict)  # claimant -> code
+
+
+class CouponBook(_Atomic):
+    """Every workspace's coupon pools, by (workspace, pool)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pools: dict[tuple[str, str], _Pool] = {}
+
+
+class FakeCouponStore:
+    """The coupon pools of one workspace, in a :class:`CouponBook`: a claimant gets the first code left, once."""
+
+    def __init__(self, workspace: str, book: CouponBook | None = None) -> None:
+        self.workspace = workspace
+        self.book = book if book is not None else CouponBook()
+
+    def load(self, pool: str, codes: Sequence[str], now: datetime) -> int:
+        pool = check_pool(pool)
+        wanted = check_codes(codes)
+        with self.book._lock:
+            found = self.book.pools.setdefault((self.workspace, pool), _Pool())
+            new = [code for code in wanted if code not in found.unused and code not in found.claimed]
+            found.unused.update(dict.fromkeys(new))
+            return len(new)
+
+    def claim(self, pool: str, claimant: str, now: datetime) -> str | None:
+        pool = check_pool(pool)
+        claimant = check_claimant(claimant)
+        with self.book._lock:
+            found = self.book.pools.get((self.workspace, pool))
+            if found is None:
+                return None
+            if claimant in found.by:
+                return found.by[claimant]
+            if not found.unused:
+                return None
+            code = next(iter(found.unused))
+            del found.unused[code]
+            found.claimed[code] = claimant
+            found.by[claimant] = code
+            return code
+
+    def counts(self, pool: str) -> CouponCounts:
+        pool = check_pool(pool)
+        with self.book._lock:
+            found = self.book.pools.get((self.workspace, pool)) or _Pool()
+            return CouponCounts(pool=pool, left=len(found.unused), claimed=len(found.claimed))
+
+    def pools(self) -> builtins.list[CouponCounts]:
+        with self.book._lock:
+            mine = sorted(pool for workspace, pool in self.book.pools if workspace == self.workspace)
+        return [self.counts(pool) for pool in mine]
+
+
 # --- all of them ----------------------------------------------------------------------------------------------
 
 
@@ -981,6 +1107,8 @@ class Fakes:
     keys: FakeKeyStore = field(default_factory=FakeKeyStore)
     workspaces: FakeWorkspaceStore = field(default_factory=FakeWorkspaceStore)
     contacts: FakeContactStore = field(init=False)
+    tasks: FakeTaskStore = field(init=False)
+    coupons: FakeCouponStore = field(init=False)
     #: The stack's workspaces (this one included), each with stores of its own and the rest shared.
     stack: dict[str, Fakes] = field(default_factory=dict, repr=False)
 
@@ -990,6 +1118,8 @@ class Fakes:
         self.suppressions = FakeSuppressionStore(self.stats)
         self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
         self.contacts = FakeContactStore(self.workspace)
+        self.tasks = FakeTaskStore(self.workspace)
+        self.coupons = FakeCouponStore(self.workspace)
         self.stack.setdefault(self.workspace, self)
 
     def in_workspace(self, workspace: str) -> Fakes:
@@ -1026,6 +1156,8 @@ class Fakes:
             suppressions=self.suppressions,
             stats=self.stats,
             contacts=self.contacts,
+            tasks=self.tasks,
+            coupons=self.coupons,
             scheduler=self.scheduler,
             bus=self.bus,
             email_queue=self.email_queue,

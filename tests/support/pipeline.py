@@ -145,10 +145,18 @@ class Pipeline:
         return answer
 
     def http(
-        self, function: str, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None
+        self,
+        function: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        authorizer: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """One request through API Gateway (REST proxy event) to a function: its status and its body
-        (parsed when JSON). ``body`` is sent as JSON, or as is when it is a string."""
+        (parsed when JSON). ``body`` is sent as JSON, or as is when it is a string; ``authorizer`` is the
+        context the authorizer answered (none: the request has no authorizer context)."""
         request = load_event("apigw_post_event.json")
         request.update(
             httpMethod=method,
@@ -162,8 +170,10 @@ class Pipeline:
             request["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
             request["multiValueHeaders"]["Content-Type"] = ["application/x-www-form-urlencoded"]
         request["requestContext"].update(httpMethod=method, path=f"/prod{path}", resourcePath=path)
+        if authorizer is not None:
+            request["requestContext"]["authorizer"] = authorizer
         response = self.invoke(function, request)
-        text = response["body"]
+        text = response.get("body") or ""
         content_type = (response.get("multiValueHeaders") or {}).get("Content-Type", [""])[0]
         return int(response["statusCode"]), json.loads(text) if content_type == "application/json" else text
 
@@ -179,20 +189,9 @@ class Pipeline:
     ) -> tuple[int, Any]:
         """One API request with the authorizer's context of a key of ``workspace`` (``""``: the root key, with
         ``scopes="root"``), to manage_api (ingest_trigger for ``POST /v1/events``): its status and JSON body."""
-        request = load_event("apigw_post_event.json")
-        request.update(
-            httpMethod=method,
-            path=path,
-            resource=path,
-            queryStringParameters=query,
-            multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
-            body=None if body is None else json.dumps(body),
-        )
-        request["requestContext"].update(httpMethod=method, path=f"/prod{path}", resourcePath=path)
-        request["requestContext"]["authorizer"] = {"workspace": workspace, "scopes": scopes, "key_id": "k_test"}
-        response = self.invoke("ingest_trigger" if path == "/v1/events" else "manage_api", request)
-        text = response.get("body") or ""
-        return int(response["statusCode"]), json.loads(text) if text.startswith(("{", "[")) else text
+        function = "ingest_trigger" if path == "/v1/events" else "manage_api"
+        context = {"workspace": workspace, "scopes": scopes, "key_id": "k_test"}
+        return self.http(function, method, path, body, query=query, authorizer=context)
 
     # --- EventBridge Scheduler ----------------------------------------------------------------------------
 

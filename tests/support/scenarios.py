@@ -42,6 +42,7 @@ TABLES = (
     "messages_table",
     "stats_table",
     "contacts_table",
+    "actions_table",
     "keys_table",
     "workspaces_table",
 )
@@ -143,6 +144,8 @@ class Outcome:
     events: tuple[str, ...] = ()  # stored, and processed
     points: Mapping[str, int] = field(default_factory=dict)  # person: their profile's points
     badges: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # person: their profile's badges
+    tasks: int = 0  # tasks made (one per run and step)
+    claimed: Mapping[str, int] = field(default_factory=dict)  # coupon pool: codes claimed
 
 
 def _items(stack: Stack, setting: str) -> list[dict[str, Any]]:
@@ -259,6 +262,13 @@ def check(world: World, expected: Outcome) -> list[str]:
         got_badges = () if profile is None else tuple(sorted(profile.get("badges") or ()))
         if got_badges != badges:
             problems.append(f"{person} has the badges {got_badges}, expected {badges}")
+    made = len(stack.deps.tasks.list(limit=100)[0])
+    if made != expected.tasks:
+        problems.append(f"{made} tasks made, expected {expected.tasks} (one per run and step)")
+    for pool, claimed in expected.claimed.items():
+        got_claimed = stack.deps.coupons.counts(pool).claimed
+        if got_claimed != claimed:
+            problems.append(f"{got_claimed} codes of {pool} claimed, expected {claimed} (one per run and step)")
     suppressed = {str(i["address"]) for i in contacts if i["sk"] == "suppressed#bounce"}
     if suppressed != set(expected.suppressed):
         problems.append(f"suppressed after a bounce: {sorted(suppressed)}, expected {sorted(expected.suppressed)}")
@@ -388,9 +398,11 @@ class Reward(Scenario):
             "send_email": {
                 "to": {"trigger_contact": True},
                 "subject": "You have {{ contact.points }} points",
-                "html": "<p>Thank you, {{ contact.first_name }}!</p>",
+                "html": "<p>Thank you, {{ contact.first_name }}! Your code: {{ steps.coupon.code }}</p>",
             },
         }
+        coupon = {"id": "coupon", "issue_coupon": {"pool": "thanks"}}
+        task = {"id": "call", "create_task": {"title": "Call {{ contact.first_name }}", "due": "1d"}}
         award = {
             "id": "award",
             "update_contact": {"add_points": 100, "add_badges": ["regular"], "remove_labels": ["new"]},
@@ -400,8 +412,9 @@ class Reward(Scenario):
             "name": "Reward a check-in",
             "status": "active",
             "trigger": {"event": "checkin.created"},
-            "steps": [{"delay": "1d"}, award, email],
+            "steps": [{"delay": "1d"}, award, coupon, task, email],
         }
+        stack.deps.coupons.load("thanks", ["T-1", "T-2", "T-3"], stack.clock.now())
         lifecycle.create(stack.deps, definition, stack.clock.now())
         stack.deps.contacts.apply("c_42", ContactPatch(labels_add=["new"]), stack.clock.now())
 
@@ -421,6 +434,8 @@ class Reward(Scenario):
             events=("evt_checkin",),
             points={"c_42": 100},
             badges={"c_42": ("regular",)},
+            tasks=1,
+            claimed={"thanks": 1},
         )
 
 

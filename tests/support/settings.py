@@ -16,6 +16,7 @@ REQUIRED: dict[str, Any] = {
     "messages_table": "automations-messages",
     "stats_table": "automations-stats",
     "contacts_table": "automations-contacts",
+    "actions_table": "automations-actions",
     "keys_table": "automations-keys",
     "workspaces_table": "automations-workspaces",
     "email_queue_url": "",

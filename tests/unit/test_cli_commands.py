@@ -419,6 +419,49 @@ def test_test_email_templates_and_new(api: FakeApi) -> None:
     assert api.calls[-1].body == {"template": OVERDUE, "id": "late"}
 
 
+def test_coupon_codes_are_loaded_from_a_file_a_thousand_per_request(api: FakeApi, tmp_path: Path) -> None:
+    codes = tmp_path / "codes.txt"
+    codes.write_text("\n".join([" A0001 ", "", *(f"A{n:04d}" for n in range(1, 1500))]) + "\n")
+
+    def load(call: dict[str, Any]) -> tuple[int, Any]:
+        added = len(call["body"]["codes"]) - 1
+        return 201, {"pool": "spring-10", "added": added, "left": 1498, "claimed": 0}
+
+    api.on("POST", "/v1/coupon-pools/spring-10/codes", load)
+    result = runner.invoke(app, ["coupons", "load", "spring-10", str(codes)])
+
+    assert result.exit_code == 0, result.output
+    assert [len(c.body["codes"]) for c in api.calls] == [1000, 500]
+    assert api.calls[0].body["codes"][:2] == ["A0001", "A0001"]  # the API skips what the pool has
+    assert "1498 code(s) added, 2 skipped; 1498 left, 0 claimed" in result.stdout
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    assert runner.invoke(app, ["coupons", "load", "spring-10", str(empty)]).exit_code == 1
+
+
+def test_coupon_pools_and_tasks_are_listed_and_a_task_marked_done(api: FakeApi) -> None:
+    api.on("GET", "/v1/coupon-pools", (200, {"pools": [{"pool": "spring-10", "left": 3, "claimed": 1}]}))
+    task = {
+        "id": "task_1",
+        "title": "Call Ana",
+        "status": "open",
+        "assignee": "owner@acme.example",
+        "due_at": None,
+        "person": "c_42",
+    }
+    api.on("GET", "/v1/tasks", (200, {"tasks": [task], "next_cursor": "abc"}))
+    api.on("PATCH", "/v1/tasks/task_1", (200, {**task, "status": "done"}))
+
+    pools = runner.invoke(app, ["coupons", "list"])
+    assert pools.exit_code == 0 and "spring-10" in pools.stdout
+    listed = runner.invoke(app, ["tasks", "list", "--status", "open", "--limit", "1"])
+    assert listed.exit_code == 0 and "Call Ana" in listed.stdout and "--cursor abc" in listed.stdout
+    assert api.calls[-1].query == {"status": "open", "limit": "1"}
+    done = runner.invoke(app, ["tasks", "done", "task_1"])
+    assert done.exit_code == 0 and "task task_1 is done" in done.stdout
+    assert api.calls[-1].body == {"status": "done"}
+
+
 def test_version_and_help() -> None:
     assert runner.invoke(app, ["--version"]).stdout.startswith("automations ")
     result = runner.invoke(app, [])

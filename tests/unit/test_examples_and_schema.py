@@ -25,6 +25,8 @@ SCENARIOS = {
     "no-show-follow-up",
     "recurring-payment-cancelled",
     "quote-accepted",
+    "we-miss-you-coupon",
+    "booking-cancelled-chat",
 }
 
 

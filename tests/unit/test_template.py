@@ -127,7 +127,7 @@ def test_translation_yields_the_resources_the_product_needs(translated: Path) ->
     resources = json.loads(translated.read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
     assert kinds.count("AWS::Lambda::Function") == 6
-    assert kinds.count("AWS::DynamoDB::Table") == 9
+    assert kinds.count("AWS::DynamoDB::Table") == 10
     assert "AWS::ApiGateway::UsagePlan" not in kinds and "AWS::ApiGateway::ApiKey" not in kinds
     assert "AWS::Events::Rule" in kinds and "AWS::Lambda::EventSourceMapping" in kinds
     assert "AWS::SNS::Subscription" in kinds

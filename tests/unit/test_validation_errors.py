@@ -348,13 +348,17 @@ def test_subject_on_two_lines() -> None:
     assert error == FieldError("steps[0].send_email.subject", "must be on one line")
 
 
+KINDS = "delay, if, send_email, update_contact, create_task, issue_coupon, put_event"
+
+
 def test_step_with_two_kinds() -> None:
     # Given a step that is both a delay and an email
     # When it is loaded
     error = only_error(definition(lambda d: d["steps"][0].update(delay="1d")))
     # Then the step is named, with what was found
     assert error == FieldError(
-        "steps[0]", "a step needs exactly one of delay, if, send_email, update_contact (found: delay, send_email)"
+        "steps[0]",
+        f"a step needs exactly one of {KINDS} (found: delay, send_email)",
     )
 
 
@@ -364,7 +368,8 @@ def test_step_with_no_kind() -> None:
     error = only_error(definition(lambda d: d["steps"].append({"id": "nothing"})))
     # Then the step is named
     assert error == FieldError(
-        "steps[1]", "a step needs exactly one of delay, if, send_email, update_contact (found: none)"
+        "steps[1]",
+        f"a step needs exactly one of {KINDS} (found: none)",
     )
 
 

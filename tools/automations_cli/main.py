@@ -621,6 +621,105 @@ def contact(
         show(render.contact_view(body))
 
 
+# --- tasks, coupon pools ----------------------------------------------------------------------------------
+
+tasks_app = typer.Typer(help="The tasks automations made: list them, mark them done.")
+coupons_app = typer.Typer(help="Coupon pools: load codes, see what is left and claimed.")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(coupons_app, name="coupons")
+
+#: The most codes one request loads (the API's limit): a longer file is loaded in several requests.
+CODES_PER_REQUEST = 1000
+
+
+@tasks_app.command("list")
+@api_command
+def tasks_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only open or done ones.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this assignee's.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first.")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="The next page's cursor, as the previous page printed it.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List tasks, newest first."""
+    body = _client(ctx).get("/v1/tasks", status=status, assignee=assignee, limit=limit, cursor=cursor)
+    if as_json:
+        emit_json(body)
+        return
+    rows = [
+        [t["id"], t["status"], t["title"], t.get("assignee") or "", t.get("due_at") or "", t.get("person") or ""]
+        for t in body["tasks"]
+    ]
+    show(_table(["id", "status", "title", "assignee", "due", "person"], rows))
+    if body.get("next_cursor"):
+        show(Text(f"more: --cursor {body['next_cursor']}"))
+
+
+@tasks_app.command("done")
+@api_command
+def tasks_done(
+    ctx: typer.Context,
+    task_id: Annotated[str, typer.Argument(help="The task's id (see `automations tasks list`).")],
+    reopen: Annotated[bool, typer.Option("--reopen", help="Mark it open again instead.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Mark a task done (or open again)."""
+    status = "open" if reopen else "done"
+    body = _client(ctx).request("PATCH", f"/v1/tasks/{segment(task_id)}", body={"status": status})
+    if as_json:
+        emit_json(body)
+    else:
+        show(Text(f"task {body['id']} is {body['status']}"))
+
+
+def read_codes(source: str) -> list[str]:
+    """The codes of a file (or ``-``: stdin), one per line; blank lines and surrounding spaces are ignored."""
+    if source == "-":
+        text = sys.stdin.read()
+    elif Path(source).is_file():
+        text = Path(source).read_text("utf-8")
+    else:
+        fail(f"codes: no such file: {source!r}")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@coupons_app.command("load")
+@api_command
+def coupons_load(
+    ctx: typer.Context,
+    pool: Annotated[str, typer.Argument(help="The pool: a-z, 0-9, '_' and '-' (made by its first load).")],
+    source: Annotated[str, typer.Argument(help="A file of codes, one per line, or - for stdin.", show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Load codes into a pool (1000 per request); codes the pool has already are skipped."""
+    codes = read_codes(source)
+    if not codes:
+        fail(f"{source}: no codes")
+    added, answer = 0, dict[str, Any]()
+    for start in range(0, len(codes), CODES_PER_REQUEST):
+        batch = codes[start : start + CODES_PER_REQUEST]
+        answer = _client(ctx).post(f"/v1/coupon-pools/{segment(pool)}/codes", {"codes": batch})
+        added += int(answer["added"])
+    result = {**answer, "added": added}
+    if as_json:
+        emit_json(result)
+    else:
+        counts = f"{result['left']} left, {result['claimed']} claimed"
+        show(Text(f"{pool}: {added} code(s) added, {len(codes) - added} skipped; {counts}"))
+
+
+@coupons_app.command("list")
+@api_command
+def coupons_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Every pool with its codes left and claimed."""
+    body = _client(ctx).get("/v1/coupon-pools")
+    if as_json:
+        emit_json(body)
+        return
+    show(_table(["pool", "left", "claimed"], ([p["pool"], str(p["left"]), str(p["claimed"])] for p in body["pools"])))
+
+
 # --- keys, workspaces -------------------------------------------------------------------------------------
 
 keys_app = typer.Typer(help="The keys of the API key's workspace (an admin key): create, list, revoke.")

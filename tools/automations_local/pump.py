@@ -176,6 +176,10 @@ class Outbox:
             return list(reversed(self._emails))
 
 
+#: How many bus events GET /_local/bus keeps.
+BUS_LOG_SIZE = 500
+
+
 @dataclass
 class Pump:
     functions: Functions
@@ -195,6 +199,9 @@ class Pump:
     _fired_kept: set[tuple[str, ...]] = field(default_factory=set)
     _notifications: deque[_Notification] = field(default_factory=deque)
     _bus_targets: list[tuple[BusSource, Queue]] = field(default_factory=list)
+    #: Every event put on the stack's buses (what GET /_local/bus shows), the latest last.
+    bus_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=BUS_LOG_SIZE))
+    _bus_watch: list[str] = field(default_factory=list)
     _warned: set[str] = field(default_factory=set)
 
     # --- life cycle ----------------------------------------------------------------------------------------
@@ -507,10 +514,26 @@ class Pump:
             events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern), State="ENABLED")
             events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": source.function, "Arn": arn}])
             self._bus_targets.append((source, Queue(name, name, url, arn)))
+        # One more rule per bus, for GET /_local/bus: every event of the account, into a queue read by the pump
+        for bus in sorted(set(self.provisioned.buses.values())):
+            name = f"{stack}-{bus}-watch"[:80]
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            rule = f"{stack}-watch"[:64]
+            events.put_rule(
+                Name=rule, EventBusName=bus, EventPattern=json.dumps({"account": [ACCOUNT]}), State="ENABLED"
+            )
+            events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "watch", "Arn": arn}])
+            self._bus_watch.append(url)
 
     def drain_buses(self) -> int:
         handled = 0
         sqs = self.client("sqs")
+        for url in self._bus_watch:
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                for message in messages:
+                    self.bus_log.append(json.loads(message["Body"]))
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         for source, queue in self._bus_targets:
             if not self.functions.ready(source.function):
                 continue

@@ -9,7 +9,7 @@
 - ``GET /_local/outbox`` (JSON, newest first), ``GET /_local/outbox.html`` (every email rendered),
   ``GET /_local/open?m=`` (the tracking pixel), ``GET /_local/click?m=&u=`` (publishes Open and Click, then
   redirects), ``GET|POST /_local/clock`` (the stack's time; ``{"advance": "3d"}`` moves it and fires what
-  became due), ``GET /_local/status``.
+  became due), ``GET /_local/bus`` (the events put on the stack's bus, newest first), ``GET /_local/status``.
 
 After every request the pump runs until nothing is left to do, so what a request caused (emails, SES
 events) is visible to the next one.
@@ -179,6 +179,8 @@ class LocalApp:
         if request.method == "GET":
             if name == "outbox":
                 return self.outbox(request)
+            if name == "bus":
+                return json_answer(200, {"events": list(reversed(self.pump.bus_log))})
             if name == "outbox.html":
                 page = outbox_page(self.pump.outbox.newest_first())
                 return HttpAnswer(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
@@ -249,6 +251,7 @@ class LocalApp:
             ("/_local/outbox.html", "outbox (every email sent, rendered)"),
             ("/_local/outbox", "outbox as JSON"),
             ("/_local/clock", 'the stack\'s clock (POST {"advance": "3d"} to move it)'),
+            ("/_local/bus", "the events put on the stack's bus, newest first"),
             ("/_local/status", "status"),
             ("/v1/swagger", "the API's documentation (needs the x-api-key header)"),
         ]

@@ -37,6 +37,8 @@ DEFAULT_API_KEY = "local-dev-key"
 #: The sender the local stack verifies and sends from unless ``--sender`` says otherwise (the template's
 #: SenderAddress has no default: a deployment must name its own verified identity).
 DEFAULT_SENDER = "hello@example.com"
+#: The coupon pool the examples use, loaded with demonstration codes at start.
+DEMO_POOL = "comeback"
 #: The local SES has no sending quota: emails are paced, but far faster than any real account allows.
 LOCAL_SEND_RATE = 200
 #: The example automations (loaded active unless ``--no-examples``) and their sample events: the template
@@ -316,6 +318,8 @@ class LocalStack:
         from automations.services.deps import get_deps
 
         deps = get_deps()
+        # The pool the coupon example draws from, with demonstration codes (load real ones with the API)
+        deps.coupons.load(DEMO_POOL, [f"COMEBACK-{n:03d}" for n in range(1, 51)], self.clock.now())
         loaded: list[str] = []
         definitions = [p for p in CATALOG.joinpath("automations").iterdir() if p.name.endswith((".yaml", ".yml"))]
         for path in sorted(definitions, key=lambda p: p.name):

@@ -20,12 +20,14 @@ from automations.adapters.dynamodb import tables
 from automations.adapters.dynamodb.automations import DynamoAutomationStore
 from automations.adapters.dynamodb.contacts import DynamoContactStore
 from automations.adapters.dynamodb.counters import DynamoCounterStore
+from automations.adapters.dynamodb.coupons import DynamoCouponStore
 from automations.adapters.dynamodb.events import DynamoEventStore
 from automations.adapters.dynamodb.keys import DynamoKeyStore
 from automations.adapters.dynamodb.messages import DynamoMessageStore
 from automations.adapters.dynamodb.runs import DynamoRunStore
 from automations.adapters.dynamodb.stats import DynamoStatsStore
 from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
+from automations.adapters.dynamodb.tasks import DynamoTaskStore
 from automations.adapters.dynamodb.workspaces import DynamoWorkspaceStore
 from automations.adapters.queue import EmailQueue
 from automations.adapters.scheduler import Scheduler
@@ -63,6 +65,8 @@ def workspace_stores(settings: Settings, workspace: str) -> dict[str, Any]:
         "suppressions": DynamoSuppressionStore(workspace),
         "stats": DynamoStatsStore(workspace),
         "contacts": DynamoContactStore(workspace),
+        "tasks": DynamoTaskStore(workspace),
+        "coupons": DynamoCouponStore(workspace),
     }
 
 

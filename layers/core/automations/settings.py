@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "MESSAGES_TABLE": "messages_table",
     "STATS_TABLE": "stats_table",
     "CONTACTS_TABLE": "contacts_table",
+    "ACTIONS_TABLE": "actions_table",
     "KEYS_TABLE": "keys_table",
     "WORKSPACES_TABLE": "workspaces_table",
     "EMAIL_QUEUE_URL": "email_queue_url",
@@ -64,6 +65,7 @@ class Settings(BaseModel):
     messages_table: str
     stats_table: str
     contacts_table: str
+    actions_table: str
     keys_table: str
     workspaces_table: str
     email_queue_url: str
@@ -204,6 +206,7 @@ REQUIRED_REASONS = {
     "MESSAGES_TABLE": "the name of the messages table",
     "STATS_TABLE": "the name of the stats table",
     "CONTACTS_TABLE": "the name of the contacts table",
+    "ACTIONS_TABLE": "the name of the actions table (tasks and coupon pools)",
     "KEYS_TABLE": "the name of the keys table",
     "WORKSPACES_TABLE": "the name of the workspaces table",
     "EMAIL_QUEUE_URL": "the URL of the email queue",

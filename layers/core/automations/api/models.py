@@ -273,6 +273,48 @@ class ContactOut(BaseModel):
     runs: list[RunSummary] = Field(description="The person's recent runs, newest first.")
 
 
+class TaskOut(BaseModel):
+    id: str
+    title: str
+    description: str | None = None
+    assignee: str | None = Field(default=None, description="Who should do it (as the automation named them).")
+    due_at: str | None = Field(default=None, description="When it is due (ISO 8601), if the step said.")
+    status: Literal["open", "done"]
+    person: str | None = Field(default=None, description="The contact the task is about (its run's person).")
+    automation_id: str | None = Field(default=None, description="The automation whose step made it.")
+    run_id: str | None = None
+    step: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class TaskListOut(BaseModel):
+    tasks: list[TaskOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last one.")
+
+
+class TaskStatusIn(_In):
+    status: str = Field(description="open or done")
+
+
+class CouponCodesIn(_In):
+    codes: list[str] = Field(description="1 to 1000 codes of 1 to 128 printable characters (any the pool has: skipped)")
+
+
+class CouponCountsOut(BaseModel):
+    pool: str
+    left: int = Field(description="Codes left to claim.")
+    claimed: int = Field(description="Codes claimed by automations (each by one run's step).")
+
+
+class CouponLoadOut(CouponCountsOut):
+    added: int = Field(description="Codes this request added (the others were in the pool already).")
+
+
+class CouponPoolListOut(BaseModel):
+    pools: list[CouponCountsOut] = Field(description="Every pool of the workspace, by name.")
+
+
 class EmailTestIn(_In):
     to: EmailAddress = Field(description="Where to send it.")
     event: dict[str, Any] = Field(default_factory=dict, description="A sample trigger event.")

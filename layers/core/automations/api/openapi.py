@@ -26,7 +26,7 @@ ERRORS: dict[int, str] = {
     400: "The body is not JSON, or not UTF-8",
     401: "No API key: send it in the x-api-key header",
     403: "The key is not valid, or lacks the route's scope (the message names it)",
-    404: "No such automation, version, run or template",
+    404: "No such automation, version, run, template or task",
     409: "Conflict: the id exists, the automation changed meanwhile, or it cannot be activated",
     413: "An event over the size limit: each error names the event and its size",
     415: "Unsupported content type: send application/json (a definition may also be application/yaml)",

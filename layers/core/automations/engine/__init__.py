@@ -1,6 +1,15 @@
 """The pure engine: start a run, advance it, and say what must happen as effects. No clock, no AWS."""
 
-from automations.engine.effects import CancelSchedule, ContactUpdate, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.effects import (
+    ActionRequest,
+    BusEvent,
+    CancelSchedule,
+    ContactUpdate,
+    Effect,
+    EmailRequest,
+    Finish,
+    ScheduleStep,
+)
 from automations.engine.machine import (
     Outcome,
     advance,
@@ -8,12 +17,15 @@ from automations.engine.machine import (
     cancel,
     failed_start,
     match_trigger,
+    resume,
     start_run,
     stop,
 )
 from automations.engine.state import Decision, RunState, RunStatus
 
 __all__ = [
+    "ActionRequest",
+    "BusEvent",
     "CancelSchedule",
     "ContactUpdate",
     "Decision",
@@ -29,6 +41,7 @@ __all__ = [
     "cancel",
     "failed_start",
     "match_trigger",
+    "resume",
     "start_run",
     "stop",
 ]

@@ -98,6 +98,38 @@ class ContactUpdate:
 
 
 @dataclass(frozen=True)
+class ActionRequest:
+    """An action whose result the steps after it read (``steps.<step>``): done by the services, which then resume
+    the run with its result (:func:`automations.engine.resume`). ``values`` are the action's rendered fields."""
+
+    workspace: str
+    run_id: str
+    step: str
+    kind: str  # create_task | issue_coupon
+    values: dict[str, Any]
+    person: str | None = None
+    automation_id: str = ""
+
+    @property
+    def claimant(self) -> str:
+        """What makes the action once per run and step (a coupon's claimant, a task's id)."""
+        return f"{self.run_id}:{self.step}"
+
+
+@dataclass(frozen=True)
+class BusEvent:
+    """An event to put on the stack's bus (``put_event``), with an id of its own run and step."""
+
+    workspace: str
+    run_id: str
+    step: str
+    detail_type: str
+    data: dict[str, Any]
+    contact: dict[str, Any]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
 class Finish:
     """The run ended; ``status`` and ``reason`` are recorded on it."""
 
@@ -107,4 +139,4 @@ class Finish:
     reason: str
 
 
-Effect = ScheduleStep | CancelSchedule | EmailRequest | ContactUpdate | Finish
+Effect = ScheduleStep | CancelSchedule | EmailRequest | ContactUpdate | ActionRequest | BusEvent | Finish

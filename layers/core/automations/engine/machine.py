@@ -7,14 +7,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from automations.engine.effects import CancelSchedule, ContactUpdate, Effect, EmailRequest, Finish, ScheduleStep
+from automations.engine.effects import (
+    ActionRequest,
+    BusEvent,
+    CancelSchedule,
+    ContactUpdate,
+    Effect,
+    EmailRequest,
+    Finish,
+    ScheduleStep,
+)
 from automations.engine.email import ONE_CLICK, has_unsubscribe, recipients
 from automations.engine.state import Decision, RunState, RunStatus
 from automations.errors import EngineError, TemplateError
 from automations.language.conditions import MISSING, explain, resolve
 from automations.language.durations import parse_duration
 from automations.language.instants import parse_instant
-from automations.language.model import Automation, DelayUntil, SendEmail
+from automations.language.model import RESULT_ACTIONS, Automation, DelayUntil, SendEmail
 from automations.language.program import Node, Program
 from automations.language.templates import html_to_text, render
 
@@ -29,6 +38,9 @@ class Outcome:
     state: RunState
     effects: list[Effect] = field(default_factory=list)
     noop_reason: str | None = None
+    #: An action the run waits on (its result is for the steps after it): the services do it, then
+    #: :func:`resume` goes on. The run is stored at that step meanwhile.
+    pending: ActionRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,36 @@ def cancel(state: RunState, *, now: datetime, reason: str, status: RunStatus = R
     return Outcome(new, effects)
 
 
+def resume(
+    automation: Automation,
+    state: RunState,
+    *,
+    now: datetime,
+    step: str,
+    result: Mapping[str, Any] | None = None,
+    failure: str | None = None,
+) -> Outcome:
+    """Go on after an action the run waited on (:attr:`Outcome.pending`): its ``result`` becomes ``steps.<step>``
+    for the steps after it; a ``failure`` is recorded and the action's ``on_failure`` says whether the run ends."""
+    _aware(now)
+    program = Program.of(automation)
+    if state.position != step or step not in program:
+        raise EngineError(f"run {state.id} does not wait on action {step!r}")
+    node = program[step]
+    new = state.model_copy(deep=True)
+    new.position = None
+    effects: list[Effect] = []
+    if failure is not None:
+        if _action_failed(node, new, now, failure, effects):
+            return Outcome(new, effects)
+    else:
+        done = dict(result or {})
+        new.context.setdefault("steps", {})[step] = done
+        new.log.append(Decision(at=now, kind=node.step.kind, reason="action done", step=step, details=done))
+    outcome = _run_from(program, automation, new, node.next, now)
+    return Outcome(outcome.state, effects + outcome.effects, pending=outcome.pending)
+
+
 def stop(state: RunState, *, now: datetime, reason: str, step: str) -> list[Effect]:
     """End a run, in place, at an action that could not be done and says ``on_failure: stop``."""
     _aware(now)
@@ -274,6 +316,20 @@ def _run_from(program: Program, automation: Automation, state: RunState, start: 
         elif kind == "update_contact":
             _update_contact(node, state, now, effects)
             position = node.next
+        elif kind == "put_event":
+            if not _put_event(node, state, now, effects):
+                return Outcome(state, effects)
+            position = node.next
+        elif kind in RESULT_ACTIONS:
+            request = _action_request(node, automation, state, now)
+            if request is None:
+                if _action_failed(node, state, now, "its text failed to render", effects):
+                    return Outcome(state, effects)
+                position = node.next
+                continue
+            effects.append(request)
+            state.position = node.id
+            return Outcome(state, effects, pending=request)
         else:  # pragma: no cover - the language admits no other kind
             raise EngineError(f"unknown step kind {kind!r}")
     effects.extend(_finish(state, now, RunStatus.COMPLETED, "reached the end of the automation"))
@@ -365,6 +421,75 @@ def render_email(spec: SendEmail, context: Mapping[str, Any]) -> tuple[str, str,
     html = render(spec.html, context, html=True)
     text = render(spec.text, context, html=False) if spec.text else html_to_text(html)
     return subject, html, text
+
+
+def _action_failed(node: Node, state: RunState, now: datetime, reason: str, effects: list[Effect]) -> bool:
+    """Record an action that could not be done; True when its ``on_failure`` ends the run (ended here)."""
+    spec = getattr(node.step, node.step.kind)
+    state.log.append(Decision(at=now, kind="action_failed", reason=reason, step=node.id))
+    if getattr(spec, "on_failure", "stop") == "continue":
+        return False
+    effects.extend(_finish(state, now, RunStatus.FAILED, f"step {node.id!r} failed: {reason}", node.id))
+    return True
+
+
+def _action_request(node: Node, automation: Automation, state: RunState, now: datetime) -> ActionRequest | None:
+    """The action with its texts rendered for this run; None (recorded) when one of them fails to render."""
+    contact = state.context.get("contact") or {}
+    person = contact.get("id") if isinstance(contact.get("id"), str) else state.person
+    values: dict[str, Any]
+    try:
+        if node.step.issue_coupon is not None:
+            values = {"pool": node.step.issue_coupon.pool}
+        else:
+            spec = node.step.create_task
+            assert spec is not None
+            values = {
+                "title": " ".join(render(spec.title, state.context, html=False).split()),
+                "description": render(spec.description, state.context, html=False) if spec.description else None,
+                "assignee": render(spec.assignee, state.context, html=False).strip() if spec.assignee else None,
+                "due_at": (now + parse_duration(spec.due)).isoformat() if spec.due else None,
+            }
+    except TemplateError as exc:
+        state.log.append(Decision(at=now, kind="render_failed", reason=str(exc), step=node.id))
+        return None
+    return ActionRequest(
+        workspace=state.workspace,
+        run_id=state.id,
+        step=node.id,
+        kind=node.step.kind,
+        values=values,
+        person=person,
+        automation_id=automation.id,
+    )
+
+
+def _rendered(value: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render(value, context, html=False)
+    if isinstance(value, dict):
+        return {key: _rendered(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rendered(item, context) for item in value]
+    return value
+
+
+def _put_event(node: Node, state: RunState, now: datetime, effects: list[Effect]) -> bool:
+    """Ask for the bus event, its texts rendered; False when the run ends here (a text failed to render)."""
+    spec = node.step.put_event
+    assert spec is not None
+    try:
+        data = _rendered(spec.detail, state.context)
+    except TemplateError as exc:
+        return not _action_failed(node, state, now, f"its detail failed to render: {exc}", effects)
+    contact = {k: v for k, v in (state.context.get("contact") or {}).items() if k in ("id", "email", "first_name")}
+    effects.append(BusEvent(state.workspace, state.id, node.id, spec.detail_type, data, contact, now))
+    state.log.append(
+        Decision(
+            at=now, kind="put_event", reason="bus event requested", step=node.id, details={"type": spec.detail_type}
+        )
+    )
+    return True
 
 
 #: The longest chain of automations starting one another through contact.<change> events.

@@ -320,7 +320,76 @@ class UpdateContact(Strict):
         return self
 
 
-STEP_KINDS = ("delay", "if", "send_email", "update_contact")
+LineTemplate = Annotated[
+    str, Field(min_length=1, max_length=500), AfterValidator(_no_newlines), AfterValidator(_text_template)
+]
+OnFailure = Literal["stop", "continue"]
+_ON_FAILURE = "When the action cannot be done: end the run (stop) or go on (continue)."
+
+
+def _positive_duration(value: str) -> str:
+    if parse_duration(value) <= timedelta(0):
+        raise PydanticCustomError("duration", "must be after the task is created: a positive duration such as 2d")
+    return value
+
+
+class CreateTask(Strict):
+    """Create a task for someone of the business (listed at GET /v1/tasks); its id is ``steps.<id>.id``."""
+
+    title: LineTemplate = Field(description="The task, e.g. 'Call {{ contact.first_name }} about the quote'.")
+    description: TextTemplate | None = None
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        default=None, description="Who does it (an email address or a name)."
+    )
+    due: Annotated[Duration, AfterValidator(_positive_duration)] | None = Field(
+        default=None, description="When it is due, after the task is created (2d)."
+    )
+    on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
+
+
+class IssueCoupon(Strict):
+    """Give the person one unused code of a pool (loaded with POST /v1/coupon-pools/{pool}/codes): the same code
+    however often the step is retried, never one another run got. The code is ``steps.<id>.code``."""
+
+    pool: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="The coupon pool's name.")
+    on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
+
+
+def _check_detail(value: Any, loc: str = "detail", depth: int = 0) -> None:
+    """Every text of a bus event's detail is a template: refused at save when it cannot compile."""
+    if depth > 10:
+        raise PydanticCustomError("put_event", "{loc}: nested more than 10 levels", {"loc": loc})
+    if isinstance(value, str):
+        try:
+            check_template(value, html=False)
+        except TemplateError as exc:
+            raise PydanticCustomError("template", "{loc}: {problem}", {"loc": loc, "problem": str(exc)}) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_detail(item, f"{loc}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_detail(item, f"{loc}[{index}]", depth + 1)
+
+
+class PutEvent(Strict):
+    """Put an event on the stack's bus (source ``automations``), for EventBridge rules and API destinations to
+    turn into a chat message, a push, an SMS, a spreadsheet row. Each text of ``detail`` is a template."""
+
+    detail_type: str = Field(pattern=EVENT_TYPE, description="The event's type, e.g. chat.message.requested.")
+    detail: dict[str, Any] = Field(default_factory=dict, description="What the event says; texts are templates.")
+    on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
+
+    @field_validator("detail")
+    @classmethod
+    def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_detail(value)
+        return value
+
+
+STEP_KINDS = ("delay", "if", "send_email", "update_contact", "create_task", "issue_coupon", "put_event")
+#: The actions whose result the steps after them read (``steps.<id>``): the run waits for them.
+RESULT_ACTIONS = ("create_task", "issue_coupon")
 
 
 class Step(Strict):
@@ -333,6 +402,9 @@ class Step(Strict):
     else_: list[Step] | None = Field(default=None, alias="else")
     send_email: SendEmail | None = None
     update_contact: UpdateContact | None = None
+    create_task: CreateTask | None = None
+    issue_coupon: IssueCoupon | None = None
+    put_event: PutEvent | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:

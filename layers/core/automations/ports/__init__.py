@@ -27,6 +27,7 @@ from automations.ports.protocols import (
     Clock,
     ContactStore,
     CounterStore,
+    CouponStore,
     EmailQueue,
     EmailSender,
     EventBus,
@@ -38,6 +39,7 @@ from automations.ports.protocols import (
     Secrets,
     StatsStore,
     SuppressionStore,
+    TaskStore,
     WorkspaceStore,
 )
 from automations.ports.values import (
@@ -46,6 +48,7 @@ from automations.ports.values import (
     COUNTERS,
     ROOT,
     SCOPES,
+    TASK_STATUSES,
     TOUCH_INTERVAL,
     WHOLE,
     WORKSPACE_ID,
@@ -57,6 +60,7 @@ from automations.ports.values import (
     ContactListing,
     ContactPatch,
     ContactProfile,
+    CouponCounts,
     EmailRecord,
     FeedbackUpdate,
     FirstTime,
@@ -71,6 +75,7 @@ from automations.ports.values import (
     StoredKey,
     StoredRun,
     Suppression,
+    Task,
     VersionInfo,
     Workspace,
     message_id_for,
@@ -92,6 +97,8 @@ class Ports:
     suppressions: SuppressionStore
     stats: StatsStore
     contacts: ContactStore
+    tasks: TaskStore
+    coupons: CouponStore
     scheduler: Scheduler
     bus: EventBus
     email_queue: EmailQueue
@@ -123,6 +130,7 @@ __all__ = [
     "COUNTERS",
     "ROOT",
     "SCOPES",
+    "TASK_STATUSES",
     "TOUCH_INTERVAL",
     "WHOLE",
     "WORKSPACE_ID",
@@ -140,6 +148,8 @@ __all__ = [
     "ContactProfile",
     "ContactStore",
     "CounterStore",
+    "CouponCounts",
+    "CouponStore",
     "EmailQueue",
     "EmailRecord",
     "EmailSender",
@@ -173,6 +183,8 @@ __all__ = [
     "StoredRun",
     "Suppression",
     "SuppressionStore",
+    "Task",
+    "TaskStore",
     "TransientError",
     "UnknownWorkspaceError",
     "VersionInfo",

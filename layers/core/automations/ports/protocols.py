@@ -25,6 +25,7 @@ from automations.ports.values import (
     ContactChange,
     ContactPatch,
     ContactProfile,
+    CouponCounts,
     EmailRecord,
     FeedbackUpdate,
     Locks,
@@ -36,6 +37,7 @@ from automations.ports.values import (
     StoredKey,
     StoredRun,
     Suppression,
+    Task,
     VersionInfo,
     Workspace,
 )
@@ -480,4 +482,69 @@ class ContactStore(Protocol):
     def delete(self, person: str) -> bool:
         """Remove the person's profile (and its label memberships); False when there was none. The keys the
         ledger recorded stay until they expire, so a retried step still changes nothing."""
+        ...
+
+
+class TaskStore(Protocol):
+    """The tasks of one workspace (DESIGN.md §3, ``create_task``), listed newest first.
+
+    A task is made once by its id: a step retried makes the same id, and finds the task it made before.
+    """
+
+    workspace: str
+
+    def create(self, task: Task) -> Task:
+        """Store a new task (a conditional write on its id) and answer it as stored
+        (:func:`~automations.ports.values.check_task`); when a task with that id exists, answer that one
+        unchanged and write nothing. ``InvalidInputError`` naming each field that cannot be accepted."""
+        ...
+
+    def get(self, task_id: str) -> Task | None:
+        """A task by id, read consistently; None when there is none (or the id cannot be a task's)."""
+        ...
+
+    def list(
+        self, *, status: str | None = None, assignee: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[Task], str | None]:
+        """One page of tasks, newest first (by creation, then id): those with ``status`` and (exactly) ``assignee``
+        when given, at most ``limit`` (1 to 100); and the cursor of the next page (None on the last one).
+        ``InvalidInputError`` naming ``status``, ``assignee``, ``limit`` or ``cursor``."""
+        ...
+
+    def set_status(self, task_id: str, status: str, now: datetime) -> Task:
+        """Mark a task ``open`` or ``done`` (``updated_at`` becomes ``now``; a task already in that status is left
+        as it is) and answer it. ``NotFoundError`` for an unknown id; ``InvalidInputError`` naming ``status``."""
+        ...
+
+
+class CouponStore(Protocol):
+    """The coupon pools of one workspace: codes loaded by operators, each claimed at most once (DESIGN.md §3,
+    ``issue_coupon``).
+
+    A claim is a conditional write: two claimants never get the same code, and a claimant (a run's step) that
+    claims again gets the code it got before. Each pool counts its codes left and claimed in the same writes.
+    """
+
+    workspace: str
+
+    def load(self, pool: str, codes: Sequence[str], now: datetime) -> int:
+        """Add codes to a pool (made by its first load): how many were added. Codes the pool has already (left or
+        claimed) and repeats are ignored. ``InvalidInputError`` naming ``pool`` (not a slug), ``codes`` (none,
+        or more than 1000) or ``codes[i]`` (not 1 to 128 printable characters)."""
+        ...
+
+    def claim(self, pool: str, claimant: str, now: datetime) -> str | None:
+        """Claim one code of the pool that nobody claimed, for ``claimant`` (``run:step``): its code. The same
+        claimant gets the same code on every call; None when the pool has no code left (or no such pool).
+        ``InvalidInputError`` naming ``pool`` or ``claimant``; a :class:`~automations.ports.TransientError` when
+        other claims kept taking the codes tried (a later call may succeed)."""
+        ...
+
+    def counts(self, pool: str) -> CouponCounts:
+        """The pool's codes left and claimed (both 0 for a pool never loaded). ``InvalidInputError`` naming
+        ``pool``."""
+        ...
+
+    def pools(self) -> builtins.list[CouponCounts]:
+        """Every pool of the workspace with its counts, by name."""
         ...

@@ -8,8 +8,8 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -945,3 +945,248 @@ class BusEntry:
             "Detail": json.dumps(self.detail, separators=(",", ":"), ensure_ascii=False, default=str),
             "EventBusName": bus_name,
         }
+
+
+# --- tasks ----------------------------------------------------------------------------------------------------
+
+#: What a task is: still to do, or done.
+TaskStatus = Literal["open", "done"]
+TASK_STATUSES: tuple[TaskStatus, ...] = ("open", "done")
+#: A task's id: 1 to 128 of letters, digits, ``_``, ``.``, ``:`` and ``-``, starting with a letter or a digit.
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+#: The longest title, description and assignee of a task.
+MAX_TASK_TITLE = 500
+MAX_TASK_DESCRIPTION = 10_000
+MAX_ASSIGNEE_LENGTH = 320
+#: The most tasks one page of a listing holds.
+MAX_TASKS_PAGE = 100
+
+_ORDER = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)#(.+)")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task for a person of the business (DESIGN.md §3, ``create_task``): what to do, for whom and by when,
+    and the run and step that made it (None for each when no automation did). ``status`` is ``open`` until
+    someone marks it ``done``."""
+
+    workspace: str
+    id: str
+    title: str
+    description: str | None
+    assignee: str | None
+    due_at: datetime | None
+    status: TaskStatus
+    person: str | None
+    automation_id: str | None
+    run_id: str | None
+    step: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """The task as JSON (the API's form): ISO-8601 times."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "assignee": self.assignee,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "status": self.status,
+            "person": self.person,
+            "automation_id": self.automation_id,
+            "run_id": self.run_id,
+            "step": self.step,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _storable(text: str) -> bool:
+    """Whether a text can be stored (UTF-8 has no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _optional_text(value: object, longest: int) -> tuple[str | None, bool]:
+    """An optional text as a task keeps it (blank is None), and whether it fits in ``longest`` characters."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, True
+    if not isinstance(value, str):
+        return None, False
+    return value, len(value) <= longest and _storable(value)
+
+
+def check_task_status(status: object) -> TaskStatus:
+    """A task's status (``open`` or ``done``); ``InvalidInputError`` naming ``status`` otherwise."""
+    for known in TASK_STATUSES:
+        if status == known:
+            return known
+    raise InvalidInputError([FieldError("status", f"one of: {', '.join(TASK_STATUSES)}")])
+
+
+def is_task_id(task_id: object) -> bool:
+    """Whether a value can be a task's id (:data:`TASK_ID`)."""
+    return isinstance(task_id, str) and TASK_ID.fullmatch(task_id) is not None
+
+
+def check_task(task: Task) -> Task:
+    """A task as stores keep it: its optional texts blank are None, its times in UTC; ``InvalidInputError``
+    naming every field that cannot be accepted (``id``, ``title``, ``description``, ``assignee``, ``status``)."""
+    errors: list[FieldError] = []
+    if not is_task_id(task.id):
+        errors.append(FieldError("id", "1 to 128 of A-Z, a-z, 0-9, '_', '.', ':' and '-', from a letter or digit"))
+    title = task.title
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TASK_TITLE or not _storable(title):
+        errors.append(FieldError("title", f"a title is 1 to {MAX_TASK_TITLE} characters"))
+    description, fits = _optional_text(task.description, MAX_TASK_DESCRIPTION)
+    if not fits:
+        errors.append(FieldError("description", f"at most {MAX_TASK_DESCRIPTION} characters"))
+    assignee, fits = _optional_text(task.assignee, MAX_ASSIGNEE_LENGTH)
+    if not fits:
+        errors.append(FieldError("assignee", f"at most {MAX_ASSIGNEE_LENGTH} characters"))
+    if task.status not in TASK_STATUSES:
+        errors.append(FieldError("status", f"one of: {', '.join(TASK_STATUSES)}"))
+    if errors:
+        raise InvalidInputError(errors)
+    return replace(
+        task,
+        description=description,
+        assignee=assignee,
+        due_at=task.due_at.astimezone(UTC) if task.due_at is not None else None,
+        created_at=task.created_at.astimezone(UTC),
+        updated_at=task.updated_at.astimezone(UTC),
+    )
+
+
+def task_order(task: Task) -> str:
+    """Where a task sorts in a listing (newest first: by creation, then id, descending)."""
+    return f"{task.created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{task.id}"
+
+
+def task_cursor(task: Task) -> str:
+    """The cursor of the page that follows ``task`` (opaque to callers)."""
+    return task_cursor_of(task_order(task))
+
+
+def task_cursor_of(order: str) -> str:
+    """The cursor of the page that follows a place in a listing (:func:`task_order`)."""
+    return base64.urlsafe_b64encode(order.encode()).decode().rstrip("=")
+
+
+def _task_cursor_before(cursor: str) -> str:
+    try:
+        order = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        order = ""
+    found = _ORDER.fullmatch(order)
+    if found is None or not is_task_id(found.group(2)) or task_cursor_of(order) != cursor:
+        raise InvalidInputError([FieldError("cursor", "not a cursor of this listing")])
+    return order
+
+
+@dataclass(frozen=True)
+class TaskListing:
+    """What one page of a task listing asks for: the tasks that sort after ``before`` (newest first, see
+    :func:`task_order`) with ``status`` and ``assignee`` (exactly), at most ``limit`` of them."""
+
+    status: TaskStatus | None
+    assignee: str | None
+    limit: int
+    before: str | None
+
+    @classmethod
+    def parse(cls, *, status: str | None, assignee: str | None, limit: int, cursor: str | None) -> TaskListing:
+        """The listing asked for; ``InvalidInputError`` naming each of ``status``, ``assignee``, ``limit`` and
+        ``cursor`` that cannot be accepted. A blank status or assignee asks for every one."""
+        errors: list[FieldError] = []
+        wanted: TaskStatus | None = None
+        if status is not None and status.strip():
+            try:
+                wanted = check_task_status(status)
+            except InvalidInputError as exc:
+                errors.extend(exc.errors)
+        who, fits = _optional_text(assignee, MAX_ASSIGNEE_LENGTH)
+        if not fits:
+            errors.append(FieldError("assignee", f"at most {MAX_ASSIGNEE_LENGTH} characters"))
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_TASKS_PAGE:
+            errors.append(FieldError("limit", f"a page holds 1 to {MAX_TASKS_PAGE} tasks"))
+        before = None
+        if cursor:
+            try:
+                before = _task_cursor_before(cursor)
+            except InvalidInputError as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise InvalidInputError(errors)
+        return cls(wanted, who, limit, before)
+
+    def wants(self, task: Task) -> bool:
+        """Whether the task belongs on this listing (its place aside)."""
+        return (self.status is None or task.status == self.status) and (
+            self.assignee is None or task.assignee == self.assignee
+        )
+
+
+# --- coupon pools ---------------------------------------------------------------------------------------------
+
+#: A coupon pool's name: a slug of 1 to 64 of a-z, 0-9, ``_`` and ``-``, starting with a letter or a digit.
+COUPON_POOL = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: The longest code, and the most codes one load takes.
+MAX_COUPON_CODE = 128
+MAX_CODES_PER_LOAD = 1000
+#: The longest claimant (``run:step``), in UTF-8 bytes.
+MAX_CLAIMANT_BYTES = 512
+
+
+@dataclass(frozen=True)
+class CouponCounts:
+    """A pool's codes: how many are left to claim, and how many were claimed."""
+
+    pool: str
+    left: int
+    claimed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pool": self.pool, "left": self.left, "claimed": self.claimed}
+
+
+def check_pool(pool: object) -> str:
+    """A pool's name (:data:`COUPON_POOL`); ``InvalidInputError`` naming ``pool`` otherwise."""
+    if not isinstance(pool, str) or not COUPON_POOL.fullmatch(pool):
+        raise InvalidInputError(
+            [FieldError("pool", "a slug: 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit")]
+        )
+    return pool
+
+
+def check_codes(codes: Sequence[object]) -> tuple[str, ...]:
+    """The codes of one load, each once, in the order given; ``InvalidInputError`` naming ``codes`` (not a list,
+    none, or more than :data:`MAX_CODES_PER_LOAD`) and ``codes[i]`` for each that is not 1 to
+    :data:`MAX_COUPON_CODE` printable characters."""
+    if isinstance(codes, str | bytes) or not isinstance(codes, Sequence):
+        raise InvalidInputError([FieldError("codes", "expected a list of codes")])
+    if not codes:
+        raise InvalidInputError([FieldError("codes", "give at least one code")])
+    if len(codes) > MAX_CODES_PER_LOAD:
+        raise InvalidInputError([FieldError("codes", f"at most {MAX_CODES_PER_LOAD} codes at once")])
+    errors = [
+        FieldError(f"codes[{index}]", f"a code is 1 to {MAX_COUPON_CODE} printable characters")
+        for index, code in enumerate(codes)
+        if not isinstance(code, str) or not 0 < len(code) <= MAX_COUPON_CODE or not code.isprintable()
+    ]
+    if errors:
+        raise InvalidInputError(errors)
+    return tuple(dict.fromkeys(str(code) for code in codes))
+
+
+def check_claimant(claimant: object) -> str:
+    """Who claims a code (``run:step``): 1 to :data:`MAX_CLAIMANT_BYTES` bytes of UTF-8; ``InvalidInputError``
+    naming ``claimant`` otherwise."""
+    size = len(claimant.encode()) if isinstance(claimant, str) and _storable(claimant) else 0
+    if not 0 < size <= MAX_CLAIMANT_BYTES:
+        raise InvalidInputError([FieldError("claimant", f"a claimant is 1 to {MAX_CLAIMANT_BYTES} bytes of UTF-8")])
+    return str(claimant)

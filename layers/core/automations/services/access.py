@@ -63,6 +63,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/runs"): Scope.AUTOMATIONS_READ,
     ("GET", "/v1/runs/{id}"): Scope.AUTOMATIONS_READ,
     ("GET", "/v1/templates"): Scope.AUTOMATIONS_READ,
+    ("GET", "/v1/coupon-pools"): Scope.AUTOMATIONS_READ,
     ("GET", "/v1/coupon-pools/{pool}"): Scope.AUTOMATIONS_READ,
     ("POST", "/v1/coupon-pools/{pool}/codes"): Scope.AUTOMATIONS_WRITE,
     ("GET", "/v1/contacts"): Scope.CONTACTS_READ,

@@ -73,10 +73,15 @@ class Summary:
 
 def activation_problems(deps: Deps, automation: Automation) -> list[str]:
     """What keeps an automation from running (checked when it is activated)."""
+    problems = []
+    pools = {node.step.issue_coupon.pool: node.loc for node in flatten(automation) if node.step.issue_coupon}
+    for pool, loc in pools.items():
+        counts = deps.coupons.counts(pool)
+        if counts.left + counts.claimed == 0:
+            problems.append(f"{loc}.issue_coupon.pool: no code was ever loaded into the coupon pool {pool!r}")
     emails = [node.step.send_email for node in flatten(automation) if node.step.send_email is not None]
     if not emails:
-        return []
-    problems = []
+        return problems
     if not deps.settings.sender_address and not all(email.from_ for email in emails):
         problems.append("no sender address is configured (SENDER_ADDRESS) and an email step has no 'from'")
     for address in dict.fromkeys(str(email.from_) for email in emails if email.from_):

@@ -14,7 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from automations.addresses import AddressError, check_address
-from automations.engine import EmailRequest, RunStatus, advance, build_context, match_trigger, start_run
+from automations.engine import (
+    BusEvent,
+    EmailRequest,
+    Outcome,
+    RunStatus,
+    advance,
+    build_context,
+    match_trigger,
+    resume,
+    start_run,
+)
 from automations.engine.email import NO_CONTACT_ADDRESS, has_unsubscribe, recipients, unsubscribe_headers
 from automations.engine.machine import render_email
 from automations.errors import AutomationsError, TemplateError
@@ -73,6 +83,21 @@ def _delay_view(node: Node) -> Any:
     return spec.model_dump(exclude_none=True) if isinstance(spec, DelayUntil) else spec
 
 
+#: What a preview says an action the run waits on would give (nothing is claimed or created).
+_PREVIEW_RESULTS = {"issue_coupon": {"code": "PREVIEW-CODE"}, "create_task": {"id": "task_preview"}}
+
+
+def _acted(automation: Automation, outcome: Outcome) -> Outcome:
+    """The pass with every action it waits on answered by a stand-in result (a preview changes nothing)."""
+    effects = list(outcome.effects)
+    while outcome.pending is not None:
+        request = outcome.pending
+        result = {**_PREVIEW_RESULTS.get(request.kind, {}), **request.values}
+        outcome = resume(automation, outcome.state, now=outcome.state.updated_at, step=request.step, result=result)
+        effects += outcome.effects
+    return Outcome(outcome.state, effects)
+
+
 def preview(
     automation: Automation,
     sample: Mapping[str, Any] | None,
@@ -100,14 +125,17 @@ def preview(
         run_key=match.run_key,
         reason="preview",
     )
+    outcome = _acted(automation, outcome)
     sent: list[EmailRequest] = [e for e in outcome.effects if isinstance(e, EmailRequest)]
+    put: list[BusEvent] = [e for e in outcome.effects if isinstance(e, BusEvent)]
     state = outcome.state
     for _ in range(_MAX_WAITS):
         if state.status is not RunStatus.WAITING or state.due_at is None:
             break
-        outcome = advance(automation, state, now=state.due_at)
+        outcome = _acted(automation, advance(automation, state, now=state.due_at))
         state = outcome.state
         sent.extend(e for e in outcome.effects if isinstance(e, EmailRequest))
+        put.extend(e for e in outcome.effects if isinstance(e, BusEvent))
     context = state.context
     steps: list[dict[str, Any]] = []
     for node in flatten(automation):
@@ -128,6 +156,15 @@ def preview(
                 entry["decision"] = waits[-1].reason
         elif node.step.send_email is not None:
             entry["email"] = render_preview(node.step.send_email, context)
+        elif node.step.kind in ("create_task", "issue_coupon", "put_event"):
+            # What it would do (nothing is created, claimed or put by a preview)
+            done = (context.get("steps") or {}).get(node.id)
+            events = [{"type": e.detail_type, "data": e.data} for e in put if e.step == node.id]
+            entry["action"] = {
+                "spec": getattr(node.step, node.step.kind).model_dump(exclude_defaults=True),
+                **({"result": done} if done is not None else {}),
+                **({"put": events[0]} if events else {}),
+            }
         elif node.step.update_contact is not None:
             # What it would do (nothing is changed by a preview), as the run's timeline records it
             asked = [d for d in state.log if d.step == node.id and d.kind.startswith("contact_update")]

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from automations.engine import (
+    ActionRequest,
+    BusEvent,
     CancelSchedule,
     ContactUpdate,
     Decision,
@@ -18,13 +20,23 @@ from automations.engine import (
     advance,
     cancel,
     failed_start,
+    resume,
     start_run,
     stop,
 )
 from automations.ids import derived_id
 from automations.language.model import Automation, EveryWindow
 from automations.observability import logger, metrics
-from automations.ports import ContactPatch, InvalidInputError, Locks, NotFoundError, SkippedError, schedule_name
+from automations.ports import (
+    BusEntry,
+    ContactPatch,
+    InvalidInputError,
+    Locks,
+    NotFoundError,
+    SkippedError,
+    Task,
+    schedule_name,
+)
 from automations.services import contact_changes
 from automations.services.contacts import live_contact
 from automations.services.deps import Deps
@@ -58,6 +70,8 @@ def apply_effects(deps: Deps, outcome: Outcome) -> bool:
             changed = changed or outcome_of != "done"
             if outcome_of == "stopped":
                 break
+        elif isinstance(effect, BusEvent):
+            deps.bus.put([bus_entry(effect)])
         elif isinstance(effect, ScheduleStep):
             deps.scheduler.create(run_schedule_name(effect.run_id, effect.step), effect.due_at, step_payload(effect))
         elif isinstance(effect, EmailRequest):
@@ -67,6 +81,76 @@ def apply_effects(deps: Deps, outcome: Outcome) -> bool:
     if emails:
         deps.email_queue.send(emails)
     return changed
+
+
+def bus_entry(effect: BusEvent) -> BusEntry:
+    """A put_event step's event: its id is the run's and the step's (a retried step puts the same event)."""
+    detail: dict[str, Any] = {
+        "id": derived_id("evt", effect.workspace, effect.run_id, effect.step),
+        "workspace": effect.workspace,
+        "occurred_at": effect.occurred_at.isoformat().replace("+00:00", "Z"),
+        "data": effect.data,
+    }
+    if effect.contact:
+        detail["contact"] = effect.contact
+    return BusEntry(effect.detail_type, detail)
+
+
+def complete(deps: Deps, automation: Automation, outcome: Outcome) -> Outcome:
+    """Do the actions the run waits on (a task, a coupon), each once per run and step, and go on after each
+    with its result: the outcome of the whole pass, its effects in order."""
+    effects = list(outcome.effects)
+    while outcome.pending is not None:
+        request = outcome.pending
+        now = deps.clock.now()
+        result, failure = _act(deps, request, now)
+        outcome = resume(automation, outcome.state, now=now, step=request.step, result=result, failure=failure)
+        effects += outcome.effects
+    return Outcome(outcome.state, effects)
+
+
+def _act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """One action the run waits on: its result, or why it could not be done."""
+    values = request.values
+    try:
+        if request.kind == "issue_coupon":
+            pool = str(values["pool"])
+            code = deps.coupons.claim(pool, request.claimant, now)
+            if code is None:
+                logger.error("coupon pool empty", extra={"pool": pool, "run": request.run_id, "step": request.step})
+                metrics.add_metric(name="CouponPoolEmpty", unit="Count", value=1)
+                return None, f"the coupon pool {pool!r} has no code left"
+            return {"code": code, "pool": pool}, None
+        due = values.get("due_at")
+        task = deps.tasks.create(
+            Task(
+                workspace=request.workspace,
+                id=derived_id("task", request.workspace, request.run_id, request.step),
+                title=str(values["title"]),
+                description=values.get("description"),
+                assignee=values.get("assignee"),
+                due_at=datetime.fromisoformat(due) if isinstance(due, str) else None,
+                status="open",
+                person=request.person,
+                automation_id=request.automation_id,
+                run_id=request.run_id,
+                step=request.step,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        created = {
+            "id": derived_id("evt", request.workspace, task.id),
+            "workspace": request.workspace,
+            "occurred_at": now.isoformat().replace("+00:00", "Z"),
+            "data": {"task": task.as_dict()},
+            **({"contact": {"id": request.person}} if request.person else {}),
+        }
+        deps.bus.put([BusEntry("task.created", created)])
+        return {"id": task.id, "title": task.title, "assignee": task.assignee}, None
+    except InvalidInputError as exc:
+        metrics.add_metric(name="ActionFailures", unit="Count", value=1)
+        return None, f"{request.kind} could not be done: {exc}"
 
 
 def _contact_update(deps: Deps, state: RunState, effect: ContactUpdate) -> str:
@@ -149,9 +233,11 @@ def start(
         )
         return Started(None, skipped=exc.reason)
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
-    waiting_on = outcome.state.position
-    if apply_effects(deps, outcome):
-        deps.runs.save(outcome.state, 0, position=waiting_on, now=now)
+    stored_at = outcome.state.position
+    acted = outcome.pending is not None
+    outcome = complete(deps, automation, outcome)
+    if apply_effects(deps, outcome) or acted:
+        deps.runs.save(outcome.state, 0, position=stored_at, now=now)
     return Started(run_id)
 
 
@@ -212,7 +298,9 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
             run_key=state.run_key,
             reason=state.log[0].reason if state.log else "matched trigger",
         )
-        if apply_effects(deps, replay):
+        acted = replay.pending is not None
+        replay = complete(deps, deps.definition(state.automation_id, state.version), replay)
+        if apply_effects(deps, replay) or acted:
             deps.runs.save(replay.state, 0, position=state.position, now=replay.state.updated_at)
     elif state.status is RunStatus.WAITING and state.position and state.due_at:
         effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
@@ -261,6 +349,7 @@ def evaluate_step(deps: Deps, payload: dict[str, Any], now: datetime) -> StepRes
     if outcome.noop_reason:
         _heal_early_delivery(deps, state, payload, now)
         return StepResult("noop", outcome.noop_reason, state.status.value)
+    outcome = complete(deps, automation, outcome)
     apply_effects(deps, outcome)
     if not deps.runs.save(outcome.state, stored.revision, position=step, now=now):
         return StepResult("noop", "another delivery advanced the run first", state.status.value)

@@ -13,8 +13,6 @@ batch, and checked again against the label and the search.
 from __future__ import annotations
 
 import builtins
-import random
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +24,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from automations.adapters.dynamodb.tables import ContactItem, ContactLabelItem, ContactLedgerItem
-from automations.adapters.dynamodb.writes import connection, epoch
+from automations.adapters.dynamodb.writes import cancellation_codes, connection, epoch, lost_race, pause
 from automations.ports.errors import ConflictError, InvalidInputError
 from automations.ports.profiles import apply_patch, merge_event_contact
 from automations.ports.values import (
@@ -114,12 +112,6 @@ def profile_of(workspace: str, item: ContactItem) -> ContactProfile:
         updated_at=item.updated_at,
         version=int(item.version),
     )
-
-
-def _reasons(exc: TransactWriteError) -> list[str | None]:
-    """Each item's reason for cancelling a transaction (None: that item was fine), in the transaction's order."""
-    found = getattr(exc, "cancellation_reasons", None) or []
-    return [reason.code if reason is not None else None for reason in found]
 
 
 def _chunks(values: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -240,14 +232,14 @@ class DynamoContactStore:
             try:
                 self._write(person, current, None if unchanged else changed, ledger_key, now)
             except TransactWriteError as exc:
-                reasons = _reasons(exc)
+                reasons = cancellation_codes(exc)
                 if ledger_key is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
                     # Applied before: nothing more to do (the profile may have moved on since).
                     found = self.get(person)
                     return (found or ContactProfile.new(self.workspace, person, now)), []
                 if not any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in reasons):
                     raise
-                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                pause(attempt)
                 continue
             return changed, changes
         raise ConflictError(f"the profile of {person!r} kept changing: try again")
@@ -316,9 +308,9 @@ class DynamoContactStore:
                     for label in inside:
                         tx.delete(ContactLabelItem(label_pk(self.workspace, label), person))
             except TransactWriteError as exc:
-                if not any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in _reasons(exc)):
+                if not lost_race(exc):
                     raise
-                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                pause(attempt)
                 continue
             if after:  # past one transaction: a listing checks each profile's labels, so these are never seen
                 with ContactLabelItem.batch_write() as batch:

@@ -18,6 +18,11 @@ stack. Every table has a ``pk``/``sk`` key; what each item is lives in the key's
 - keys: ``key#{sha256 of the secret} / key`` (never the secret), indexed by workspace (``by_workspace``:
   ``{ws}#keys / {key id}``), and ``{ws}#admins / admins``: the number of the workspace's active admin keys.
 - workspaces: ``workspaces / {id}``, one item per workspace (the only keys that do not start with one).
+- actions: what actions make and use. Tasks: ``{ws}#task#{id} / task``, indexed newest first by workspace
+  (``by_workspace``: ``{ws}#tasks / {created}#{id}``) and by workspace and status (``by_status``:
+  ``{ws}#tasks#{status} / {created}#{id}``). Coupon pools: ``{ws}#pool#{pool} / unused#{code}`` for a code
+  left to claim, ``claimed#{code}`` (with its claimant) once claimed and ``by#{claimant}`` (with its code);
+  ``{ws}#pools / {pool}`` counts the pool's codes left and claimed.
 """
 
 from __future__ import annotations
@@ -479,3 +484,80 @@ class ContactLedgerItem(_Base):
 
 
 MODELS.extend([ContactItem, ContactLabelItem, ContactLedgerItem])
+
+
+class TasksByWorkspace(GlobalSecondaryIndex["TaskItem"]):  # type: ignore[no-untyped-call]
+    """Every task of a workspace, by creation then id (queried newest first)."""
+
+    class Meta:
+        index_name = "by_workspace"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class TasksByStatus(GlobalSecondaryIndex["TaskItem"]):  # type: ignore[no-untyped-call]
+    """The tasks of a workspace in one status, by creation then id (queried newest first)."""
+
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class TaskItem(_Base):
+    """A task: ``{ws}#task#{id} / task``, listed through ``by_workspace`` and ``by_status``."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "actions_table"
+    task_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    assignee = UnicodeAttribute(null=True)
+    due_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute()
+    person = UnicodeAttribute(null=True)
+    automation_id = UnicodeAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)
+    step = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_workspace = TasksByWorkspace()
+    by_status = TasksByStatus()
+
+
+class CouponItem(_Base):
+    """A code of a pool: ``{ws}#pool#{pool} / unused#{code}`` (left to claim), ``claimed#{code}`` (with its
+    claimant), and a claimant's ``by#{claimant}`` (with its code)."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "actions_table"
+    code = UnicodeAttribute()
+    claimant = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+
+
+class CouponPoolItem(_Base):
+    """A pool's counts: ``{ws}#pools / {pool}``, changed in the same transactions as its codes."""
+
+    class Meta(_Base.Meta):
+        abstract = False
+
+    setting = "actions_table"
+    left = NumberAttribute(default=0)
+    claimed = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+MODELS.extend([TaskItem, CouponItem, CouponPoolItem])

@@ -7,11 +7,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from automations.api.routes import (
     automations,
     contacts,
+    coupons,
     keys,
     previews,
     runs,
     schema,
     stats,
+    tasks,
     templates,
     workspaces,
 )
@@ -24,6 +26,8 @@ ROUTERS: tuple[Router, ...] = (
     runs.router,
     templates.router,
     contacts.router,
+    tasks.router,
+    coupons.router,
     keys.router,
     workspaces.router,
 )
