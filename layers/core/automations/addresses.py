@@ -71,6 +71,11 @@ def normalize_address(address: str) -> str:
     return address.strip().lower()
 
 
+def field_value(value: Any) -> str:
+    """An address field's value, checked (a pydantic error naming the value when it is not an address)."""
+    return _field(value)
+
+
 def _field(value: Any) -> str:
     try:
         return check_address(value)

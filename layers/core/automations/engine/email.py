@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from automations.addresses import AddressError, check_address, normalize_address
+from automations.errors import TemplateError
 from automations.language.conditions import resolve
 from automations.language.model import EmailType, SendEmail
+from automations.language.templates import render
 
 #: Every type of email, in the order they are shown: promotional, transactional, business_critical.
 EMAIL_TYPES: tuple[str, ...] = get_args(EmailType)
@@ -66,11 +68,20 @@ def recipients(spec: SendEmail, context: Mapping[str, Any]) -> Recipients:
             found.append(check_address(resolve(context, "contact.email")))
         except AddressError:
             note = NO_CONTACT_ADDRESS
-    found.extend(spec.to.additional)
+    skipped: list[str] = []
+    for index, entry in enumerate(spec.to.additional):
+        if "{{" not in entry and "{%" not in entry:
+            found.append(entry)
+            continue
+        try:
+            found.append(check_address(render(entry, context, html=False).strip()))
+        except (TemplateError, AddressError) as exc:
+            skipped.append(f"to.additional[{index}] skipped: {exc}")
     unique: dict[str, str] = {}
     for address in found:
         unique.setdefault(normalize_address(address), address)
-    return Recipients(tuple(unique.values()), note)
+    notes = [n for n in (note, *skipped) if n]
+    return Recipients(tuple(unique.values()), "; ".join(notes) or None)
 
 
 # --- what the provider takes: header lines, tag values, the senders the stack may use ---------------------

@@ -16,12 +16,14 @@ from pydantic import (
     StringConstraints,
     Tag,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from automations.addresses import EmailAddress
+from automations.addresses import field_value as check_address_field
 from automations.errors import DurationError, TemplateError
 from automations.language.durations import parse_duration
 from automations.language.instants import parse_instant
@@ -213,9 +215,31 @@ Delay = Annotated[
 ]
 
 
+def _address_or_template(value: Any) -> Any:
+    """An additional recipient: an address, or a template that renders one (``{{ data.staff.email }}``)."""
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        if len(value) > 500 or "\n" in value or "\r" in value:
+            raise PydanticCustomError("recipient", "a recipient template is one line of at most 500 characters")
+        _template(value, html=False)
+        return value
+    return check_address_field(value)
+
+
+AdditionalRecipient = Annotated[
+    str,
+    BeforeValidator(_address_or_template),
+    WithJsonSchema({"type": "string", "maxLength": 500, "description": "An address, or a template of one."}),
+]
+
+
 class Recipients(Strict):
     trigger_contact: bool = Field(default=False, description="Send to the event's contact.email.")
-    additional: list[EmailAddress] = Field(default_factory=list, max_length=50)
+    additional: list[AdditionalRecipient] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Other recipients: addresses, or templates that render one ({{ data.staff.email }}); one "
+        "that renders no valid address is skipped for that run, with the reason on its timeline.",
+    )
 
     @model_validator(mode="after")
     def _someone(self) -> Recipients:
