@@ -125,7 +125,56 @@ def bench_requests() -> None:
         with counter.measure() as calls:
             ingest(cold, parse_events(_event(2, "waiting")), START)
         emit("aws_requests_per_event.starts_waiting_run.cold_cache", len(calls), "requests", calls=sorted(calls))
+        bench_actions(deps, counter)
     monkeypatch.undo()
+
+
+def bench_actions(deps: Any, counter: RequestCounter) -> None:
+    """The AWS requests of each action as a step does it (once per run and step), and of the live profile read
+    of a step after a delay."""
+    from automations.engine import ActionRequest, BusEvent, RunState
+    from automations.ports import ContactPatch
+    from automations.services import contact_changes, runner
+
+    deps.coupons.load("bench", [f"B-{n}" for n in range(10)], START)
+    deps.contacts.upsert_from_event("c_actions", {"id": "c_actions", "email": "ana@example.com"}, START)
+    actions: dict[str, Callable[[], Any]] = {
+        "update_contact": lambda: contact_changes.change(
+            deps,
+            "c_actions",
+            ContactPatch(labels_add=["vip"], points_add=100),
+            START,
+            ledger_key="run_b:award",
+            depth=1,
+        ),
+        "create_task": lambda: runner.act(
+            deps, ActionRequest("default", "run_b", "call", "create_task", {"title": "Call Ana"}, "c_actions"), START
+        ),
+        "issue_coupon": lambda: runner.act(
+            deps, ActionRequest("default", "run_b", "coupon", "issue_coupon", {"pool": "bench"}, "c_actions"), START
+        ),
+        "put_event": lambda: deps.bus.put(
+            [runner.bus_entry(BusEvent("default", "run_b", "chat", "chat.message.requested", {"to": "c"}, {}, START))]
+        ),
+    }
+    for name, action in actions.items():
+        with counter.measure() as calls:
+            action()
+        emit(f"aws_requests_per_action.{name}", len(calls), "requests", calls=sorted(calls), goal="<= 3")
+    state = RunState.model_validate(
+        {
+            "id": "run_b",
+            "workspace": "default",
+            "automation_id": "a",
+            "version": 1,
+            "started_at": START,
+            "updated_at": START,
+            "context": {"contact": {"id": "c_actions"}},
+        }
+    )
+    with counter.measure() as calls:
+        runner.with_live_contact(deps, state)
+    emit("aws_requests_per_step.live_profile_read", len(calls), "requests", calls=sorted(calls))
 
 
 def _import_ms(code: str, cwd: Path) -> float:

@@ -103,13 +103,13 @@ def complete(deps: Deps, automation: Automation, outcome: Outcome) -> Outcome:
     while outcome.pending is not None:
         request = outcome.pending
         now = deps.clock.now()
-        result, failure = _act(deps, request, now)
+        result, failure = act(deps, request, now)
         outcome = resume(automation, outcome.state, now=now, step=request.step, result=result, failure=failure)
         effects += outcome.effects
     return Outcome(outcome.state, effects)
 
 
-def _act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+def act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
     """One action the run waits on: its result, or why it could not be done."""
     values = request.values
     try:
