@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from automations.ports import ROOT
 
 from tests.conftest import load_event
 from tests.integration.conftest import START
@@ -97,7 +98,12 @@ def test_a_profile_is_put_changed_listed_and_searched(api: tuple[Pipeline, str])
     assert status == 200 and contact["profile"]["points"] == 100
     assert contact["addresses"][0]["address"] == "ana@example.com"
     # Another workspace sees none of it
-    assert pipeline.keyed("acme", "GET", "/v1/contacts")[0] in (200, 404)
+    acme = {"id": "acme", "name": "Acme", "sender": "hello@acme.example", "sender_name": "Acme", "brand_name": "Acme"}
+    assert pipeline.keyed("", "POST", "/v1/workspaces", acme, scopes=ROOT)[0] == 201
+    status, theirs = pipeline.keyed("acme", "GET", "/v1/contacts")
+    assert status == 200 and theirs["contacts"] == [], theirs
+    status, theirs = pipeline.keyed("acme", "GET", "/v1/contacts/c_1")
+    assert status == 200 and theirs["profile"] is None, theirs
 
 
 @pytest.mark.parametrize(

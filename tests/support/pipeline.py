@@ -113,7 +113,7 @@ class Pipeline:
     def invoke(self, function: str, event: Any) -> Any:
         if self.cold:
             parameters.clear_caches()
-            get_deps()._workspaces.clear()
+            get_deps().forget_workspaces()
         return handlers()[function](event, LambdaContextStub())
 
     def deliver(self, function: str, event: Any, what: str, ok: Callable[[Any], bool] = lambda _: True) -> Any:

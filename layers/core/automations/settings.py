@@ -170,12 +170,9 @@ class Settings(BaseModel):
                 "locale": locale,
                 "brand_name": brand_name,
                 "allowed_senders": ",".join(allowed),
-                "hard_bounce_rate_limit": (
-                    self.hard_bounce_rate_limit if hard_bounce_rate_limit is None else hard_bounce_rate_limit
-                ),
-                "complaint_rate_limit": self.complaint_rate_limit
-                if complaint_rate_limit is None
-                else complaint_rate_limit,
+                # a workspace's limits are above 0 when given (Workspace.new refuses others): None is the stack's
+                "hard_bounce_rate_limit": hard_bounce_rate_limit or self.hard_bounce_rate_limit,
+                "complaint_rate_limit": complaint_rate_limit or self.complaint_rate_limit,
             }
         )
 

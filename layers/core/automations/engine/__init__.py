@@ -18,6 +18,7 @@ from automations.engine.machine import (
     failed_start,
     match_trigger,
     resume,
+    settle,
     start_run,
     stop,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "failed_start",
     "match_trigger",
     "resume",
+    "settle",
     "start_run",
     "stop",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -266,6 +266,23 @@ def resume(
         new.log.append(Decision(at=now, kind=node.step.kind, reason="action done", step=step, details=done))
     outcome = _run_from(program, automation, new, node.next, now)
     return Outcome(outcome.state, effects + outcome.effects, pending=outcome.pending)
+
+
+#: What does an action the run waits on: its result, or why it could not be done (one of the two is None).
+Act = Callable[[ActionRequest, datetime], tuple[Mapping[str, Any] | None, str | None]]
+
+
+def settle(automation: Automation, outcome: Outcome, act: Act, clock: Callable[[], datetime]) -> Outcome:
+    """Do every action the pass waits on with ``act`` (at ``clock()``), going on after each with its result:
+    the outcome of the whole pass, every effect in order."""
+    effects = list(outcome.effects)
+    while outcome.pending is not None:
+        request = outcome.pending
+        now = clock()
+        result, failure = act(request, now)
+        outcome = resume(automation, outcome.state, now=now, step=request.step, result=result, failure=failure)
+        effects += outcome.effects
+    return Outcome(outcome.state, effects)
 
 
 def stop(state: RunState, *, now: datetime, reason: str, step: str) -> list[Effect]:

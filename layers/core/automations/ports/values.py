@@ -937,6 +937,29 @@ class BusEntry:
     detail_type: str
     detail: Mapping[str, Any]
 
+    @classmethod
+    def trigger(
+        cls,
+        detail_type: str,
+        *,
+        id: str,
+        workspace: str,
+        occurred_at: datetime,
+        data: Mapping[str, Any],
+        contact: Mapping[str, Any] | None = None,
+    ) -> BusEntry:
+        """A trigger event as ingest reads it from the bus (``detail``: id, workspace, occurred_at, data and,
+        when there is one, contact), so that an automation can start on what the product puts there."""
+        detail: dict[str, Any] = {
+            "id": id,
+            "workspace": workspace,
+            "occurred_at": occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "data": dict(data),
+        }
+        if contact:
+            detail["contact"] = dict(contact)
+        return cls(detail_type, detail)
+
     def as_entry(self, bus_name: str) -> dict[str, Any]:
         """The entry of a ``PutEvents`` request."""
         return {

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from automations.ids import derived_id
 from automations.ports import BusEntry, ContactChange, ContactPatch, ContactProfile
@@ -45,18 +44,14 @@ class Changed:
 def change_events(profile: ContactProfile, changes: list[ContactChange], now: datetime, depth: int) -> list[BusEntry]:
     """The ``contact.<change>`` events of the changes one apply made (the profile as it is after them)."""
     known = {name: getattr(profile, name) for name in ("email", "first_name", "last_name") if getattr(profile, name)}
-    contact: dict[str, Any] = {"id": profile.id, **known}
-    occurred = now.isoformat().replace("+00:00", "Z")
     return [
-        BusEntry(
+        BusEntry.trigger(
             change.event_type,
-            {
-                "id": derived_id("evt", profile.workspace, profile.id, str(profile.version), str(index)),
-                "workspace": profile.workspace,
-                "occurred_at": occurred,
-                "contact": contact,
-                "data": {**change.as_data(), "depth": depth},
-            },
+            id=derived_id("evt", profile.workspace, profile.id, str(profile.version), str(index)),
+            workspace=profile.workspace,
+            occurred_at=now,
+            data={**change.as_data(), "depth": depth},
+            contact={"id": profile.id, **known},
         )
         for index, change in enumerate(changes)
     ]

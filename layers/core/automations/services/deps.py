@@ -78,6 +78,10 @@ class Deps(Ports):
         self._workspaces[workspace] = (now + ttl, found)
         return self._answer(workspace, found)
 
+    def forget_workspaces(self) -> None:
+        """Read every workspace's profile again at its next use (a new process's view)."""
+        self._workspaces.clear()
+
     @staticmethod
     def _answer(workspace: str, found: Deps | None) -> Deps:
         if found is None:

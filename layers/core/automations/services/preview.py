@@ -15,6 +15,7 @@ from typing import Any
 
 from automations.addresses import AddressError, check_address
 from automations.engine import (
+    ActionRequest,
     BusEvent,
     EmailRequest,
     Outcome,
@@ -22,7 +23,7 @@ from automations.engine import (
     advance,
     build_context,
     match_trigger,
-    resume,
+    settle,
     start_run,
 )
 from automations.engine.email import NO_CONTACT_ADDRESS, has_unsubscribe, recipients, unsubscribe_headers
@@ -89,13 +90,11 @@ _PREVIEW_RESULTS = {"issue_coupon": {"code": "PREVIEW-CODE"}, "create_task": {"i
 
 def _acted(automation: Automation, outcome: Outcome) -> Outcome:
     """The pass with every action it waits on answered by a stand-in result (a preview changes nothing)."""
-    effects = list(outcome.effects)
-    while outcome.pending is not None:
-        request = outcome.pending
-        result = {**_PREVIEW_RESULTS.get(request.kind, {}), **request.values}
-        outcome = resume(automation, outcome.state, now=outcome.state.updated_at, step=request.step, result=result)
-        effects += outcome.effects
-    return Outcome(outcome.state, effects)
+
+    def stand_in(request: ActionRequest, now: datetime) -> tuple[dict[str, Any], None]:
+        return {**_PREVIEW_RESULTS.get(request.kind, {}), **request.values}, None
+
+    return settle(automation, outcome, stand_in, lambda: outcome.state.updated_at)
 
 
 def preview(

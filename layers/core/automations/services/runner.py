@@ -20,7 +20,7 @@ from automations.engine import (
     advance,
     cancel,
     failed_start,
-    resume,
+    settle,
     start_run,
     stop,
 )
@@ -85,28 +85,20 @@ def apply_effects(deps: Deps, outcome: Outcome) -> bool:
 
 def bus_entry(effect: BusEvent) -> BusEntry:
     """A put_event step's event: its id is the run's and the step's (a retried step puts the same event)."""
-    detail: dict[str, Any] = {
-        "id": derived_id("evt", effect.workspace, effect.run_id, effect.step),
-        "workspace": effect.workspace,
-        "occurred_at": effect.occurred_at.isoformat().replace("+00:00", "Z"),
-        "data": effect.data,
-    }
-    if effect.contact:
-        detail["contact"] = effect.contact
-    return BusEntry(effect.detail_type, detail)
+    return BusEntry.trigger(
+        effect.detail_type,
+        id=derived_id("evt", effect.workspace, effect.run_id, effect.step),
+        workspace=effect.workspace,
+        occurred_at=effect.occurred_at,
+        data=effect.data,
+        contact=effect.contact,
+    )
 
 
 def complete(deps: Deps, automation: Automation, outcome: Outcome) -> Outcome:
     """Do the actions the run waits on (a task, a coupon), each once per run and step, and go on after each
     with its result: the outcome of the whole pass, its effects in order."""
-    effects = list(outcome.effects)
-    while outcome.pending is not None:
-        request = outcome.pending
-        now = deps.clock.now()
-        result, failure = act(deps, request, now)
-        outcome = resume(automation, outcome.state, now=now, step=request.step, result=result, failure=failure)
-        effects += outcome.effects
-    return Outcome(outcome.state, effects)
+    return settle(automation, outcome, lambda request, now: act(deps, request, now), deps.clock.now)
 
 
 def act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
@@ -139,14 +131,15 @@ def act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, An
                 updated_at=now,
             )
         )
-        created = {
-            "id": derived_id("evt", request.workspace, task.id),
-            "workspace": request.workspace,
-            "occurred_at": now.isoformat().replace("+00:00", "Z"),
-            "data": {"task": task.as_dict()},
-            **({"contact": {"id": request.person}} if request.person else {}),
-        }
-        deps.bus.put([BusEntry("task.created", created)])
+        created = BusEntry.trigger(
+            "task.created",
+            id=derived_id("evt", request.workspace, task.id),
+            workspace=request.workspace,
+            occurred_at=now,
+            data={"task": task.as_dict()},
+            contact={"id": request.person} if request.person else None,
+        )
+        deps.bus.put([created])
         return {"id": task.id, "title": task.title, "assignee": task.assignee}, None
     except InvalidInputError as exc:
         metrics.add_metric(name="ActionFailures", unit="Count", value=1)

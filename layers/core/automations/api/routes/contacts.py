@@ -3,6 +3,7 @@ runs, and changes to a profile (each change also an event, docs/contacts.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -36,18 +37,21 @@ _PATCH_NAMES = {
     "attributes_unset": "unset_attributes",
 }
 _PROFILE_FIELDS = {*CONTACT_FIELDS, "lead_status"}
+#: The field an error's location starts with (``labels_add`` of ``labels_add[0]``).
+_HEAD = re.compile(r"[^.\[]+")
 
 
 def _renamed(exc: InvalidInputError, names: dict[str, str], fields_under: str) -> InvalidInputError:
     """The errors of a change, each at the request's name of its field."""
     errors = []
     for error in exc.errors:
-        head, dot, rest = error.loc.replace("[", ".[", 1).partition(".")
-        if head in _PROFILE_FIELDS and fields_under:
+        head = _HEAD.match(error.loc)
+        name = head.group(0) if head else error.loc
+        if name in _PROFILE_FIELDS and fields_under:
             loc = f"{fields_under}.{error.loc}"
         else:
-            loc = names.get(head, head) + (dot + rest if dot else "")
-        errors.append(FieldError(loc.replace(".[", "["), error.message))
+            loc = names.get(name, name) + error.loc[len(name) :]
+        errors.append(FieldError(loc, error.message))
     return InvalidInputError(errors)
 
 
