@@ -138,24 +138,27 @@ def bench_actions(deps: Any, counter: RequestCounter) -> None:
 
     deps.coupons.load("bench", [f"B-{n}" for n in range(10)], START)
     deps.contacts.upsert_from_event("c_actions", {"id": "c_actions", "email": "ana@example.com"}, START)
+
+    def update_contact() -> None:
+        patch = ContactPatch(labels_add=["vip"], points_add=100)
+        contact_changes.change(deps, "c_actions", patch, START, ledger_key="run_b:award", depth=1)
+        runner.count_action(deps, "a", "award", "actions_done")
+
+    def put_event() -> None:
+        entry = runner.bus_entry(BusEvent("default", "run_b", "chat", "chat.message.requested", {"to": "c"}, {}, START))
+        deps.bus.put([entry])
+        runner.count_action(deps, "a", "chat", "actions_done")
+
     actions: dict[str, Callable[[], Any]] = {
-        "update_contact": lambda: contact_changes.change(
-            deps,
-            "c_actions",
-            ContactPatch(labels_add=["vip"], points_add=100),
-            START,
-            ledger_key="run_b:award",
-            depth=1,
-        ),
+        "update_contact": update_contact,
         "create_task": lambda: runner.act(
             deps, ActionRequest("default", "run_b", "call", "create_task", {"title": "Call Ana"}, "c_actions"), START
         ),
         "issue_coupon": lambda: runner.act(
             deps, ActionRequest("default", "run_b", "coupon", "issue_coupon", {"pool": "bench"}, "c_actions"), START
         ),
-        "put_event": lambda: deps.bus.put(
-            [runner.bus_entry(BusEvent("default", "run_b", "chat", "chat.message.requested", {"to": "c"}, {}, START))]
-        ),
+        "put_event": put_event,
+        "webhook": _webhook_delivery(deps),
     }
     for name, action in actions.items():
         with counter.measure() as calls:
@@ -175,6 +178,44 @@ def bench_actions(deps: Any, counter: RequestCounter) -> None:
     with counter.measure() as calls:
         runner.with_live_contact(deps, state)
     emit("aws_requests_per_step.live_profile_read", len(calls), "requests", calls=sorted(calls))
+
+
+def _webhook_delivery(deps: Any) -> Callable[[], Any]:
+    """One delivered webhook call of a run that waits on it (the receiver stood in for: no network), the signing
+    secret already read by the process; the queueing is counted with the step that reached it (1 request).
+    Two runs are made waiting first; the first call is delivered here, the second by what is returned."""
+    from dataclasses import replace
+
+    from automations.events import parse_events
+    from automations.ports import WebhookResponse
+    from automations.services import lifecycle as manage
+    from automations.services import webhooks
+    from automations.services.ingest import ingest
+    from automations.services.webhooks import WebhookMessage
+
+    class Receiver:
+        def post(self, url: str, headers: Any, body: bytes, *, method: str = "POST") -> WebhookResponse:
+            return WebhookResponse("delivered", 200, {"id": "crm-1"}, True)
+
+    local = replace(deps, webhooks=Receiver())
+    definition = {
+        "id": "bench-webhook",
+        "name": "Bench webhook",
+        "status": "active",
+        "trigger": {"event": "bench.lead"},
+        "steps": [
+            {"id": "crm", "webhook": {"url": "https://crm.example.com/hook", "body": {"id": "{{ contact.id }}"}}}
+        ],
+    }
+    manage.create(local, definition, START)
+    for n in (1, 2):
+        event = {"id": f"evt_hook_{n}", "type": "bench.lead", "contact": {"id": f"c_hook_{n}"}}
+        ingest(local, parse_events(event), START)
+    queue = local.webhook_queue
+    messages = queue.client.receive_message(QueueUrl=queue.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    calls = [WebhookMessage.model_validate(json.loads(m["Body"])).call() for m in messages]
+    webhooks.deliver(local, calls[0], START)  # the secret is made and read once per process
+    return lambda: webhooks.deliver(local, calls[1], START)
 
 
 def _import_ms(code: str, cwd: Path) -> float:

@@ -28,7 +28,8 @@ LAYER_LOCK = ROOT / "layers" / "core" / "requirements.lock"
 
 #: The Lambda runtime's own AWS SDK for Python: boto3, botocore and what they depend on. The layer leaves them
 #: out; the code calls only operations that the runtime's botocore has (the SDK note in docs/operations.md).
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+#: urllib3 is not among them: the layer ships its pinned version, which the webhook client relies on.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six")
 #: The Lambda runtime: python3.13 on arm64 (Amazon Linux 2023, glibc 2.34).
 LAYER_PYTHON = "3.13"
 LAYER_PLATFORM = "aarch64-manylinux_2_34"

@@ -1,11 +1,13 @@
-"""stats_webhook: SES feedback from the configuration set's SNS topic, and the unsubscribe pages.
+"""stats_webhook: SES feedback from the configuration set's SNS topic, and the email preferences page.
 
 - SNS events (``Records[].Sns.Message`` is an SES event-publishing record as a JSON string) update the
   message's status, the counters, the suppressions and the reputation guard, once per record.
-- API Gateway events serve ``GET /u/{token}`` (a page with an unsubscribe button) and ``POST /u/{token}``
-  (RFC 8058 one-click, body ``List-Unsubscribe=One-Click``), with no API key: the signed token is the proof.
-  A request's log lines carry its API Gateway request id as their correlation id, and an error the routes do
-  not expect is a 500 naming that id (the management API's answer).
+- API Gateway events serve ``GET /u/{token}`` (the preferences page: receive every email, stop promotional
+  email, or stop all but essential email, in the contact's language) and ``POST /u/{token}`` (the page's form,
+  ``choice=...``, or RFC 8058 one-click, body ``List-Unsubscribe=One-Click``, which stops promotional email
+  only), with no API key: the signed token is the proof. A bad token, or a form that asks for no choice the page
+  offers, is a 400 page saying why. A request's log lines carry its API Gateway request id as their
+  correlation id, and an error the routes do not expect is a 500 naming that id (the management API's answer).
 
 The SNS event is read with Powertools' SNS model; each record's ``Message`` is then the feedback service's to
 read, so that one record it cannot process is logged, counted and answered ``invalid`` on its own.
@@ -37,7 +39,13 @@ register_unexpected(app)
 _OUTCOME_METRICS = {"delivered": "EmailsDelivered", "bounced_hard": "EmailsBounced", "complained": "EmailsComplained"}
 
 _HTML = "text/html; charset=utf-8"
-_NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+_NO_STORE = {
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": unsubscribe.PAGE_CSP,
+}
 
 
 def _page(status: int, body: str) -> Response[str]:
@@ -55,28 +63,51 @@ def _claim(token: str) -> tuple[unsubscribe.Claim, Deps]:
         raise unsubscribe.InvalidTokenError(str(exc)) from None
 
 
+def _language(deps: Deps | None = None, shown: unsubscribe.Preferences | None = None) -> str:
+    """The page's language: the contact's, else the browser's, else the workspace's."""
+    return unsubscribe.page_language(
+        shown.profile.locale if shown is not None and shown.profile is not None else None,
+        accept_language=app.current_event.headers.get("accept-language"),
+        default=deps.settings.locale if deps is not None else None,
+    )
+
+
+def _posted_body() -> str | None:
+    """The POST's body as text; ``InvalidChoiceError`` when it is not (bad base64, not UTF-8)."""
+    try:
+        return app.current_event.decoded_body
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise unsubscribe.InvalidChoiceError(unsubscribe.CHOICE_FIELD, "the body is not a form") from None
+
+
 @app.get("/u/<token>")
-def unsubscribe_page(token: str) -> Response[str]:
+def preferences_page(token: str) -> Response[str]:
     try:
         claim, deps = _claim(token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe link refused", extra={"reason": str(exc)})
-        return _page(400, unsubscribe.invalid_page())
-    return _page(200, unsubscribe.confirm_page(claim, deps.settings.brand_name))
+        return _page(400, unsubscribe.invalid_page(_language()))
+    shown = unsubscribe.preferences(deps, claim)
+    brand = deps.settings.brand_name
+    return _page(200, unsubscribe.preferences_page(shown, brand=brand, language=_language(deps, shown)))
 
 
 @app.post("/u/<token>")
-def unsubscribe_one_click(token: str) -> Response[str]:
+def preferences_post(token: str) -> Response[str]:
     try:
         claim, deps = _claim(token)
     except unsubscribe.InvalidTokenError as exc:
         logger.info("unsubscribe refused", extra={"reason": str(exc)})
         metrics.add_metric(name="UnsubscribeRefused", unit="Count", value=1)
-        return _page(400, unsubscribe.invalid_page())
-    if not unsubscribe.is_one_click(app.current_event.decoded_body):
-        return _page(400, unsubscribe.bad_request_page())
-    unsubscribe.unsubscribe(deps.suppressions, claim.address, claim.automation_id, deps.clock.now(), source="one-click")
-    return _page(200, unsubscribe.done_page(claim, deps.settings.brand_name))
+        return _page(400, unsubscribe.invalid_page(_language()))
+    brand = deps.settings.brand_name
+    try:
+        choice = unsubscribe.requested_choice(_posted_body())
+    except unsubscribe.InvalidChoiceError as exc:
+        logger.info("preferences form refused", extra={"reason": str(exc)})
+        return _page(400, unsubscribe.bad_request_page(exc, brand=brand, language=_language(deps)))
+    shown = unsubscribe.choose(deps, claim, choice, deps.clock.now())
+    return _page(200, unsubscribe.saved_page(shown, brand=brand, language=_language(deps, shown)))
 
 
 def _sns(event: dict[str, Any]) -> dict[str, Any]:

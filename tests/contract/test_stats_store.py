@@ -43,3 +43,24 @@ def test_an_unknown_counter_adds_nothing(ports: Ports) -> None:
         ports.stats.increment("welcome", START, {"sent": 1, "kudos": 1}, step="hello")
 
     assert ports.stats.read("welcome") == {WHOLE: dict.fromkeys(COUNTERS, 0)}
+
+
+def test_a_daily_read_gives_the_automation_s_counters_of_each_day_counted(ports: Ports) -> None:
+    first = START.date()
+    ports.stats.increment("welcome", START, {"sent": 2}, step="hello")
+    ports.stats.increment("welcome", START + timedelta(days=2), {"sent": 1, "opened_unique": 1})
+    ports.stats.increment("other", START + timedelta(days=1), {"sent": 5})
+
+    days = ports.stats.daily("welcome")
+
+    assert list(days) == [first.isoformat(), (first + timedelta(days=2)).isoformat()]
+    assert set(days[first.isoformat()]) == set(COUNTERS)
+    assert {k: v for k, v in days[first.isoformat()].items() if v} == {"sent": 2}
+    assert {k: v for k, v in days[(first + timedelta(days=2)).isoformat()].items() if v} == {
+        "sent": 1,
+        "opened_unique": 1,
+    }
+    assert list(ports.stats.daily("welcome", start=first + timedelta(days=1))) == [
+        (first + timedelta(days=2)).isoformat()
+    ]
+    assert ports.stats.daily("welcome", end=first - timedelta(days=1)) == {}

@@ -64,3 +64,44 @@ def test_an_upsert_keeps_the_first_suppression(ports: Ports) -> None:
     ports.suppressions.upsert(suppression("complaint", automation_id="other"))
     assert ports.suppressions.of("ana@example.com")[0].automation_id == "welcome"
     assert not ports.suppressions.add_new(suppression("complaint"), now=later, counts={"complained": 1})
+
+
+def test_an_unsubscribe_keeps_its_level_in_its_scope(ports: Ports) -> None:
+    essential_only = suppression("unsubscribe", scope="non_essential")
+    assert ports.suppressions.add_new(essential_only, now=START, counts={"unsubscribed": 1}, step="hello")
+
+    assert ports.suppressions.blocking("ana@example.com", "promotional") == essential_only
+    assert ports.suppressions.blocking("ana@example.com", "transactional") == essential_only
+    assert ports.suppressions.blocking("ana@example.com", "business_critical") is None
+
+
+def test_a_put_replaces_the_suppression_of_its_kind_and_counts_nothing(ports: Ports) -> None:
+    ports.suppressions.add_new(suppression("unsubscribe"), now=START, counts={"unsubscribed": 1})
+    ports.suppressions.upsert(suppression("bounce"))
+    later = START + timedelta(days=1)
+    changed = Suppression.new(
+        "ana@example.com",
+        "unsubscribe",
+        reason="page",
+        source="page",
+        automation_id=None,
+        now=later,
+        scope="non_essential",
+    )
+
+    ports.suppressions.put(changed)
+
+    assert ports.suppressions.of("ana@example.com") == [suppression("bounce"), changed]
+    assert ports.stats.read("welcome")[WHOLE]["unsubscribed"] == 1
+
+
+def test_remove_takes_away_one_kind_only(ports: Ports) -> None:
+    ports.suppressions.add_new(suppression("unsubscribe"), now=START, counts={})
+    ports.suppressions.upsert(suppression("complaint"))
+
+    assert ports.suppressions.remove(" Ana@Example.com", "unsubscribe")
+    assert not ports.suppressions.remove("ana@example.com", "unsubscribe")
+    assert not ports.suppressions.remove("bo@example.com", "unsubscribe")
+
+    assert [s.kind for s in ports.suppressions.of("ana@example.com")] == ["complaint"]
+    assert ports.suppressions.blocking("ana@example.com", "promotional") == suppression("complaint")

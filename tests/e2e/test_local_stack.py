@@ -206,6 +206,72 @@ def test_one_click_unsubscribe_stops_promotional_mail(local_stack: LocalStackCli
     assert delta(after, before, "suppressed") >= 1
 
 
+def _choices(page: str) -> list[tuple[str, bool]]:
+    """The preferences page's choices (radio buttons), each with whether it is the one checked."""
+    found = re.findall(r'<input type="radio" name="choice" value="([a-z_]+)"( checked)?>', page)
+    return [(value, bool(checked)) for value, checked in found]
+
+
+def test_the_preferences_page_stops_promotional_or_all_but_essential_mail(local_stack: LocalStackClient) -> None:
+    local_stack.require("ingest_trigger", "evaluate_step", "send_email", "stats_webhook", "manage_api")
+    tag = unique()
+    address = f"prefs-{tag}@example.com"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def welcomes() -> int:
+        return sum(e["subject"].startswith("Welcome to Acme Studio") for e in local_stack.outbox(address))
+
+    before = local_stack.totals("new-lead-welcome")
+    # Given a lead who got the (transactional) welcome, then two days later the (promotional) offer
+    accepted(local_stack, sample("new-lead-welcome", contact={"id": f"c_{tag}_a", "email": address}))
+    local_stack.advance("2d")
+    [offer] = local_stack.emails_about(address, "Your first class is on us")
+    url = _one_click_url(offer)
+    # When the recipient opens the offer's unsubscribe link in a browser (no API key)
+    page = local_stack.request("GET", url, key=None)
+    # Then the preferences page offers every level, receiving everything checked, and loads nothing from elsewhere
+    assert page.status == 200, page.text
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert _choices(page.text) == [("everything", True), ("stop_promotional", False), ("essential_only", False)]
+    assert "Stop promotional emails" in page.text and "Stop all but essential emails" in page.text
+    # When they stop promotional email
+    saved = local_stack.request("POST", url, "choice=stop_promotional", key=None, headers=form)
+    assert saved.status == 200, saved.text
+    assert "no longer receives promotional emails" in saved.text
+    # Then a new lead with that address gets the welcome, but not the offer
+    accepted(local_stack, sample("new-lead-welcome", contact={"id": f"c_{tag}_b", "email": address}))
+    local_stack.advance("2d1h")
+    assert welcomes() == 2
+    assert len(local_stack.emails_about(address, "Your first class is on us")) == 1
+    # When they come back to the page (it shows their level) and keep essential email only
+    assert ("stop_promotional", True) in _choices(local_stack.request("GET", url, key=None).text)
+    saved = local_stack.request("POST", url, "choice=essential_only", key=None, headers=form)
+    assert saved.status == 200, saved.text
+    assert "receives essential emails only" in saved.text
+    # Then not even the (transactional) welcome goes to the next lead with that address
+    accepted(local_stack, sample("new-lead-welcome", contact={"id": f"c_{tag}_c", "email": address}))
+    assert welcomes() == 2
+    # And the contact shows the level, on the profile and on the address; one unsubscribe is counted
+    contact = local_stack.request("GET", f"/v1/contacts/c_{tag}_a").json()
+    assert contact["profile"]["subscriptions"] == {"promotional": False, "transactional": False}
+    assert [(u["kind"], u["scope"]) for u in contact["unsubscribed"]] == [("unsubscribe", "non_essential")]
+    assert contact["addresses"][0]["receives"] == {
+        "promotional": False,
+        "transactional": False,
+        "business_critical": True,
+    }
+    assert delta(local_stack.totals("new-lead-welcome"), before, "unsubscribed") == 1
+    # A form with a choice the page does not offer is a 400 naming the field, and changes nothing
+    bad = local_stack.request("POST", url, "choice=maybe", key=None, headers=form)
+    assert bad.status == 400 and "choice: unknown choice" in bad.text, bad.text
+    # When they subscribe again from the page, the next lead's welcome goes out
+    saved = local_stack.request("POST", url, "choice=everything", key=None, headers=form)
+    assert saved.status == 200 and "receives all emails" in saved.text, saved.text
+    accepted(local_stack, sample("new-lead-welcome", contact={"id": f"c_{tag}_d", "email": address}))
+    assert welcomes() == 3
+
+
 class _Frames(HTMLParser):
     """The documents of the page's ``<iframe srcdoc>``s (the parser unescapes attribute values)."""
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from automations.ports import ROOT
+from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
+from automations.ports import ROOT, Suppression
 
 from tests.conftest import load_event
 from tests.integration.conftest import START
@@ -114,6 +115,7 @@ def test_a_profile_is_put_changed_listed_and_searched(api: tuple[Pipeline, str])
         ({"set": {"timezone": "Mars/Olympus"}}, "set.timezone"),
         ({"set": {"email": "not an address"}}, "set.email"),
         ({"unknown": 1}, "body.unknown"),
+        ({"subscriptions": {"promotional": True, "transactional": False}}, "subscriptions"),
     ],
 )
 def test_a_bad_change_is_a_422_naming_its_field(api: tuple[Pipeline, str], change: dict[str, Any], loc: str) -> None:
@@ -149,3 +151,43 @@ def test_a_label_given_through_the_api_starts_an_automation_through_the_bus(api:
     # The same event again is a duplicate
     again = handlers()["ingest_trigger"]({**bus, **labelled}, LambdaContextStub())
     assert again["status"] == "duplicate"
+
+
+def test_subscriptions_set_through_the_api_are_levels_the_sender_honours(api: tuple[Pipeline, str]) -> None:
+    pipeline, _ = api
+    # Given Ana's profile, set to essential email only (transactional off turns promotional off too)
+    body = {"email": "Ana@Example.com", "subscriptions": {"transactional": False}}
+    status, put = pipeline.keyed("default", "PUT", "/v1/contacts/c_1", body)
+    assert status == 200, put
+    assert put["profile"]["subscriptions"] == {"promotional": False, "transactional": False}
+    # Then her address is kept at that level, where the sender reads it, and the contact shows it
+    [item] = DynamoSuppressionStore("default").of("ana@example.com")
+    assert (item.kind, item.scope, item.source, item.automation_id) == ("unsubscribe", "non_essential", "api", None)
+    status, contact = pipeline.keyed("default", "GET", "/v1/contacts/c_1")
+    assert contact["profile"]["subscriptions"] == {"promotional": False, "transactional": False}
+    assert contact["addresses"] == [
+        {
+            "address": "ana@example.com",
+            "receives": {"promotional": False, "transactional": False, "business_critical": True},
+        }
+    ]
+    assert [(u["kind"], u["scope"]) for u in contact["unsubscribed"]] == [("unsubscribe", "non_essential")]
+    # When transactional email is turned back on, promotional email stays off
+    status, patched = pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"subscriptions": {"transactional": True}})
+    assert status == 200, patched
+    assert patched["profile"]["subscriptions"] == {"promotional": False, "transactional": True}
+    assert [s.scope for s in DynamoSuppressionStore("default").of("ana@example.com")] == ["promotional"]
+    # And promotional email on means every email again
+    status, patched = pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"subscriptions": {"promotional": True}})
+    assert patched["profile"]["subscriptions"] == {"promotional": True, "transactional": True}
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
+    # A change that gives no subscriptions leaves the address's level alone (the recipient's own choice)
+    DynamoSuppressionStore("default").add_new(
+        Suppression.new("ana@example.com", "unsubscribe", reason="page", source="page", automation_id=None, now=START),
+        now=START,
+        counts={},
+    )
+    pipeline.keyed("default", "PATCH", "/v1/contacts/c_1", {"add_labels": ["vip"]})
+    assert [s.scope for s in DynamoSuppressionStore("default").of("ana@example.com")] == ["promotional"]
+    status, contact = pipeline.keyed("default", "GET", "/v1/contacts/c_1")
+    assert contact["profile"]["subscriptions"] == {"promotional": False, "transactional": True}

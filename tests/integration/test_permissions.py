@@ -5,8 +5,9 @@ Every AWS request a handler makes is recorded (who made it, which action on whic
 scenarios, a welcome series (an email at once, two delays, a one-click unsubscribe, a throttled send), the
 reputation guard ending a waiting run, a run that outlived its automation's deactivation, the operators'
 routes (tasks and coupon pools among them), and the retries AWS makes (an event posted again, a reply lost, an
-SES event that names only its message id), a run that keeps its run key across two delays, an nth trigger and
-a sender paced to the account's SES rate. The template, translated offline by aws-sam-translator, gives each
+SES event that names only its message id), a run that keeps its run key across two delays, an nth trigger,
+a sender paced to the account's SES rate, and webhooks (call_webhook going on with runs, retried, postponed and
+failed calls, and the webhook-secret routes). The template, translated offline by aws-sam-translator, gives each
 function's role; each recorded request must be allowed by it, and each grant of a role must allow at least one
 recorded request, unless :data:`UNUSED` says why not.
 """
@@ -21,6 +22,8 @@ from typing import Any
 
 import botocore.session
 import pytest
+from automations.adapters.dynamodb.automations import DynamoAutomationStore
+from automations.adapters.webhook_http import WebhookHttpClient
 from automations.observability import logger
 from automations.ports import ROOT, Task
 from automations.services import access
@@ -36,6 +39,10 @@ from tests.support.flows import activate, definition, sample
 from tests.support.iam import Grant, IamRequest, RequestLog, allowing, function_ids, grants_of, managed_policies
 from tests.support.recorder import AwsTap, Fault, throttled
 from tests.support.scenarios import SCENARIOS, World, at, world
+from tests.support.webhooks import Receiver, back, delete_done, receiver, webhook_event
+
+#: call_webhook's handler (each flow invokes the others through the pipeline).
+CALL_WEBHOOK = load_handler("call_webhook").handler
 
 #: Grants no recorded request uses, each with the reason it stays.
 UNUSED: dict[tuple[str, str], str] = {
@@ -97,6 +104,9 @@ def welcome_series(scene: World) -> None:
         assert pipeline.invoke("stats_webhook", apigw_event(method, token))["statusCode"] == 200
     pipeline.settle()
     assert [s.tags.get("step") for s in pipeline.ses_sends] == ["welcome", "first-offer"]
+    # Ana changes her mind on the preferences page: every email again (her unsubscribe record goes)
+    again = pipeline.invoke("stats_webhook", apigw_event("POST", token, "choice=everything"))
+    assert again["statusCode"] == 200, again
 
 
 def reputation_guard(scene: World) -> None:
@@ -342,6 +352,115 @@ def tasks_and_coupons(scene: World) -> None:
     assert pipeline.keyed("default", "GET", "/v1/coupon-pools")[0] == 200
 
 
+def webhooks(scene: World) -> None:
+    """Webhooks, on a stack that lets them call a receiver on 127.0.0.1: a lead goes to the CRM (503 once: the
+    call postponed; then 200, but the next call cannot be queued, so the call is handed again and the task made
+    before is read back), and call_webhook goes on with the run (its run key's lock moved, a label removed, a
+    coupon, a task, an event on the bus, a second webhook, an email, a delay); after the delay (evaluate_step
+    queues the follow-up), the follow-up call ends the run (its lock freed) after a profile change it has already
+    (only checked). A second lead's CRM call answers 404 and ends its run. call_webhook makes the default
+    workspace's signing secret; the webhook-secret routes make, read and rotate another workspace's."""
+    scene.fresh()
+    pipeline, stack = scene.pipeline, scene.stack
+    pipeline.bounces = frozenset()
+    deps = deps_module.get_deps()
+    loopback = deps.settings.model_copy(update={"webhooks_allow_loopback": True})
+    deps_module._current = replace(deps, settings=loopback, webhooks=WebhookHttpClient(allow_loopback_http=True))
+    try:
+        with receiver() as hook:
+            _webhook_runs(scene, hook)
+    finally:
+        deps_module._current = deps
+        deps.forget_workspaces()
+    body = {
+        "id": "hooks",
+        "name": "Hooks",
+        "sender": stack.settings.sender_address,
+        "sender_name": "Hooks",
+        "brand_name": "Hooks",
+    }
+    assert pipeline.keyed("", "POST", "/v1/workspaces", body, scopes=ROOT)[0] == 201
+    status, made = pipeline.keyed("hooks", "GET", "/v1/webhook-secret")
+    assert status == 200 and made["previous"] is None, made
+    status, rotated = pipeline.keyed("hooks", "POST", "/v1/webhook-secret/rotate")
+    assert status == 200 and rotated["previous"] == made["secret"], rotated
+
+
+def _webhook_runs(scene: World, hook: Receiver) -> None:
+    pipeline, stack = scene.pipeline, scene.stack
+    deps_module.get_deps().coupons.load("winback", ["W-1", "W-2"], stack.clock.now())
+    contact = {"id": "c_42", "email": "ana@example.com", "first_name": "Ana"}
+    assert pipeline.keyed("default", "PUT", "/v1/contacts/c_42", {"email": contact["email"]})[0] == 200
+    assert pipeline.keyed("default", "PATCH", "/v1/contacts/c_42", {"add_labels": ["cold"]})[0] == 200
+    deal = "{{ steps.crm.body.deal }}"
+    lead = {
+        "id": "lead-to-crm",
+        "name": "Lead to CRM",
+        "status": "active",
+        "trigger": {"event": "lead.created"},
+        "run_key": "data.lead.id",
+        "steps": [
+            {"id": "crm", "webhook": {"url": hook.url, "body": {"contact": "{{ contact.id }}"}}},
+            {"id": "mark", "update_contact": {"add_labels": ["lead"], "remove_labels": ["cold"], "add_points": 5}},
+            {"id": "coupon", "issue_coupon": {"pool": "winback"}},
+            {"id": "call", "create_task": {"title": f"Call {{{{ contact.id }}}} about {deal}"}},
+            {"id": "tell", "put_event": {"detail_type": "lead.synced", "detail": {"deal": deal}}},
+            {"id": "erp", "webhook": {"url": hook.url, "method": "PUT", "body": {"code": "{{ steps.coupon.code }}"}}},
+            {"id": "hello", "send_email": {"to": {"trigger_contact": True}, "subject": "Hi", "html": f"<p>{deal}</p>"}},
+            {"delay": "1d"},
+            {"id": "followup", "webhook": {"url": hook.url, "method": "PATCH", "body": {"deal": deal}}},
+            {"id": "again", "update_contact": {"add_labels": ["lead"]}},
+        ],
+    }
+    assert pipeline.keyed("default", "POST", "/v1/automations", lead)[0] == 201
+    hook.answers += [(503, {"error": "busy"}), (200, {"deal": "D-42"}), (200, {"deal": "D-42"}), (200, {"ok": True})]
+    pipeline.post({"id": "evt_lead_1", "type": "lead.created", "contact": contact, "data": {"lead": {"id": "L-1"}}})
+    _call_webhooks(scene, batches=1)  # 503: postponed
+    with scene.tap.failing(Fault(1, "before", name="sqs:SendMessage")):  # the second webhook's call, not queued
+        _call_webhooks(scene, batches=1)
+        assert scene.tap.fired is not None and scene.tap.fired.params["QueueUrl"] == stack.settings.webhook_queue_url
+    _call_webhooks(scene)
+    hook.answers.append((404, {"error": "no such lead"}))
+    pipeline.post({"id": "evt_lead_2", "type": "lead.created", "contact": contact, "data": {"lead": {"id": "L-2"}}})
+    _call_webhooks(scene)
+    pipeline.settle()
+    _call_webhooks(scene)
+    assert [r.method for r in hook.requests] == ["POST", "POST", "POST", "PUT", "POST", "PATCH"]
+    runs = list(deps_module.get_deps().runs.by_automation("lead-to-crm"))
+    assert sorted(run.status.value for run in runs) == ["completed", "failed"], runs
+    assert [s.tags.get("step") for s in pipeline.ses_sends] == ["hello"]
+
+
+def _call_webhooks(scene: World, batches: int = 8) -> None:
+    """Lambda's SQS event source on the webhook queue: each batch to call_webhook (a cold process), the records it
+    did not fail deleted, the failed ones handed again at once (their wait skipped), until the queue is empty (or
+    for ``batches`` batches)."""
+    stack = scene.stack
+    for _ in range(batches):
+        event = webhook_event(stack)
+        if not event["Records"]:
+            return
+        answer = _cold(CALL_WEBHOOK, event)
+        delete_done(stack, event, answer)
+        back(stack, event, answer)
+    assert batches < 8, "the webhook queue was never emptied"
+
+
+def _cold(handler: Callable[[Any, Any], Any], event: Any) -> Any:
+    """A handler invoked in a process of its own: no definition, version, workspace or secret read before."""
+    deps = deps_module.get_deps()
+    automations = deps.automations
+    assert isinstance(automations, DynamoAutomationStore)
+    parameters.clear_caches()
+    deps_module._current = replace(
+        deps, automations=replace(automations, _versions={}, _routes={}), _parsed={}, _workspaces={}
+    )
+    try:
+        return handler(event, LambdaContextStub())
+    finally:
+        deps_module._current = deps
+
+
 FLOWS: tuple[Callable[[World], None], ...] = (
     authorizer,
     workspaces,
@@ -354,6 +473,7 @@ FLOWS: tuple[Callable[[World], None], ...] = (
     operators,
     retries,
     paced,
+    webhooks,
 )
 
 

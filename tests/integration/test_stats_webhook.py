@@ -1,5 +1,5 @@
 """stats_webhook under moto: SES events through SNS, counted once in any order; suppressions; the reputation
-guard; the unsubscribe pages and the one-click POST."""
+guard; the preferences page, its form and the one-click POST."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from automations.adapters.dynamodb.contacts import DynamoContactStore
 from automations.adapters.dynamodb.messages import DynamoMessageStore, email_record
 from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
 from automations.adapters.dynamodb.tables import MessageItem
+from automations.ports import ContactPatch
 from automations.services import feedback, lifecycle
 from automations.services.unsubscribe import sign_token
 
@@ -281,14 +283,20 @@ def altered(token: str) -> str:
     return token[:-2] + ("BB" if token.endswith("AA") else "AA")
 
 
-def test_the_unsubscribe_link_shows_a_page_with_a_button_and_changes_nothing(stack: Stack, webhook: Any) -> None:
+def headers_of(response: dict[str, Any]) -> dict[str, str]:
+    return {**response.get("headers", {}), **{k: v[0] for k, v in response.get("multiValueHeaders", {}).items()}}
+
+
+def test_the_unsubscribe_link_shows_the_preferences_page_and_changes_nothing(stack: Stack, webhook: Any) -> None:
     response = webhook(apigw_event("GET", token_for()), LambdaContextStub())
     assert response["statusCode"] == 200
-    headers = {**response.get("headers", {}), **{k: v[0] for k, v in response.get("multiValueHeaders", {}).items()}}
+    headers = headers_of(response)
     assert headers["Content-Type"].startswith("text/html")
     assert headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
     assert '<form method="post">' in response["body"]
-    assert 'name="List-Unsubscribe" value="One-Click"' in response["body"]
+    for choice in ("everything", "stop_promotional", "essential_only"):
+        assert f'name="choice" value="{choice}"' in response["body"]
     assert "a***@example.com" in response["body"]
     assert DynamoSuppressionStore("default").of("ana@example.com") == []
 
@@ -343,6 +351,100 @@ def test_a_post_without_the_one_click_body_is_refused(stack: Stack, webhook: Any
     response = webhook(apigw_event("POST", token_for(), body="something=else"), LambdaContextStub())
     assert response["statusCode"] == 400
     assert DynamoSuppressionStore("default").of("ana@example.com") == []
+
+
+def form(token: str, body: str, **headers: str) -> dict[str, Any]:
+    """The page's form posted to a link (as a browser sends it)."""
+    event = apigw_event("POST", token, body=body)
+    event["headers"].update(headers)
+    return event
+
+
+def page_of(token: str, **headers: str) -> dict[str, Any]:
+    event = apigw_event("GET", token)
+    event["headers"].update(headers)
+    return event
+
+
+def link_token(stack: Stack, **changes: Any) -> str:
+    """The token of the link in a promotional email sent through send_email (to Ana, for person c_42)."""
+    send(stack, request(type="promotional", **changes))
+    return str(sent_messages()[-1]["List-Unsubscribe"][1:-1].rsplit("/", 1)[1])
+
+
+def test_the_preferences_page_sets_each_level_and_the_sender_honours_it(stack: Stack, webhook: Any) -> None:
+    # Given Ana's profile (German), and the link of a promotional email sent to her
+    DynamoContactStore("default").apply(
+        "c_42", ContactPatch(set_fields={"email": "ana@example.com", "locale": "de-CH"}), START
+    )
+    token = link_token(stack)
+    # When she opens it: the page is in her language, with every level, nothing changed
+    page = webhook(page_of(token, **{"Accept-Language": "fr"}), LambdaContextStub())
+    assert page["statusCode"] == 200 and '<html lang="de">' in page["body"] and "E-Mail-Einstellungen" in page["body"]
+    assert 'value="everything" checked' in page["body"]
+    # And she keeps essential email only
+    saved = webhook(form(token, "choice=essential_only"), LambdaContextStub())
+    # Then only business-critical email reaches her, her profile says so, and one unsubscribe is counted
+    assert saved["statusCode"] == 200 and "Einstellungen gespeichert" in saved["body"], saved["body"]
+    [item] = DynamoSuppressionStore("default").of("ana@example.com")
+    assert (item.kind, item.scope, item.source) == ("unsubscribe", "non_essential", "page")
+    assert send(stack, request(run_id="run_0002", type="transactional")).state == "skipped"
+    assert send(stack, request(run_id="run_0003", type="business_critical")).state == "sent"
+    profile = DynamoContactStore("default").get("c_42")
+    assert profile is not None and profile.subscriptions == {"promotional": False, "transactional": False}
+    assert counters()["unsubscribed"] == 1
+    # When she opens the page again, her level is the one checked
+    assert 'value="essential_only" checked' in webhook(page_of(token), LambdaContextStub())["body"]
+    # When she subscribes again from the page, everything goes to her again, and nothing more is counted
+    assert webhook(form(token, "choice=everything"), LambdaContextStub())["statusCode"] == 200
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
+    assert send(stack, request(run_id="run_0004", type="promotional")).state == "sent"
+    profile = DynamoContactStore("default").get("c_42")
+    assert profile is not None and profile.subscriptions == {"promotional": True, "transactional": True}
+    assert counters()["unsubscribed"] == 1
+    # And stopping promotional email from the page keeps transactional email: a new unsubscribe
+    assert webhook(form(token, "choice=stop_promotional"), LambdaContextStub())["statusCode"] == 200
+    assert send(stack, request(run_id="run_0005", type="promotional")).state == "skipped"
+    assert send(stack, request(run_id="run_0006", type="transactional")).state == "sent"
+    assert counters()["unsubscribed"] == 2
+
+
+def test_one_click_never_lowers_essential_only(stack: Stack, webhook: Any) -> None:
+    assert webhook(form(token_for(), "choice=essential_only"), LambdaContextStub())["statusCode"] == 200
+    assert webhook(apigw_event("POST", token_for()), LambdaContextStub())["statusCode"] == 200
+    [item] = DynamoSuppressionStore("default").of("ana@example.com")
+    assert item.scope == "non_essential"
+    assert counters("we-miss-you")["unsubscribed"] == 1
+
+
+def test_the_page_takes_the_browsers_language_without_a_profile(stack: Stack, webhook: Any) -> None:
+    response = webhook(page_of(token_for(), **{"Accept-Language": "nl-BE,nl;q=0.9,en;q=0.5"}), LambdaContextStub())
+    assert response["statusCode"] == 200 and '<html lang="nl">' in response["body"]
+    assert "E-mailvoorkeuren" in response["body"]
+
+
+@pytest.mark.parametrize(
+    ("body", "base64", "message"),
+    [
+        ("choice=maybe", False, "choice: unknown choice &#x27;maybe&#x27;"),
+        ("choice=everything&choice=essential_only", False, "choice: given more than once"),
+        ("choice=%3Cscript%3E", False, "choice: unknown choice &#x27;&lt;script&gt;&#x27;"),
+        ("", False, "choice: missing"),
+        ("//79/w==", True, "choice: the body is not a form"),
+    ],
+    ids=["unknown", "twice", "markup", "empty", "not-utf-8"],
+)
+def test_a_form_without_a_known_choice_is_a_400_naming_the_field(
+    stack: Stack, webhook: Any, body: str, base64: bool, message: str
+) -> None:
+    event = form(token_for(), body)
+    event["isBase64Encoded"] = base64
+    response = webhook(event, LambdaContextStub())
+    assert response["statusCode"] == 400
+    assert headers_of(response)["Content-Type"].startswith("text/html")
+    assert message in response["body"] and "<script>" not in response["body"]
+    assert DynamoSuppressionStore("default").of("ana@example.com") == []
+    assert nonzero(counters("we-miss-you")) == {}
 
 
 def test_the_unsubscribe_link_in_a_sent_email_works_end_to_end(stack: Stack, webhook: Any) -> None:

@@ -32,6 +32,8 @@ ACCOUNT = "123456789012"
 UNSUBSCRIBE_SECRET = "test-secret"
 #: The value of the root key's secret that ``aws_stack`` creates in Secrets Manager.
 ROOT_KEY = "test-root-key-0123456789abcdefghijklmnopqrstuvwxyz"
+#: The name prefix of the webhook signing secrets: the template's (WEBHOOK_SECRET_PREFIX) with its default Stage.
+WEBHOOK_SECRET_PREFIX = "automations/dev/webhook-secret"
 
 
 class FixedClock(Clock):
@@ -98,11 +100,12 @@ def _environment(monkeypatch: Any) -> None:
 
 @contextmanager
 def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: Any) -> Iterator[Stack]:
-    """The template's tables, the email queue, the schedule group and the secret, settings pointing at them
-    and fresh deps, on moto (in process, or the server at ``endpoint_url``)."""
+    """The template's tables, the email and webhook queues, the schedule group and the secret, settings pointing at
+    them and fresh deps, on moto (in process, or the server at ``endpoint_url``)."""
     endpoint = {"endpoint_url": endpoint_url} if endpoint_url else {}
     sqs = boto3.client("sqs", region_name=REGION, **endpoint)
     queue_url = sqs.create_queue(QueueName="automations-test-email")["QueueUrl"]
+    webhook_queue_url = sqs.create_queue(QueueName="automations-test-webhook")["QueueUrl"]
     dlq_url = sqs.create_queue(QueueName="automations-test-scheduler-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     scheduler = boto3.client("scheduler", region_name=REGION, **endpoint)
@@ -124,6 +127,8 @@ def provisioned(start: datetime, endpoint_url: str | None = None, **overrides: A
         "keys_table": "test-keys",
         "workspaces_table": "test-workspaces",
         "email_queue_url": queue_url,
+        "webhook_queue_url": webhook_queue_url,
+        "webhook_secret_prefix": WEBHOOK_SECRET_PREFIX,
         "schedule_group": "automations-test",
         "scheduler_dlq_arn": dlq_arn,
         "sender_address": "hello@acme.example",

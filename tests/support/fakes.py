@@ -30,7 +30,7 @@ from automations.adapters import ses
 from automations.adapters.dynamodb.automations import routes_of
 from automations.adapters.dynamodb.runs import ended_counter, run_key_expiry
 from automations.adapters.dynamodb.tables import COUNTERS
-from automations.engine.effects import EmailRequest
+from automations.engine.effects import EmailRequest, WebhookCall
 from automations.engine.state import RunState, RunStatus
 from automations.ports import (
     TOUCH_INTERVAL,
@@ -58,6 +58,8 @@ from automations.ports import (
     StoredRun,
     Suppression,
     VersionInfo,
+    WebhookResponse,
+    WebhookSecret,
     Workspace,
     normalize_address,
 )
@@ -128,11 +130,18 @@ class FakeStatsStore(_Atomic):
                 bucket[name] = bucket.get(name, 0) + value
 
     def increment(
-        self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+        self,
+        automation_id: str,
+        moment: datetime,
+        counts: Mapping[str, int],
+        step: str | None = None,
+        *,
+        whole: bool = True,
     ) -> None:
         self.check(counts)
         with self._lock:
-            for target in (None, step) if step is not None else (None,):
+            targets = ((None, step) if whole else (step,)) if step is not None else (None,)
+            for target in targets:
                 self._add(automation_id, moment, counts, target)
 
     def count_with(self, automation_id: str, step: str | None, now: datetime, counts: Mapping[str, int]) -> None:
@@ -154,6 +163,21 @@ class FakeStatsStore(_Atomic):
                     summed[name] += value
         totals.setdefault(WHOLE, dict.fromkeys(COUNTERS, 0))
         return totals
+
+    def daily(
+        self, automation_id: str, start: date | None = None, end: date | None = None
+    ) -> dict[str, dict[str, int]]:
+        low = (start or date(2000, 1, 1)).isoformat()
+        high = (end or date(2999, 12, 31)).isoformat()
+        days: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for (automation, day, step), bucket in sorted(self.counters.items()):
+                if automation != automation_id or step != WHOLE or not low <= day <= high:
+                    continue
+                summed = days.setdefault(day, dict.fromkeys(COUNTERS, 0))
+                for name, value in bucket.items():
+                    summed[name] += value
+        return days
 
 
 # --- automations ------------------------------------------------------------------------------------------
@@ -645,6 +669,15 @@ class FakeSuppressionStore(_Atomic):
                 automation_id=found.automation_id or suppression.automation_id,
             )
 
+    def put(self, suppression: Suppression) -> None:
+        key = (normalize_address(suppression.address), suppression.kind)
+        with self._lock:
+            self.suppressions[key] = replace(suppression, at=_utc(suppression.at))
+
+    def remove(self, address: str, kind: str) -> bool:
+        with self._lock:
+            return self.suppressions.pop((normalize_address(address), kind), None) is not None
+
 
 # --- schedules, the queue, the sender, secrets, the clock -----------------------------------------------------
 
@@ -741,6 +774,79 @@ class FakeEmailQueue:
             self.postponed.append((receipt, seconds, source))
             if seconds <= 0:
                 self.messages.append(self.in_flight.pop(receipt))
+
+
+class FakeWebhookQueue:
+    """Queued webhook calls as the queue's message bodies (``WebhookCall.as_message()``, through JSON); received
+    and postponed as :class:`FakeEmailQueue`'s."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.in_flight: dict[str, dict[str, Any]] = {}
+        self.postponed: list[tuple[str, int, str | None]] = []
+        self._receipts = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def send(self, calls: Sequence[WebhookCall]) -> None:
+        with self._lock:
+            self.messages.extend(_json(call.as_message()) for call in calls)
+
+    def drain(self) -> list[dict[str, Any]]:
+        with self._lock:
+            taken, self.messages = self.messages, []
+            return taken
+
+    def receive(self) -> list[tuple[dict[str, Any], str]]:
+        with self._lock:
+            taken, self.messages = self.messages, []
+            received = [(body, f"receipt-{next(self._receipts)}") for body in taken]
+            self.in_flight.update((receipt, body) for body, receipt in received)
+            return received
+
+    def postpone(self, receipt: str, seconds: int, source: str | None = None) -> None:
+        with self._lock:
+            body = self.in_flight.get(receipt)
+            if body is None:
+                raise NotFoundError(f"no message in flight with receipt {receipt!r}")
+            self.postponed.append((receipt, seconds, source))
+            if seconds <= 0:
+                self.messages.append(self.in_flight.pop(receipt))
+
+
+@dataclass
+class FakeWebhookClient:
+    """Records each request (:attr:`requests`: url, method, headers, body) and answers the next of
+    :attr:`answers` (a 200 with ``{"ok": true}`` when none is left)."""
+
+    answers: list[WebhookResponse] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, *, method: str = "POST") -> WebhookResponse:
+        with self._lock:
+            self.requests.append({"url": url, "method": method, "headers": dict(headers), "body": bytes(body)})
+            if self.answers:
+                return self.answers.pop(0)
+            return WebhookResponse("delivered", 200, {"ok": True}, True)
+
+
+@dataclass
+class FakeWebhookSecretStore:
+    """A workspace's webhook signing secret in memory."""
+
+    workspace: str
+    secret: WebhookSecret | None = None
+
+    def get(self, *, fresh: bool = False) -> WebhookSecret | None:
+        return self.secret
+
+    def create(self, secret: WebhookSecret) -> WebhookSecret:
+        if self.secret is None:
+            self.secret = secret
+        return self.secret
+
+    def put(self, secret: WebhookSecret) -> None:
+        self.secret = secret
 
 
 class FakeEventBus:
@@ -1101,6 +1207,8 @@ class Fakes:
     suppressions: FakeSuppressionStore = field(init=False)
     scheduler: FakeScheduler = field(default_factory=FakeScheduler)
     email_queue: FakeEmailQueue = field(default_factory=FakeEmailQueue)
+    webhook_queue: FakeWebhookQueue = field(default_factory=FakeWebhookQueue)
+    webhooks: FakeWebhookClient = field(default_factory=FakeWebhookClient)
     bus: FakeEventBus = field(default_factory=FakeEventBus)
     email_sender: FakeEmailSender = field(default_factory=FakeEmailSender)
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
@@ -1109,6 +1217,7 @@ class Fakes:
     contacts: FakeContactStore = field(init=False)
     tasks: FakeTaskStore = field(init=False)
     coupons: FakeCouponStore = field(init=False)
+    webhook_secrets: FakeWebhookSecretStore = field(init=False)
     #: The stack's workspaces (this one included), each with stores of its own and the rest shared.
     stack: dict[str, Fakes] = field(default_factory=dict, repr=False)
 
@@ -1120,6 +1229,7 @@ class Fakes:
         self.contacts = FakeContactStore(self.workspace)
         self.tasks = FakeTaskStore(self.workspace)
         self.coupons = FakeCouponStore(self.workspace)
+        self.webhook_secrets = FakeWebhookSecretStore(self.workspace)
         self.stack.setdefault(self.workspace, self)
 
     def in_workspace(self, workspace: str) -> Fakes:
@@ -1133,6 +1243,8 @@ class Fakes:
                 scheduler=self.scheduler,
                 bus=self.bus,
                 email_queue=self.email_queue,
+                webhook_queue=self.webhook_queue,
+                webhooks=self.webhooks,
                 email_sender=self.email_sender,
                 secrets=self.secrets,
                 keys=self.keys,
@@ -1158,10 +1270,13 @@ class Fakes:
             contacts=self.contacts,
             tasks=self.tasks,
             coupons=self.coupons,
+            webhook_secrets=self.webhook_secrets,
             scheduler=self.scheduler,
             bus=self.bus,
             email_queue=self.email_queue,
             email_sender=self.email_sender,
+            webhook_queue=self.webhook_queue,
+            webhooks=self.webhooks,
             secrets=self.secrets,
             clock=self.clock,
         )

@@ -304,8 +304,14 @@ def requests_of(service: str, operation: str, params: Mapping[str, Any], region:
         return _ses(operation, params, region)
     if service == "ses" and operation == "GetSendQuota":
         return [IamRequest("ses:GetSendQuota", "*")]
-    if service == "secretsmanager" and operation in ("GetSecretValue", "DescribeSecret"):
-        secret = str(params["SecretId"])
+    if service == "secretsmanager" and operation in (
+        "GetSecretValue",
+        "DescribeSecret",
+        "PutSecretValue",
+        "CreateSecret",
+    ):
+        # CreateSecret is authorized on the new secret's ARN: its name (and a suffix that a trailing * matches).
+        secret = str(params["Name"] if operation == "CreateSecret" else params["SecretId"])
         resource = secret if secret.startswith("arn:") else _arn("secretsmanager", region, f"secret:{secret}")
         return [IamRequest(f"secretsmanager:{operation}", resource)]
     if service == "events" and operation == "PutEvents":

@@ -22,9 +22,11 @@ def room() -> Mailroom:
     return Mailroom()
 
 
-def suppress(room: Mailroom, kind: str, address: str = "ana@example.com") -> None:
+def suppress(room: Mailroom, kind: str, address: str = "ana@example.com", scope: str | None = None) -> None:
     room.deps.suppressions.upsert(
-        Suppression.new(address, kind, reason=f"{kind} (test)", source="ses", automation_id=None, now=room.now)
+        Suppression.new(
+            address, kind, reason=f"{kind} (test)", source="ses", automation_id=None, now=room.now, scope=scope
+        )
     )
 
 
@@ -54,6 +56,24 @@ def test_a_suppressed_address_gets_no_email_of_the_types_it_covers(
         assert room.sent_to() == []
         assert room.record().state == "skipped"
         assert room.counted() == room.counted(step="hello") == {"suppressed": 1}
+    else:
+        assert room.sent_to() == ["ana@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("email_type", "state"),
+    [("promotional", "skipped"), ("transactional", "skipped"), ("business_critical", "sent")],
+)
+def test_essential_only_stops_all_but_business_critical_email(room: Mailroom, email_type: str, state: str) -> None:
+    # Given Ana's address kept at essential email only
+    suppress(room, "unsubscribe", scope="non_essential")
+    # When an email of a type is sent to her
+    [delivery] = room.send(request(type=email_type))
+    # Then only business-critical email goes; the others are skipped with the level's reason
+    assert delivery.state == state
+    if state == "skipped":
+        assert delivery.reason == sending.UNSUBSCRIBE_REASONS["non_essential"]
+        assert room.counted() == {"suppressed": 1}
     else:
         assert room.sent_to() == ["ana@example.com"]
 

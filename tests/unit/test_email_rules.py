@@ -17,10 +17,13 @@ from automations.engine.email import (
     NO_CONTACT_ADDRESS,
     ONE_CLICK,
     SUPPRESSION_SCOPES,
+    UNSUBSCRIBE_SCOPES,
     has_unsubscribe,
     recipients,
     scope_blocks,
+    subscriptions_of,
     unsubscribe_headers,
+    unsubscribe_scope,
 )
 from automations.errors import DefinitionError
 from automations.events import EventValidationError, parse_event
@@ -221,3 +224,13 @@ def test_what_each_suppression_stops() -> None:
         "complaint": list(EMAIL_TYPES),
         "unsubscribe": ["promotional"],
     }
+
+
+def test_what_each_preference_level_stops_and_the_subscriptions_it_means() -> None:
+    stops = {scope: [t for t in EMAIL_TYPES if scope_blocks(scope, t)] for scope in UNSUBSCRIBE_SCOPES}
+    assert stops == {"promotional": ["promotional"], "non_essential": ["promotional", "transactional"]}
+    assert all(scope_blocks("a scope nobody knows", t) for t in EMAIL_TYPES)
+    for scope in (None, *UNSUBSCRIBE_SCOPES):
+        assert unsubscribe_scope(subscriptions_of(scope)) == scope
+    assert subscriptions_of("non_essential") == {"promotional": False, "transactional": False}
+    assert unsubscribe_scope({"promotional": True, "transactional": False}) == "non_essential"

@@ -27,6 +27,7 @@ SCENARIOS = {
     "quote-accepted",
     "we-miss-you-coupon",
     "booking-cancelled-chat",
+    "new-lead-to-crm",
 }
 
 

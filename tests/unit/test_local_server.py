@@ -48,6 +48,9 @@ class FakePump:
         self.passes += 1
         return Work(schedules=2)
 
+    def release_postponed(self) -> int:
+        return 0
+
     def next_due_within(self, window: timedelta) -> None:
         return None
 

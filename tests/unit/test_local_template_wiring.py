@@ -88,6 +88,7 @@ def test_every_function_of_the_template_has_a_folder(template: dict[str, Any]) -
     wired = wiring(template)
     assert sorted(wired.functions.values()) == [
         "authorizer",
+        "call_webhook",
         "evaluate_step",
         "ingest_trigger",
         "manage_api",
@@ -117,13 +118,8 @@ def test_the_routes_are_the_template_s_with_their_api_key_requirement(template: 
 
 def test_the_event_sources_are_the_template_s(template: dict[str, Any]) -> None:
     wired = wiring(template)
-    [queue] = wired.queues
-    assert (queue.function, queue.queue, queue.batch_size, queue.report_failures) == (
-        "send_email",
-        "EmailQueue",
-        10,
-        True,
-    )
+    queues = sorted((q.function, q.queue, q.batch_size, q.report_failures) for q in wired.queues)
+    assert queues == [("call_webhook", "WebhookQueue", 5, True), ("send_email", "EmailQueue", 10, True)]
     [topic] = wired.topics
     assert (topic.function, topic.topic, topic.dead_letter) == (
         "stats_webhook",

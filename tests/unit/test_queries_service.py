@@ -73,6 +73,30 @@ def test_statistics_over_a_range_of_days_count_only_those_days(world: World) -> 
     assert queries.stats(world.deps, "welcome", start=today - timedelta(days=2))["totals"]["runs_started"] == 2
 
 
+def test_statistics_by_day_cover_every_day_of_the_range(world: World) -> None:
+    # Given runs started two days ago and today
+    world.create(automation("welcome", "lead.created"))
+    world.post(event("lead.created", "evt_1"))
+    world.later(timedelta(days=2))
+    world.post(event("lead.created", "evt_2"), event("lead.created", "evt_3", "bo"))
+    today = world.now.date()
+    # When the statistics are read by day
+    found = queries.stats(world.deps, "welcome", interval="day")
+    # Then every day from the first counted to today is there, the empty one included
+    assert [(d["day"], d["runs_started"]) for d in found["days"]] == [
+        ((today - timedelta(days=2)).isoformat(), 1),
+        ((today - timedelta(days=1)).isoformat(), 0),
+        (today.isoformat(), 2),
+    ]
+    # And a range gives its own days; a series longer than a year is refused
+    ranged = queries.stats(world.deps, "welcome", start=today - timedelta(days=1), end=today, interval="day")
+    assert [d["runs_started"] for d in ranged["days"]] == [0, 2] and ranged["totals"]["runs_started"] == 2
+    with pytest.raises(QueryError) as refused:
+        queries.stats(world.deps, "welcome", start=today - timedelta(days=400), end=today, interval="day")
+    assert [e.loc for e in refused.value.errors] == ["query.from"]
+    assert "days" not in queries.stats(world.deps, "welcome")
+
+
 def test_statistics_refuse_a_range_that_ends_before_it_starts(world: World) -> None:
     world.create(automation("welcome", "lead.created"))
     with pytest.raises(QueryError) as refused:

@@ -126,14 +126,17 @@ def test_checkov_finds_nothing_but_the_reviewed_skips(translated: Path) -> None:
 def test_translation_yields_the_resources_the_product_needs(translated: Path) -> None:
     resources = json.loads(translated.read_text())["Resources"]
     kinds = [r["Type"] for r in resources.values()]
-    assert kinds.count("AWS::Lambda::Function") == 6
+    assert kinds.count("AWS::Lambda::Function") == 7
     assert kinds.count("AWS::DynamoDB::Table") == 10
     assert "AWS::ApiGateway::UsagePlan" not in kinds and "AWS::ApiGateway::ApiKey" not in kinds
     assert "AWS::Events::Rule" in kinds and "AWS::Lambda::EventSourceMapping" in kinds
     assert "AWS::SNS::Subscription" in kinds
-    mapping = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert "MaximumConcurrency" in mapping["Properties"]["ScalingConfig"]
+    mappings = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert len(mappings) == 2  # the email queue's and the webhook queue's
+    for mapping in mappings:
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    emails = next(m for m in mappings if "EmailQueue" in json.dumps(m["Properties"]["EventSourceArn"]))
+    assert "MaximumConcurrency" in emails["Properties"]["ScalingConfig"]
 
 
 @pytest.mark.parametrize("function", sorted(NEEDS))
@@ -169,7 +172,11 @@ def test_the_unsubscribe_secret_is_retained_and_read_by_arn_only_where_needed(te
     for name, function in resources_of(template, "AWS::Serverless::Function").items():
         env = function_environment(template, name)
         assert not any("resolve:secretsmanager" in json.dumps(value) for value in env.values()), name
-        readers = [p for p in function["Properties"].get("Policies", []) if "secretsmanager" in json.dumps(p).lower()]
+        readers = [
+            p
+            for p in function["Properties"].get("Policies", [])
+            if "UnsubscribeSecret" in json.dumps(p) or "RootKeySecret" in json.dumps(p)
+        ]
         if name in SECRET_READERS:
             assert env["UNSUBSCRIBE_SECRET_ARN"] == {"Ref": "UnsubscribeSecret"}, name
             assert readers == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSecret"}}}]
@@ -190,12 +197,36 @@ def test_the_secret_policy_grants_get_secret_value_on_that_secret_only(translate
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 if any(a.lower().startswith("secretsmanager:") for a in actions):
+                    if "webhook-secret" in json.dumps(statement["Resource"]):
+                        continue  # the webhook signing secrets: test_webhook_secrets_are_granted_by_their_prefix
                     grants.setdefault(name, []).append((actions, statement["Resource"]))
     assert set(grants) == {f"{function}Role" for function in {*SECRET_READERS, ROOT_KEY_READER}}
     for role, found in grants.items():
         assert found == [(["secretsmanager:GetSecretValue"], found[0][1])]
         secret = "RootKeySecret" if role == f"{ROOT_KEY_READER}Role" else "UnsubscribeSecret"
         assert secret in json.dumps(found[0][1])
+
+
+def test_webhook_secrets_are_granted_by_their_prefix_to_the_functions_that_sign_or_show_them(
+    template: dict[str, Any],
+) -> None:
+    granted: dict[str, set[str]] = {}
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        for policy in function["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                if "webhook-secret" in json.dumps(statement.get("Resource")):
+                    assert statement["Resource"]["Fn::Sub"].endswith(":secret:automations/${Stage}/webhook-secret/*")
+                    granted.setdefault(name, set()).update(statement["Action"])
+    assert granted == {
+        "CallWebhookFunction": {"secretsmanager:GetSecretValue", "secretsmanager:CreateSecret"},
+        "ManageApiFunction": {
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:CreateSecret",
+            "secretsmanager:PutSecretValue",
+        },
+    }
+    prefix = template["Globals"]["Function"]["Environment"]["Variables"]["WEBHOOK_SECRET_PREFIX"]
+    assert prefix == {"Fn::Sub": "automations/${Stage}/webhook-secret"}
 
 
 def test_environment_names_map_to_settings_fields() -> None:
@@ -257,7 +288,7 @@ def test_only_schedule_creators_may_pass_the_scheduler_role(template: dict[str, 
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 if statement.get("Action") == "iam:PassRole":
                     passers.add(name)
-    assert passers == {"IngestTriggerFunction", "EvaluateStepFunction"}
+    assert passers == {"IngestTriggerFunction", "EvaluateStepFunction", "CallWebhookFunction"}
 
 
 @pytest.mark.parametrize("function", ["IngestTriggerFunction", "EvaluateStepFunction", "StatsWebhookFunction"])

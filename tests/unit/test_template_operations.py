@@ -221,7 +221,7 @@ def test_every_function_logs_json_to_its_own_log_group_with_a_retention(translat
         group = _logical(logging.get("LogGroup"))
         assert group is not None and resources[group]["Type"] == "AWS::Logs::LogGroup", name
         groups.append(group)
-    assert len(groups) == 6 and len(set(groups)) == len(groups)
+    assert len(groups) == 7 and len(set(groups)) == len(groups)
     for name, group in resources.items():
         if group["Type"] == "AWS::Logs::LogGroup":
             assert group["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}, name
@@ -478,7 +478,7 @@ def test_the_api_has_one_stage_an_authorizer_and_optional_access_logs(
     for path, methods in body["paths"].items():
         for method, operation in methods.items():
             security = [name for entry in operation.get("security", []) for name in entry if name != "NONE"]
-            open_route = path in ("/v1/openapi.json", "/v1/swagger", "/u/{token}")
+            open_route = path in ("/v1/openapi.json", "/v1/swagger", "/u/{token}", "/console", "/console/{proxy+}")
             expected = [] if open_route else ["SegmentAuthorizer"] if path in segment.ROUTES else ["KeyAuthorizer"]
             assert security == expected, (path, method, security)
     assert stages[0]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}

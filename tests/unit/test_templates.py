@@ -184,39 +184,44 @@ def test_known_filters_and_tests_compile() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("{{ data.invoice.total | money }}", "1,234.50"),
-        ("{{ data.invoice.total | money('EUR') }}", "EUR 1,234.50"),
-        ("{{ data.invoice.amount_text | money }}", "640.00"),
-        ("{{ 0 | money }}", "0.00"),
-        ("{{ -3.456 | money }}", "-3.46"),
-        ("{{ 'abc' | money }}", "abc"),
-        ("{{ nothing | money }}", ""),
+        ("{{ data.invoice.total | money('EUR') }}", "€1,234.50"),
+        ("{{ data.invoice.amount_text | money('USD') }}", "$640.00"),
+        ("{{ 0 | money('EUR') }}", "€0.00"),
+        ("{{ -3.456 | money('EUR') }}", "-€3.46"),
+        ("{{ nothing | money('EUR') }}", ""),
         ("{{ none | money('EUR') }}", ""),
     ],
 )
 def test_money_filter(source: str, expected: str) -> None:
-    # Given an amount
+    # Given an amount, and a context that names no language
     # When it is rendered with `money`
-    # Then it has two decimals and thousands separators (and is left alone when not a number)
+    # Then it is written as in English, with the currency's sign and decimals (and nothing when it is missing)
     assert render(source, CONTEXT, html=False) == expected
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("{{ data.session.starts_at | datetime }}", "23 Nov 2026 10:05"),
-        ("{{ data.session.starts_at | datetime('%A %d %B, %H:%M') }}", "Monday 23 November, 10:05"),
-        ("{{ data.session.starts_at | datetime('%Y-%m-%d') }}", "2026-11-23"),
-        ("{{ '2026-01-02' | datetime('%d/%m/%Y') }}", "02/01/2026"),
-        ("{{ 'not a date' | datetime }}", "not a date"),
+        ("{{ data.session.starts_at | datetime }}", "Nov 23, 2026, 10:05:00\u202fAM"),
+        ('{{ data.session.starts_at | datetime("EEEE d MMMM, HH:mm") }}', "Monday 23 November, 10:05"),
+        ("{{ data.session.starts_at | datetime('y-MM-dd') }}", "2026-11-23"),
+        ("{{ '2026-01-02' | datetime('dd/MM/y') }}", "02/01/2026"),
         ("{{ nothing | datetime }}", ""),
     ],
 )
 def test_datetime_filter(source: str, expected: str) -> None:
-    # Given a timestamp
+    # Given a timestamp, and a context that names no time zone or language
     # When it is rendered with `datetime`
-    # Then it is formatted (and left alone when it is not a timestamp)
+    # Then it is formatted in UTC and English (and nothing when it is missing)
     assert render(source, CONTEXT, html=False) == expected
+
+
+def test_datetime_filter_refuses_what_is_not_a_timestamp() -> None:
+    # Given a text that is no timestamp
+    # When it is rendered with `datetime`
+    # Then the rendering fails with the reason
+    with pytest.raises(TemplateError, match="'not a date' is not an ISO-8601 date or timestamp"):
+        render("{{ 'not a date' | datetime }}", CONTEXT, html=False)
 
 
 def test_unsubscribe_url_is_a_placeholder_unless_given() -> None:

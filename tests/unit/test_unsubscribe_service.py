@@ -1,5 +1,6 @@
 """Unsubscribing on the in-memory ports: links signed with the secret read through the Secrets port, the one-click
-POST (RFC 8058) that suppresses promotional mail once, and the link of a sent email working end to end."""
+POST (RFC 8058) that suppresses promotional mail once, and the link of a sent email working end to end (the
+preferences page's levels: tests/unit/test_email_preferences.py)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,6 @@ def test_the_link_in_a_sent_promotional_email_unsubscribes_from_promotional_mail
 
 def test_the_pages_never_show_the_whole_address(room: Mailroom) -> None:
     token = token_of(unsubscribe.unsubscribe_url(room.settings, room.deps.secrets, "ana.silva@example.com", "w"))
-    claim = unsubscribe.read_token(room.settings, room.deps.secrets, token)
-    for page in (unsubscribe.confirm_page(claim), unsubscribe.done_page(claim)):
+    shown = unsubscribe.preferences(room.deps, unsubscribe.read_token(room.settings, room.deps.secrets, token))
+    for page in (unsubscribe.preferences_page(shown), unsubscribe.saved_page(shown)):
         assert "a***@example.com" in page and "ana.silva" not in page

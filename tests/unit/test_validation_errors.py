@@ -348,7 +348,7 @@ def test_subject_on_two_lines() -> None:
     assert error == FieldError("steps[0].send_email.subject", "must be on one line")
 
 
-KINDS = "delay, if, send_email, update_contact, create_task, issue_coupon, put_event"
+KINDS = "delay, if, send_email, update_contact, create_task, issue_coupon, webhook, put_event"
 
 
 def test_step_with_two_kinds() -> None:

@@ -199,6 +199,8 @@ class Pump:
     _fired_kept: set[tuple[str, ...]] = field(default_factory=set)
     _notifications: deque[_Notification] = field(default_factory=deque)
     _bus_targets: list[tuple[BusSource, Queue]] = field(default_factory=list)
+    #: Messages a function reported as failed (and may have postponed): (queue URL, receipt handle).
+    _postponed: list[tuple[str, str]] = field(default_factory=list)
     #: Every event put on the stack's buses (what GET /_local/bus shows), the latest last.
     bus_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=BUS_LOG_SIZE))
     _bus_watch: list[str] = field(default_factory=list)
@@ -469,6 +471,7 @@ class Pump:
                 continue
             failed = failed_ids(result, batch) if source.report_failures else set()
             done = [m for m in messages if m["MessageId"] not in failed]
+            self._postponed += [(queue.url, m["ReceiptHandle"]) for m in messages if m["MessageId"] in failed]
             for start in range(0, len(done), 10):
                 entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:][:10])]
                 sqs.delete_message_batch(QueueUrl=queue.url, Entries=entries)
@@ -482,6 +485,21 @@ class Pump:
                 " (retried when visible again)" if failed else "",
             )
         return handled
+
+    def release_postponed(self) -> int:
+        """Make the messages functions reported as failed visible again now: a function postpones a message by
+        the queue's real time (SQS visibility), so moving the stack's clock past a backoff releases it here.
+        Returns how many came back (a message deleted or received again meanwhile is skipped)."""
+        released = 0
+        held, self._postponed = self._postponed, []
+        sqs = self.client("sqs")
+        for url, receipt in held:
+            try:
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+            except ClientError:
+                continue
+            released += 1
+        return released
 
     def _report_waiting(self, function: str, queue: Queue) -> None:
         attributes = self.client("sqs").get_queue_attributes(

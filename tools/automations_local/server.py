@@ -216,6 +216,7 @@ class LocalApp:
             return json_answer(400, {"message": str(exc)})
         now = self.clock.advance(delta)
         LOG.info("clock +%s -> %s", format_duration(delta), now.isoformat())
+        self.pump.release_postponed()  # a message kept away for a backoff comes back once the clock moved
         work = self.pump.run_until_quiet()
         # Schedules are whole seconds, rounded up: one due in the next second is waited for, so that
         # "advance 3d" right after an event answers once the 3-day step has run.

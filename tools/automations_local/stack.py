@@ -220,7 +220,13 @@ class LocalStack:
             region=REGION,
             stack_name=f"automations-{STAGE}",
             sender=sender,
-            overrides={"endpoint_url": self.moto_url, "region": REGION, "automation_cache_seconds": 0.0},
+            overrides={
+                "endpoint_url": self.moto_url,
+                "region": REGION,
+                "automation_cache_seconds": 0.0,
+                # webhooks may reach receivers on this machine (127.0.0.1), over plain http too
+                "webhooks_allow_loopback": True,
+            },
         )
         LOG.info("tables: %s", ", ".join(done.tables))
         LOG.info("queues: %s", ", ".join(q.name for q in done.queues.values()))

@@ -8,6 +8,7 @@ needs: no other client is made); :func:`build_deps` adds the settings: the servi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -29,10 +30,12 @@ from automations.adapters.dynamodb.stats import DynamoStatsStore
 from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
 from automations.adapters.dynamodb.tasks import DynamoTaskStore
 from automations.adapters.dynamodb.workspaces import DynamoWorkspaceStore
-from automations.adapters.queue import EmailQueue
+from automations.adapters.queue import EmailQueue, WebhookQueue
 from automations.adapters.scheduler import Scheduler
 from automations.adapters.secrets import SecretsManagerSecrets
 from automations.adapters.ses_sender import SesEmailSender
+from automations.adapters.webhook_http import WebhookHttpClient
+from automations.adapters.webhook_secrets import SecretsManagerWebhookSecrets
 from automations.ports import AccessPorts, Ports
 from automations.services.deps import Deps
 from automations.settings import Settings
@@ -54,9 +57,26 @@ def aws_clients(settings: Settings) -> dict[str, Any]:
     return {name: boto3.client(name, **client_options(settings)) for name in CLIENTS}
 
 
-def workspace_stores(settings: Settings, workspace: str) -> dict[str, Any]:
+def secrets_manager(settings: Settings) -> Callable[[], Any]:
+    """Secrets Manager's client, made on first use and kept."""
+    made: list[Any] = []
+
+    def client() -> Any:
+        if not made:
+            made.append(boto3.client("secretsmanager", **client_options(settings)))
+        return made[0]
+
+    return client
+
+
+def workspace_stores(
+    settings: Settings, workspace: str, secrets_client: Callable[[], Any] | None = None
+) -> dict[str, Any]:
     """The stores of :class:`~automations.ports.Ports` bound to one workspace (every key they touch is its)."""
     return {
+        "webhook_secrets": SecretsManagerWebhookSecrets(
+            secrets_client or secrets_manager(settings), settings.webhook_secret_prefix, workspace
+        ),
         "automations": DynamoAutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
         "events": DynamoEventStore(workspace),
         "runs": DynamoRunStore(workspace),
@@ -74,12 +94,15 @@ def build_ports(settings: Settings, *, the_clock: Clock | None = None, clients: 
     """Every port of the settings' workspace on AWS: the tables bound, ``clients`` made unless given."""
     tables.bind(settings)
     clients = clients if clients is not None else aws_clients(settings)
+    secrets_client = secrets_manager(settings)
     return Ports(
-        **workspace_stores(settings, settings.workspace),
+        **workspace_stores(settings, settings.workspace, secrets_client),
         scheduler=Scheduler(clients["scheduler"], settings),
         bus=EventBridgeBus(lambda: boto3.client("events", **client_options(settings)), settings.event_bus_name),
         email_queue=EmailQueue(clients["sqs"], settings.email_queue_url),
         email_sender=SesEmailSender(lambda: ses.make_client(settings), lambda: ses.make_quota_client(settings)),
+        webhook_queue=WebhookQueue(clients["sqs"], settings.webhook_queue_url),
+        webhooks=WebhookHttpClient(allow_loopback_http=settings.webhooks_allow_loopback),
         secrets=SecretsManagerSecrets(),
         clock=the_clock or clock,
         is_transient=failures.is_transient,
@@ -90,9 +113,10 @@ def build_deps(settings: Settings, *, the_clock: Clock | None = None) -> Deps:
     """The services' dependencies: every port of the settings' workspace on AWS, and the settings; the other
     workspaces' (:meth:`~automations.services.deps.Deps.in_workspace`) share its clients, sender and secrets."""
     ports = build_ports(settings, the_clock=the_clock)
+    secrets_client = secrets_manager(settings)
 
     def ports_of(workspace: str) -> Ports:
-        return replace(ports, **workspace_stores(settings, workspace))
+        return replace(ports, **workspace_stores(settings, workspace, secrets_client))
 
     return Deps.of(ports, settings, ports_of=ports_of, workspace_store=DynamoWorkspaceStore())
 

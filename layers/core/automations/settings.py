@@ -24,6 +24,9 @@ ENVIRONMENT = {
     "KEYS_TABLE": "keys_table",
     "WORKSPACES_TABLE": "workspaces_table",
     "EMAIL_QUEUE_URL": "email_queue_url",
+    "WEBHOOK_QUEUE_URL": "webhook_queue_url",
+    "WEBHOOK_SECRET_PREFIX": "webhook_secret_prefix",
+    "WEBHOOKS_ALLOW_LOOPBACK": "webhooks_allow_loopback",
     "SCHEDULE_GROUP": "schedule_group",
     "SCHEDULER_ROLE_ARN": "scheduler_role_arn",
     "EVALUATE_STEP_ARN": "evaluate_step_arn",
@@ -69,6 +72,12 @@ class Settings(BaseModel):
     keys_table: str
     workspaces_table: str
     email_queue_url: str
+    #: The queue of webhook calls (the functions that run steps send to it).
+    webhook_queue_url: str = ""
+    #: The name prefix of the workspaces' webhook signing secrets in Secrets Manager (``<prefix>/<workspace>``).
+    webhook_secret_prefix: str = "automations/webhook-secret"
+    #: Whether webhooks may call loopback addresses, over plain http too (the local stack only).
+    webhooks_allow_loopback: bool = False
     schedule_group: str
     scheduler_role_arn: str
     evaluate_step_arn: str

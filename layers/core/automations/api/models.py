@@ -128,6 +128,10 @@ class StepFigures(Figures):
     loc: str | None
 
 
+class DayFigures(Figures):
+    day: str = Field(description="The day (UTC), YYYY-MM-DD.")
+
+
 class StatsOut(BaseModel):
     automation_id: str
     version: int
@@ -135,6 +139,9 @@ class StatsOut(BaseModel):
     to: str | None
     totals: Figures
     steps: list[StepFigures]
+    days: list[DayFigures] | None = Field(
+        default=None, description="With interval=day: the automation's figures of each day of the range, oldest first."
+    )
 
 
 class RunEventOut(BaseModel):
@@ -216,7 +223,9 @@ class TemplateList(BaseModel):
 class SuppressionOut(BaseModel):
     address: str
     kind: str = Field(description="bounce | complaint | unsubscribe")
-    scope: str = Field(description="all (every type of mail) | promotional")
+    scope: str = Field(
+        description="all (every type of mail) | promotional | non_essential (all but business-critical mail)"
+    )
     reason: str
     source: str
     automation_id: str | None

@@ -9,6 +9,7 @@ from automations.engine.effects import (
     EmailRequest,
     Finish,
     ScheduleStep,
+    WebhookCall,
 )
 from automations.engine.machine import (
     Outcome,
@@ -37,6 +38,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "ScheduleStep",
+    "WebhookCall",
     "advance",
     "build_context",
     "cancel",

@@ -130,6 +130,39 @@ class BusEvent:
 
 
 @dataclass(frozen=True)
+class WebhookCall:
+    """A webhook of one step, rendered: the run waits on the step until the call is delivered or fails for good
+    (the webhook function then goes on with :func:`automations.engine.resume`). ``body`` is the JSON text sent."""
+
+    workspace: str
+    automation_id: str
+    run_id: str
+    step: str
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def message_id(self) -> str:
+        """The delivery's id, the same on every attempt: ``webhook-id`` and ``Idempotency-Key``."""
+        return f"{self.run_id}:{self.step}"
+
+    def as_message(self) -> dict[str, Any]:
+        """The JSON body of the webhook queue's message."""
+        return {
+            "workspace": self.workspace,
+            "automation_id": self.automation_id,
+            "run_id": self.run_id,
+            "step": self.step,
+            "url": self.url,
+            "method": self.method,
+            "headers": dict(self.headers),
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True)
 class Finish:
     """The run ended; ``status`` and ``reason`` are recorded on it."""
 
@@ -139,4 +172,4 @@ class Finish:
     reason: str
 
 
-Effect = ScheduleStep | CancelSchedule | EmailRequest | ContactUpdate | ActionRequest | BusEvent | Finish
+Effect = ScheduleStep | CancelSchedule | EmailRequest | ContactUpdate | ActionRequest | BusEvent | WebhookCall | Finish

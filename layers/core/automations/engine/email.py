@@ -26,8 +26,23 @@ UNSUBSCRIBE_TYPES = frozenset({"promotional"})
 #: ``List-Unsubscribe-Post``'s value (RFC 8058), which is also the body of a one-click unsubscribe POST.
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
-#: What a suppression covers, by its kind: every type of email, or promotional email only.
+#: The types of email each suppression scope stops: every type (a hard bounce, a complaint), and the two
+#: preference levels an unsubscribe keeps: no promotional email (``promotional``), or essential email only
+#: (``non_essential``: promotional and transactional email stop, business-critical email still goes).
+SCOPE_STOPS: dict[str, frozenset[str]] = {
+    "all": frozenset(EMAIL_TYPES),
+    "non_essential": frozenset({"promotional", "transactional"}),
+    "promotional": UNSUBSCRIBE_TYPES,
+}
+
+#: What a suppression covers, by its kind (an unsubscribe's own scope may be ``non_essential`` instead).
 SUPPRESSION_SCOPES = {"bounce": "all", "complaint": "all", "unsubscribe": "promotional"}
+
+#: The scopes an unsubscribe may have, from the least mail stopped to the most.
+UNSUBSCRIBE_SCOPES = ("promotional", "non_essential")
+
+#: The kinds of mail a contact subscribes to (DESIGN.md §3, "The contact profile").
+SUBSCRIPTION_TYPES = ("promotional", "transactional")
 
 #: Why an email step has no trigger contact to send to (a missing, empty or invalid ``contact.email``).
 NO_CONTACT_ADDRESS = "the trigger contact has no email address"
@@ -46,8 +61,38 @@ def unsubscribe_headers(email_type: str, link: str) -> dict[str, str]:
 
 
 def scope_blocks(scope: str, email_type: str) -> bool:
-    """Whether a suppression of this scope (``all`` or ``promotional``) stops an email of this type."""
-    return scope == "all" or (scope == "promotional" and has_unsubscribe(email_type))
+    """Whether a suppression of this scope (``all``, ``non_essential`` or ``promotional``) stops an email of this
+    type; a scope these rules do not know stops every type."""
+    return email_type in SCOPE_STOPS.get(scope, SCOPE_STOPS["all"])
+
+
+def subscriptions_of(scope: str | None) -> dict[str, bool]:
+    """A contact's subscriptions under an unsubscribe of this scope (None: no unsubscribe, both kinds)."""
+    return {kind: not (scope is not None and scope_blocks(scope, kind)) for kind in SUBSCRIPTION_TYPES}
+
+
+def unsubscribe_scope(subscriptions: Mapping[str, bool]) -> str | None:
+    """The preference level that keeps these subscriptions, as an unsubscribe's scope: None when both kinds are
+    on, ``non_essential`` when transactional mail is off (all but essential mail stops), else ``promotional``."""
+    if not subscriptions.get("transactional", True):
+        return "non_essential"
+    if not subscriptions.get("promotional", True):
+        return "promotional"
+    return None
+
+
+def level_subscriptions(given: Mapping[str, bool]) -> dict[str, bool]:
+    """Subscriptions as levels: turning transactional mail off turns promotional mail off too (only essential
+    mail remains), and turning promotional mail on turns transactional mail on too. ``ValueError`` naming the
+    kind when both are given the other way round (promotional on, transactional off)."""
+    levels = dict(given)
+    if levels.get("promotional") is True and levels.get("transactional") is False:
+        raise ValueError("promotional mail cannot be on while transactional mail is off (all but essential mail)")
+    if levels.get("transactional") is False:
+        levels["promotional"] = False
+    if levels.get("promotional") is True:
+        levels["transactional"] = True
+    return levels
 
 
 @dataclass(frozen=True)

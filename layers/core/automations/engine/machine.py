@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from automations.engine.effects import (
     EmailRequest,
     Finish,
     ScheduleStep,
+    WebhookCall,
 )
 from automations.engine.email import ONE_CLICK, has_unsubscribe, recipients
 from automations.engine.state import Decision, RunState, RunStatus
@@ -23,7 +25,7 @@ from automations.errors import EngineError, TemplateError
 from automations.language.conditions import MISSING, explain, resolve
 from automations.language.durations import parse_duration
 from automations.language.instants import parse_instant
-from automations.language.model import RESULT_ACTIONS, Automation, DelayUntil, SendEmail
+from automations.language.model import MAX_WEBHOOK_BODY, RESULT_ACTIONS, Automation, DelayUntil, SendEmail
 from automations.language.program import Node, Program
 from automations.language.templates import html_to_text, render
 
@@ -256,6 +258,8 @@ def resume(
     node = program[step]
     new = state.model_copy(deep=True)
     new.position = None
+    new.status = RunStatus.RUNNING
+    new.due_at = None
     effects: list[Effect] = []
     if failure is not None:
         if _action_failed(node, new, now, failure, effects):
@@ -263,7 +267,9 @@ def resume(
     else:
         done = dict(result or {})
         new.context.setdefault("steps", {})[step] = done
-        new.log.append(Decision(at=now, kind=node.step.kind, reason="action done", step=step, details=done))
+        # a response body is for the steps after it (steps.<id>.body), not repeated on the timeline
+        details = {key: value for key, value in done.items() if key != "body"}
+        new.log.append(Decision(at=now, kind=node.step.kind, reason="action done", step=step, details=details))
     outcome = _run_from(program, automation, new, node.next, now)
     return Outcome(outcome.state, effects + outcome.effects, pending=outcome.pending)
 
@@ -332,6 +338,10 @@ def _run_from(program: Program, automation: Automation, state: RunState, start: 
             position = node.next
         elif kind == "update_contact":
             _update_contact(node, state, now, effects)
+            position = node.next
+        elif kind == "webhook":
+            if _webhook(node, automation, state, now, effects):
+                return Outcome(state, effects)
             position = node.next
         elif kind == "put_event":
             if not _put_event(node, state, now, effects):
@@ -504,6 +514,45 @@ def _put_event(node: Node, state: RunState, now: datetime, effects: list[Effect]
     state.log.append(
         Decision(
             at=now, kind="put_event", reason="bus event requested", step=node.id, details={"type": spec.detail_type}
+        )
+    )
+    return True
+
+
+def _webhook(node: Node, automation: Automation, state: RunState, now: datetime, effects: list[Effect]) -> bool:
+    """Ask for the webhook call, its texts rendered, and wait on it (True: the run stops here, waiting or ended);
+    False when it could not be rendered and the step says ``on_failure: continue``."""
+    spec = node.step.webhook
+    assert spec is not None
+    try:
+        url = render(spec.url, state.context, html=False).strip()
+        headers = {name: render(value, state.context, html=False).strip() for name, value in spec.headers.items()}
+        body = json.dumps(_rendered(spec.body, state.context), ensure_ascii=False, separators=(",", ":"))
+    except TemplateError as exc:
+        return _action_failed(node, state, now, f"the webhook failed to render: {exc}", effects)
+    if len(body.encode()) > MAX_WEBHOOK_BODY:
+        return _action_failed(node, state, now, f"the webhook's body is over {MAX_WEBHOOK_BODY} bytes", effects)
+    call = WebhookCall(
+        workspace=state.workspace,
+        automation_id=automation.id,
+        run_id=state.id,
+        step=node.id,
+        url=url,
+        method=spec.method,
+        headers=headers,
+        body=body,
+    )
+    effects.append(call)
+    state.status = RunStatus.WAITING
+    state.position = node.id
+    state.due_at = None
+    state.log.append(
+        Decision(
+            at=now,
+            kind="webhook",
+            reason="webhook requested",
+            step=node.id,
+            details={"url": url, "method": spec.method, "id": call.message_id},
         )
     )
     return True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,6 +30,7 @@ from automations.errors import DurationError, TemplateError
 from automations.language.durations import parse_duration
 from automations.language.instants import parse_instant
 from automations.language.templates import check_template
+from automations.language.webhooks import check_headers, check_url
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 PATH = r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$"
@@ -411,7 +414,71 @@ class PutEvent(Strict):
         return value
 
 
-STEP_KINDS = ("delay", "if", "send_email", "update_contact", "create_task", "issue_coupon", "put_event")
+_TEMPLATE_START = re.compile(r"\{[{%#]")
+#: The longest JSON body a webhook may render to.
+MAX_WEBHOOK_BODY = 100_000
+
+
+def _webhook_url(value: str) -> str:
+    _template(value, html=False)
+    start = _TEMPLATE_START.search(value)
+    if start is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#{]+[/?]", value[: start.start()]):
+        raise PydanticCustomError("webhook", "templates are allowed in a webhook URL's path and query only")
+    literal = re.sub(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", "x", value)
+    problems = check_url(literal, allow_loopback_http=True)
+    if not problems and urlsplit(literal).scheme.lower() == "http":
+        host = (urlsplit(literal).hostname or "").lower()
+        if host != "localhost" and not host.startswith("127.") and host != "::1":
+            problems = ["a webhook URL starts with https:// (plain http:// only to a loopback address)"]
+    if problems:
+        raise PydanticCustomError("webhook", "{problem}", {"problem": problems[0]})
+    return value
+
+
+def _webhook_headers(value: dict[str, str]) -> dict[str, str]:
+    problems = check_headers(value)
+    if problems:
+        raise PydanticCustomError("webhook", "{problem}", {"problem": "; ".join(problems)})
+    for name, text in value.items():
+        try:
+            check_template(text, html=False)
+        except TemplateError as exc:
+            problem = {"name": name, "problem": str(exc)}
+            raise PydanticCustomError("template", "header {name}: {problem}", problem) from None
+    return value
+
+
+class Webhook(Strict):
+    """Call a URL of your own (a CRM, an order system): a JSON request signed the Standard Webhooks way with the
+    workspace's secret, carrying ``Idempotency-Key: <run>:<step>``. The run waits for it: 5xx, 429 and network
+    failures are tried again for up to 24 hours, any other 4xx fails the step at once. The response's status and
+    JSON body (up to 64 KB) are ``steps.<id>.status`` and ``steps.<id>.body``."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_webhook_url)] = Field(
+        description="https:// only; templates are allowed in the path and the query "
+        "(https://crm.example.com/hooks/{{ data.quote.id }})."
+    )
+    method: Literal["POST", "PUT", "PATCH"] = Field(default="POST", description="The HTTP method.")
+    headers: Annotated[dict[str, str], AfterValidator(_webhook_headers)] = Field(
+        default_factory=dict,
+        description="Headers of your own; values are templates. No line breaks, and none of the names the "
+        "product sets itself (Host, Content-Length, the webhook-* signature headers, Idempotency-Key).",
+    )
+    body: dict[str, Any] = Field(
+        default_factory=dict, description="The JSON body; each text in it is a template ({{ contact.id }})."
+    )
+    on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
+
+    @field_validator("body")
+    @classmethod
+    def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_detail(value, "body")
+        return value
+
+
+STEP_KINDS = (
+    "delay", "if", "send_email", "update_contact", "create_task", "issue_coupon", "webhook", "put_event",
+)  # fmt: skip
 #: The actions whose result the steps after them read (``steps.<id>``): the run waits for them.
 RESULT_ACTIONS = ("create_task", "issue_coupon")
 
@@ -428,6 +495,7 @@ class Step(Strict):
     update_contact: UpdateContact | None = None
     create_task: CreateTask | None = None
     issue_coupon: IssueCoupon | None = None
+    webhook: Webhook | None = None
     put_event: PutEvent | None = None
 
     @model_validator(mode="after")

@@ -24,11 +24,11 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache, update_wrapper
 from string import Formatter
 from types import BuiltinMethodType, GeneratorType, MethodType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 from jinja2 import (
     ChainableUndefined,
@@ -37,6 +37,7 @@ from jinja2 import (
     TemplateSyntaxError,
     Undefined,
     nodes,
+    pass_context,
     pass_eval_context,
 )
 from jinja2.compiler import CodeGenerator, Frame
@@ -56,6 +57,13 @@ from jinja2.utils import Namespace, generate_lorem_ipsum
 from markupsafe import Markup
 
 from automations.errors import TemplateError
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from babel import Locale
+
+_T = TypeVar("_T")
 
 #: Rendered in place of ``{{ unsubscribe_url }}``; the sender swaps in each recipient's signed link.
 UNSUBSCRIBE_PLACEHOLDER = "__AUTOMATIONS_UNSUBSCRIBE_URL__"
@@ -489,34 +497,429 @@ def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
     return value
 
 
-def _datetime(value: Any, fmt: str = "%d %b %Y %H:%M") -> str:
-    """Format an ISO-8601 timestamp: ``{{ data.session.starts_at | datetime('%A %d %B, %H:%M') }}``."""
-    if isinstance(value, Undefined) or value in (None, ""):
-        return ""
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        return _short(str(value))
-    if isinstance(fmt, str) and len(fmt) > _SMALL:
-        _check_size("a text", len(fmt) * 20)  # no directive prints more than 20 characters
-    return _short(moment.strftime(fmt))
-
-
-def _money(value: Any, currency: str = "") -> str:
-    """Format an amount with two decimals and thousands separators: ``640`` -> ``640.00``."""
-    if isinstance(value, Undefined) or value in (None, ""):
-        return ""
-    try:
-        amount = float(value)
-    except (TypeError, ValueError):
-        return _short(str(value))
-    text = f"{amount:,.2f}"
-    return _short(f"{currency} {text}".strip()) if currency else _short(text)
-
-
 def _short(text: str) -> str:
     """``text``, checked against the bounds and charged to the budget when it is long."""
     return text if len(text) <= _SMALL else _checked(text, _BUDGET.get())
+
+
+# --- formatting in the reader's time zone and language ------------------------------------------------------
+#
+# ``date``, ``time``, ``datetime``, ``money``, ``number`` and ``percent`` format with Babel (the CLDR data) in
+# the time zone and language of the run: ``contact.timezone`` and ``contact.locale``, else the automation's
+# (``automation.timezone``, ``automation.locale``), else UTC and English. An unknown zone or language is passed
+# over for the next one and reported in the log once per value, never failing the rendering; a value that cannot
+# be formatted (not a timestamp, not a number, an unknown currency or pattern) is a ``TemplateError``. A missing
+# value (undefined, null or "") prints as nothing, as it does without a filter. Babel is imported by the first
+# filter that formats, not with this module, so that a cold start that renders nothing does not pay for it.
+
+#: The named formats of ``date``, ``time`` and ``datetime`` (the default is ``medium``); any other format is a
+#: CLDR pattern such as ``EEEE d MMMM, HH:mm``.
+DATE_FORMATS: Final = ("short", "medium", "long", "full")
+DEFAULT_ZONE: Final = "UTC"  #: when neither the contact nor the automation names a known time zone
+DEFAULT_LOCALE: Final = "en"  #: when neither the contact nor the automation names a known language
+MAX_PATTERN: Final = 100  #: characters of a date or number pattern
+MAX_NUMBER_DIGITS: Final = 21  #: digits before the decimal point of a number the filters format
+
+#: Each formatting filter's arguments, in order (``money`` needs its currency).
+_FORMAT_FILTERS: Final = {
+    "date": ("format",),
+    "time": ("format",),
+    "datetime": ("format",),
+    "money": ("currency",),
+    "number": ("format",),
+    "percent": ("format",),
+}
+_FORMAT_UNITS = 1_500  # one formatting by Babel (about 15 µs)
+_MAX_VALUE = 64  # characters of a timestamp, number or currency given as text
+_MAX_TAG = 64  # characters of a language tag or time zone name
+_MAX_REPORTED = 1_000  # distinct unknown values one process reports in the log
+_REPORTED: set[tuple[str, str]] = set()
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
+_NOT_ZONES = frozenset({"localtime", "posixrules"})  # the host's settings, not zones
+_STRFTIME = re.compile(r"%[A-Za-z]")
+_QUOTED = re.compile(r"'([^']*)'")
+_JOINED = re.compile(r"\{([01])\}")
+_DIGITS = re.compile(r"[0#@]")
+
+
+def parse_locale(text: str) -> Locale | None:
+    """The language of a BCP 47 tag (``de-CH``) or a locale name (``de_CH``), or None if Babel has no data for it.
+
+    A tag more precise than the data is matched by its longest known prefix, as in BCP 47 lookup (RFC 4647):
+    ``de-CH-1996`` is ``de_CH`` and ``fr-XX`` is ``fr``; extensions (``-u-…``, ``-x-…``) are ignored, and the
+    undetermined ``und`` is not a language.
+    """
+    if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TAG:
+        return None
+    return _parse_locale(text.strip())
+
+
+@lru_cache(maxsize=256)
+def _parse_locale(text: str) -> Locale | None:
+    from babel import Locale
+
+    subtags: list[str] = []
+    for subtag in re.split(r"[-_]", text):
+        if len(subtag) <= 1:  # an extension's singleton, or an empty subtag
+            break
+        subtags.append(subtag)
+    if not subtags or subtags[0].lower() in ("und", "root") or not subtags[0].isalpha():
+        return None
+    while subtags:
+        try:
+            return Locale.parse("_".join(subtags))
+        except Exception:  # unknown (UnknownLocaleError) or malformed (ValueError)
+            subtags.pop()
+    return None
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone (``Europe/Lisbon``, ``UTC``) this process can convert to."""
+    return _zone(name) is not None
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> tzinfo | None:
+    if not isinstance(name, str) or len(name) > _MAX_TAG or name in _NOT_ZONES or not _ZONE_NAME.fullmatch(name):
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(name)
+    except (LookupError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; a folder is an OSError
+        return None
+
+
+def _report(what: str, source: str, value: Any) -> None:
+    """Log, once per value and process, that a ``source``'s ``what`` is unknown and the next one is used."""
+    text = repr(value)[:_MAX_TAG]
+    if (what, text) in _REPORTED or len(_REPORTED) >= _MAX_REPORTED:
+        return
+    _REPORTED.add((what, text))
+    import logging
+
+    logging.getLogger(__name__).warning(
+        f"unknown {what} in the {source}'s settings, formatting with the next one",
+        extra={"setting": what, "source": source, "value": text},
+    )
+
+
+def _setting(context: Context, key: str, what: str, resolve: Callable[[str], _T | None], default: str) -> _T:
+    for source in ("contact", "automation"):
+        holder = context.get(source)
+        if not isinstance(holder, Mapping):
+            continue
+        value = holder.get(key)
+        if value is None or value == "" or isinstance(value, Undefined):
+            continue
+        found = resolve(value) if isinstance(value, str) else None
+        if found is not None:
+            return found
+        _report(what, source, value)
+    found = resolve(default)
+    assert found is not None
+    return found
+
+
+def _locale(context: Context) -> Locale:
+    return _setting(context, "locale", "locale", parse_locale, DEFAULT_LOCALE)
+
+
+def _zone_of(context: Context) -> tzinfo:
+    return _setting(context, "timezone", "time zone", _zone, DEFAULT_ZONE)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined) or (isinstance(value, str) and not value.strip())
+
+
+def _moment(name: str, value: Any) -> date | datetime:
+    """A timestamp (UTC when it names no offset) or a calendar date, from a datetime, a date or ISO-8601 text."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) <= _MAX_VALUE:
+        text = value.strip()
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    raise TemplateError(f"{name}: {_shown(value)} is not an ISO-8601 date or timestamp")
+
+
+def _amount(name: str, value: Any) -> Decimal:
+    """A finite number of at most ``MAX_NUMBER_DIGITS`` digits before the point, from a number or its text."""
+    from decimal import Decimal, InvalidOperation
+
+    amount: Decimal | None = None
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        amount = Decimal(value if value.bit_length() <= 4 * MAX_NUMBER_DIGITS else 10**MAX_NUMBER_DIGITS)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))
+    elif isinstance(value, str) and len(value) <= _MAX_VALUE:
+        try:
+            amount = None if "_" in value else Decimal(value.strip())
+        except InvalidOperation:
+            amount = None
+    if amount is None or not amount.is_finite():
+        raise TemplateError(f"{name}: {_shown(value)} is not a number")
+    if amount.adjusted() >= MAX_NUMBER_DIGITS:
+        raise TemplateError(f"{name}: {_shown(value)} has more than {MAX_NUMBER_DIGITS} digits")
+    return amount
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "...'"
+
+
+def _date_format(name: str, fmt: Any) -> str:
+    """``fmt`` if it names a format or is a valid CLDR date pattern, else a ``TemplateError`` saying why."""
+    if fmt is None or isinstance(fmt, Undefined):
+        return "medium"
+    if not isinstance(fmt, str):
+        raise TemplateError(f"{name}: the format must be a text, not {type(fmt).__name__}")
+    if fmt in DATE_FORMATS:
+        return fmt
+    _check_date_pattern(name, fmt)
+    return fmt
+
+
+@lru_cache(maxsize=256)
+def _check_date_pattern(name: str, pattern: str) -> None:
+    choices = "short, medium, long, full or a pattern such as 'EEEE d MMMM y, HH:mm'"
+    if pattern.lower() in DATE_FORMATS:
+        raise TemplateError(f"{name}: unknown format {pattern!r} ({choices})")
+    if len(pattern) > MAX_PATTERN:
+        raise TemplateError(f"{name}: a pattern has at most {MAX_PATTERN} characters")
+    if _STRFTIME.search(_QUOTED.sub("", pattern)):
+        raise TemplateError(f"{name}: {pattern!r} is a strftime format; use {choices}")
+    if pattern.replace("''", "").count("'") % 2:
+        raise TemplateError(f"{name}: the pattern {pattern!r} has an unclosed quote")
+    from babel.dates import PATTERN_CHARS, parse_pattern
+
+    letters = {char for char in _QUOTED.sub("", pattern) if char.isascii() and char.isalpha()}
+    unknown = sorted(letters - set(PATTERN_CHARS))
+    if unknown:
+        raise TemplateError(f"{name}: {unknown[0]!r} is not a field of a date pattern ({choices})")
+    try:
+        parse_pattern(pattern)
+    except ValueError as exc:
+        raise TemplateError(f"{name}: {exc}") from None
+
+
+def _number_format(name: str, fmt: Any) -> str | None:
+    if fmt is None or isinstance(fmt, Undefined):
+        return None
+    if not isinstance(fmt, str):
+        raise TemplateError(f"{name}: the format must be a text, not {type(fmt).__name__}")
+    _check_number_pattern(name, fmt)
+    return fmt
+
+
+@lru_cache(maxsize=256)
+def _check_number_pattern(name: str, pattern: str) -> None:
+    if len(pattern) > MAX_PATTERN:
+        raise TemplateError(f"{name}: a pattern has at most {MAX_PATTERN} characters")
+    if not _DIGITS.search(_QUOTED.sub("", pattern)):
+        raise TemplateError(f"{name}: {pattern!r} is not a number pattern such as '#,##0.00'")
+    from babel.numbers import parse_pattern
+
+    try:
+        parse_pattern(pattern)
+    except Exception as exc:  # NumberFormatError (a ValueError) and whatever a malformed pattern raises
+        raise TemplateError(f"{name}: {pattern!r} is not a number pattern: {exc}") from None
+
+
+def _currency(currency: Any) -> str:
+    """An ISO 4217 currency code (``EUR``; case does not matter), else a ``TemplateError``."""
+    if _missing(currency):
+        raise TemplateError("money: no currency (an ISO 4217 code such as 'EUR')")
+    if not isinstance(currency, str) or len(currency) > _MAX_VALUE:
+        raise TemplateError(f"money: the currency must be a code such as 'EUR', not {_shown(currency)}")
+    code = currency.strip().upper()
+    if code not in _currencies():
+        raise TemplateError(f"money: unknown currency {currency!r}")
+    return code
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+def _check_format_argument(name: str, parameter: str, value: Any) -> None:
+    """Refuse, when the template is checked, a literal argument the filter would refuse when it renders."""
+    if parameter == "currency":
+        _currency(value)
+    elif name in ("date", "time", "datetime"):
+        _date_format(name, value)
+    else:
+        _number_format(name, value)
+
+
+def _formatted(name: str, format: Callable[[], str]) -> str:
+    """Run one formatting, charged to the budget; any failure of it is a ``TemplateError`` naming the filter."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend(_FORMAT_UNITS)
+    try:
+        text = format()
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
+    return _short(text)
+
+
+def _join_date_time(pattern: str, date_text: str, time_text: str) -> str:
+    """Fill a CLDR date-time joining pattern (``{1} 'um' {0}``): quotes removed, ``''`` as one quote."""
+    joined = _QUOTED.sub(lambda found: found.group(1) or "'", pattern)
+    return _JOINED.sub(lambda found: date_text if found.group(1) == "1" else time_text, joined)
+
+
+@pass_context
+def _date_filter(context: Context, value: Any, format: Any = None) -> str:
+    """A calendar date, in the reader's time zone when it is a timestamp: ``{{ data.due | date('long') }}``."""
+    if _missing(value):
+        return ""
+    moment = _moment("date", value)
+    pattern = _date_format("date", format)
+    locale = _locale(context)
+    zone = _zone_of(context) if isinstance(moment, datetime) else None
+
+    def formatted() -> str:
+        from babel.dates import format_date
+
+        day = moment.astimezone(zone).date() if isinstance(moment, datetime) else moment
+        return format_date(day, pattern, locale=locale)
+
+    return _formatted("date", formatted)
+
+
+@pass_context
+def _time_filter(context: Context, value: Any, format: Any = None) -> str:
+    """A time of day in the reader's time zone: ``{{ data.session.starts_at | time('short') }}``."""
+    if _missing(value):
+        return ""
+    moment = _moment("time", value)
+    if not isinstance(moment, datetime):
+        raise TemplateError(f"time: {_shown(value)} is a date, with no time of day")
+    pattern = _date_format("time", format)
+    locale = _locale(context)
+    zone = _zone_of(context)
+
+    def formatted() -> str:
+        from babel.dates import format_time
+
+        return format_time(moment, pattern, tzinfo=zone, locale=locale)
+
+    return _formatted("time", formatted)
+
+
+@pass_context
+def _datetime_filter(context: Context, value: Any, format: Any = None) -> str:
+    """A date and time in the reader's time zone: ``{{ data.session.starts_at | datetime('full') }}``.
+
+    A date alone formats as a date. The long and full forms join the date and the time as a moment ("Tuesday,
+    December 1, 2026 at 10:00:00 AM …", "Dienstag, 1. Dezember 2026 um 10:00:00 …"), as ICU does.
+    """
+    if _missing(value):
+        return ""
+    moment = _moment("datetime", value)
+    pattern = _date_format("datetime", format)
+    locale = _locale(context)
+    zone = _zone_of(context) if isinstance(moment, datetime) else None
+
+    def formatted() -> str:
+        from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+
+        if not isinstance(moment, datetime):
+            return format_date(moment, pattern, locale=locale)
+        if pattern not in DATE_FORMATS:
+            return format_datetime(moment, pattern, tzinfo=zone, locale=locale)
+        local = moment.astimezone(zone)
+        named = cast("Literal['short', 'medium', 'long', 'full']", pattern)
+        joining = locale.datetime_formats_relative.get(named) if named in ("long", "full") else None
+        return _join_date_time(
+            str(joining or get_datetime_format(named, locale=locale)),
+            format_date(local, pattern, locale=locale),
+            format_time(local, pattern, tzinfo=zone, locale=locale),
+        )
+
+    return _formatted("datetime", formatted)
+
+
+@pass_context
+def _money_filter(context: Context, value: Any, currency: Any = None) -> str:
+    """An amount in a currency, as the reader writes it: ``{{ 640 | money('EUR') }}`` is ``640,00 €`` in German."""
+    if _missing(value):
+        return ""
+    amount = _amount("money", value)
+    code = _currency(currency)
+    locale = _locale(context)
+
+    def formatted() -> str:
+        from babel.numbers import format_currency
+
+        return format_currency(amount, code, locale=locale)
+
+    return _formatted("money", formatted)
+
+
+@pass_context
+def _number_filter(context: Context, value: Any, format: Any = None) -> str:
+    """A number as the reader writes it (``1.234,5`` in German), or by a CLDR pattern such as ``#,##0.00``."""
+    if _missing(value):
+        return ""
+    amount = _amount("number", value)
+    pattern = _number_format("number", format)
+    locale = _locale(context)
+
+    def formatted() -> str:
+        from babel.numbers import format_decimal
+
+        return format_decimal(amount, pattern, locale=locale)
+
+    return _formatted("number", formatted)
+
+
+@pass_context
+def _percent_filter(context: Context, value: Any, format: Any = None) -> str:
+    """A ratio as a percentage (``0.25`` is ``25%``, ``25 %`` in German), or by a pattern such as ``#,##0.0%``."""
+    if _missing(value):
+        return ""
+    amount = _amount("percent", value)
+    pattern = _number_format("percent", format)
+    locale = _locale(context)
+
+    def formatted() -> str:
+        from babel.numbers import format_percent
+
+        return format_percent(amount, pattern, locale=locale)
+
+    return _formatted("percent", formatted)
+
+
+_FORMATTERS: Final = {
+    "date": _date_filter,
+    "time": _time_filter,
+    "datetime": _datetime_filter,
+    "money": _money_filter,
+    "number": _number_filter,
+    "percent": _percent_filter,
+}
 
 
 def _center_filter(value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], budget: _Budget | None) -> None:
@@ -809,8 +1212,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             join=_bounded_join(self.filters["join"]),
             default=_default,
             d=_default,
-            datetime=_datetime,
-            money=_money,
+            **_FORMATTERS,
             _bounded_loop=_bounded_loop,
             _bounded_run=_bounded_run,
         )
@@ -944,6 +1346,34 @@ def _check_names(env: BoundedEnvironment, tree: nodes.Template) -> None:
     if unknown:
         line, kind, name = min(unknown)
         raise TemplateError(f"unknown {kind} '{name}'", line)
+
+
+def _check_formats(tree: nodes.Template) -> None:
+    """Refuse a formatting filter given arguments it does not take, or a literal format or currency it refuses.
+
+    A format or currency that is not a literal (``money(data.invoice.currency)``) is checked when it renders.
+    """
+    for node in tree.find_all(nodes.Filter):
+        parameters = _FORMAT_FILTERS.get(node.name)
+        if parameters is None or node.dyn_args is not None or node.dyn_kwargs is not None:
+            continue
+        takes = f"filter '{node.name}' takes at most one argument: {parameters[0]}"
+        if len(node.args) > len(parameters):
+            raise TemplateError(takes, node.lineno)
+        given: dict[str, nodes.Expr] = dict(zip(parameters, node.args, strict=False))
+        for keyword in node.kwargs:
+            key = str(keyword.key)
+            if key not in parameters or key in given:
+                raise TemplateError(takes, node.lineno)
+            given[key] = keyword.value
+        if node.name == "money" and "currency" not in given:
+            raise TemplateError("filter 'money' needs a currency, as in money('EUR')", node.lineno)
+        for parameter, argument in given.items():
+            if isinstance(argument, nodes.Const):
+                try:
+                    _check_format_argument(node.name, parameter, argument.value)
+                except TemplateError as exc:
+                    raise TemplateError(exc.message, node.lineno) from None
 
 
 def _static_value(node: nodes.Node, known: Mapping[int, Any]) -> Any:
@@ -1103,6 +1533,7 @@ def _compile(source: str, autoescape: bool) -> Template:
     tree = _parse(env, source)
     _check_bounds(tree)
     _check_names(env, tree)
+    _check_formats(tree)
     _bound_runs(env, tree)
     try:
         return env.from_string(tree)
@@ -1154,6 +1585,8 @@ def render(source: str, context: Mapping[str, Any], *, html: bool) -> str:
         return out
     except JinjaTemplateError as exc:
         raise TemplateError(_describe(exc), getattr(exc, "lineno", None) or _line(exc)) from None
+    except TemplateError as exc:  # a filter's own reason (a value it cannot format)
+        raise TemplateError(exc.message, exc.line or _line(exc)) from None
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise TemplateError(reason, _line(exc)) from None

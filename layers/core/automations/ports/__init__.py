@@ -40,6 +40,9 @@ from automations.ports.protocols import (
     StatsStore,
     SuppressionStore,
     TaskStore,
+    WebhookClient,
+    WebhookQueue,
+    WebhookSecretStore,
     WorkspaceStore,
 )
 from automations.ports.values import (
@@ -77,6 +80,8 @@ from automations.ports.values import (
     Suppression,
     Task,
     VersionInfo,
+    WebhookResponse,
+    WebhookSecret,
     Workspace,
     message_id_for,
     normalize_address,
@@ -99,10 +104,13 @@ class Ports:
     contacts: ContactStore
     tasks: TaskStore
     coupons: CouponStore
+    webhook_secrets: WebhookSecretStore
     scheduler: Scheduler
     bus: EventBus
     email_queue: EmailQueue
     email_sender: EmailSender
+    webhook_queue: WebhookQueue
+    webhooks: WebhookClient
     secrets: Secrets
     clock: Clock
     #: Whether a failure raised behind these ports is transient (a retry of the whole request may cure it): the
@@ -188,6 +196,11 @@ __all__ = [
     "TransientError",
     "UnknownWorkspaceError",
     "VersionInfo",
+    "WebhookClient",
+    "WebhookQueue",
+    "WebhookResponse",
+    "WebhookSecret",
+    "WebhookSecretStore",
     "Workspace",
     "WorkspaceStore",
     "is_transient",

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from automations.engine.effects import EmailRequest
+from automations.engine.effects import EmailRequest, WebhookCall
 from automations.engine.state import RunState
 from automations.ports.values import (
     ApiKey,
@@ -39,6 +39,8 @@ from automations.ports.values import (
     Suppression,
     Task,
     VersionInfo,
+    WebhookResponse,
+    WebhookSecret,
     Workspace,
 )
 
@@ -278,20 +280,43 @@ class SuppressionStore(Protocol):
         """Record a suppression, or keep the one there: its first reason, source, time and automation stay."""
         ...
 
+    def put(self, suppression: Suppression) -> None:
+        """Record a suppression in place of the one of its kind the address had (a new scope, reason, source,
+        time and automation), counting nothing."""
+        ...
+
+    def remove(self, address: str, kind: str) -> bool:
+        """Remove the address's suppression of this kind; False when it had none."""
+        ...
+
 
 class StatsStore(Protocol):
     """Counters per automation, per step and per day (the names of :data:`~automations.ports.values.COUNTERS`)."""
 
     def increment(
-        self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+        self,
+        automation_id: str,
+        moment: datetime,
+        counts: Mapping[str, int],
+        step: str | None = None,
+        *,
+        whole: bool = True,
     ) -> None:
         """Add to counters (``ADD``: atomic, may be negative) of the automation on ``moment``'s day, and of the step
-        when given; ``KeyError`` for an unknown counter name, with nothing added."""
+        when given (the step's alone with ``whole=False``: one request); ``KeyError`` for an unknown counter name,
+        with nothing added."""
         ...
 
     def read(self, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
         """Counters summed over the days from ``start`` to ``end`` (inclusive, each optional): one bucket per step
         and :data:`~automations.ports.values.WHOLE` for the automation (always there), each with every counter."""
+        ...
+
+    def daily(
+        self, automation_id: str, start: date | None = None, end: date | None = None
+    ) -> dict[str, dict[str, int]]:
+        """The automation's counters (every one) of each day from ``start`` to ``end`` (inclusive, each optional)
+        that has any, by day (``YYYY-MM-DD``), oldest first."""
         ...
 
 
@@ -329,6 +354,46 @@ class EmailQueue(Protocol):
         """Keep a received message away for ``seconds`` before it is received again (the queue's retries and its
         dead-letter queue still count it). ``receipt`` names the receipt (SQS's receipt handle); ``source`` is the
         queue the message came from (its ARN), when it may not be this one. Raises when it cannot be postponed."""
+        ...
+
+
+class WebhookQueue(Protocol):
+    """The queue of webhook calls that the webhook function consumes, one message per call."""
+
+    def send(self, calls: Sequence[WebhookCall]) -> None:
+        """Queue the calls; raises when any of them could not be queued (queueing them again is safe: each call
+        is made for its run only while the run waits on its step)."""
+        ...
+
+    def postpone(self, receipt: str, seconds: int, source: str | None = None) -> None:
+        """Keep a received message away for ``seconds`` (as :meth:`EmailQueue.postpone`)."""
+        ...
+
+
+class WebhookClient(Protocol):
+    """Sends one webhook request; never raises for the URL, the network or the receiver."""
+
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, *, method: str = "POST") -> WebhookResponse:
+        """One request, and what came of it (delivered, retry, or failed with the reason)."""
+        ...
+
+
+class WebhookSecretStore(Protocol):
+    """The workspace's webhook signing secret (DESIGN.md §3: Standard Webhooks ``whsec_`` secrets)."""
+
+    workspace: str
+
+    def get(self, *, fresh: bool = False) -> WebhookSecret | None:
+        """The secret, None when the workspace has none yet; a value read a short while ago may be answered
+        unless ``fresh``."""
+        ...
+
+    def create(self, secret: WebhookSecret) -> WebhookSecret:
+        """Store the workspace's first secret; when another was stored meanwhile, that one is answered."""
+        ...
+
+    def put(self, secret: WebhookSecret) -> None:
+        """Replace the secret (a rotation)."""
         ...
 
 

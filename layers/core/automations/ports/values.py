@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from automations.addresses import is_address
 from automations.addresses import normalize_address as normalize_address
-from automations.engine.email import SUPPRESSION_SCOPES, scope_blocks
+from automations.engine.email import SUBSCRIPTION_TYPES, SUPPRESSION_SCOPES, scope_blocks
 from automations.engine.state import RunState
 from automations.errors import FieldError
 from automations.ids import derived_id
@@ -53,6 +53,9 @@ COUNTERS = (
     "send_failed",
     "send_unknown",
     "rendering_failed",
+    "actions_done",
+    "actions_failed",
+    "actions_retried",
 )
 
 _UNSAFE_IN_NAME = re.compile(r"[^0-9A-Za-z_.-]")
@@ -295,7 +298,7 @@ class FeedbackUpdate:
 @dataclass(frozen=True)
 class Suppression:
     """An address that must not get some mail: ``kind`` is ``bounce`` or ``complaint`` (scope ``all``) or
-    ``unsubscribe`` (scope ``promotional``)."""
+    ``unsubscribe`` (scope ``promotional``, or ``non_essential`` when only essential mail may go)."""
 
     address: str
     kind: str
@@ -307,13 +310,22 @@ class Suppression:
 
     @classmethod
     def new(
-        cls, address: str, kind: str, *, reason: str, source: str, automation_id: str | None, now: datetime
+        cls,
+        address: str,
+        kind: str,
+        *,
+        reason: str,
+        source: str,
+        automation_id: str | None,
+        now: datetime,
+        scope: str | None = None,
     ) -> Suppression:
-        """A suppression of a normalized address, its scope following its kind, its reason cut to 500 characters."""
+        """A suppression of a normalized address, its scope following its kind unless given, its reason cut to 500
+        characters."""
         return cls(
             address=normalize_address(address),
             kind=kind,
-            scope=SCOPES[kind],
+            scope=scope or SCOPES[kind],
             reason=reason[:500],
             source=source,
             automation_id=automation_id,
@@ -530,7 +542,7 @@ CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "timezone", "loca
 #: Every field a patch sets (``None`` clears it).
 SETTABLE_FIELDS = (*CONTACT_FIELDS, "lead_status")
 #: The kinds of mail a contact subscribes to (both, unless it said otherwise).
-SUBSCRIPTIONS = ("promotional", "transactional")
+SUBSCRIPTIONS = SUBSCRIPTION_TYPES
 #: Names no attribute takes: the profile's own fields (and ``id``).
 RESERVED_NAMES = frozenset(
     {
@@ -1213,3 +1225,85 @@ def check_claimant(claimant: object) -> str:
     if not 0 < size <= MAX_CLAIMANT_BYTES:
         raise InvalidInputError([FieldError("claimant", f"a claimant is 1 to {MAX_CLAIMANT_BYTES} bytes of UTF-8")])
     return str(claimant)
+
+
+#: What came of one webhook request: delivered (2xx), worth trying again (5xx, 429, network), or failed.
+WebhookOutcome = Literal["delivered", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    """What came of one webhook request.
+
+    ``status`` is the HTTP status when one was received (else ``None``); ``body`` the response body, parsed
+    when it is whole JSON, else its text (UTF-8, undecodable bytes replaced), ``None`` when empty or when
+    nothing was received; ``headers`` the kept response headers; ``reason`` says why it was not delivered
+    (empty when it was)."""
+
+    outcome: WebhookOutcome
+    status: int | None = None
+    body: Any = None
+    is_json: bool = False
+    truncated: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    refused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx status was received."""
+        return self.outcome == "delivered"
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again later: 5xx, 429, a timeout, a connection or TLS failure, a name not resolved."""
+        return self.outcome == "retry"
+
+
+#: How long the secret before a rotation still signs webhooks beside the new one.
+WEBHOOK_ROTATION_OVERLAP = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class WebhookSecret:
+    """A workspace's webhook signing secret: ``current`` signs every webhook; after a rotation the ``previous``
+    one signs too until ``rotated_at`` + :data:`WEBHOOK_ROTATION_OVERLAP`, so that a receiver holding either
+    verifies them while it switches."""
+
+    current: str
+    created_at: datetime
+    previous: str | None = None
+    rotated_at: datetime | None = None
+
+    def rotation_ends_at(self) -> datetime | None:
+        if self.previous is None or self.rotated_at is None:
+            return None
+        return self.rotated_at + WEBHOOK_ROTATION_OVERLAP
+
+    def signing(self, now: datetime) -> list[str]:
+        """The secrets that sign a webhook at ``now``: the current one, then the previous one during a rotation."""
+        ends = self.rotation_ends_at()
+        if self.previous is not None and ends is not None and now < ends:
+            return [self.current, self.previous]
+        return [self.current]
+
+    def rotated(self, new: str, now: datetime) -> WebhookSecret:
+        return WebhookSecret(current=new, created_at=now, previous=self.current, rotated_at=now)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "created_at": self.created_at.isoformat(),
+            "previous": self.previous,
+            "rotated_at": self.rotated_at.isoformat() if self.rotated_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WebhookSecret:
+        rotated = data.get("rotated_at")
+        return cls(
+            current=str(data["current"]),
+            created_at=datetime.fromisoformat(str(data["created_at"])),
+            previous=str(data["previous"]) if data.get("previous") else None,
+            rotated_at=datetime.fromisoformat(str(rotated)) if rotated else None,
+        )

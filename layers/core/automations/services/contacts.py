@@ -2,19 +2,51 @@
 a profile, and the ``contact`` a run reads (DESIGN.md §3, "The context" and "The contact profile").
 
 A profile changes only through its store (:class:`~automations.ports.protocols.ContactStore`), which applies
-:func:`apply_patch` and :func:`merge_event_contact` inside its own conditional write; they are pure, and so is
-:func:`live_contact`.
+:func:`apply_patch` and :func:`merge_event_contact` inside its own conditional write; they are pure, and so are
+:func:`live_contact` and the subscriptions' rules below.
+
+Subscriptions are preference levels (:func:`subscription_levels`): every email, no promotional email, or
+essential email only. The level that the sender honours is kept with the email address, on its ``unsubscribe``
+suppression (:func:`preference_level`), where the preferences page changes it too; a profile with an address
+shows that address's level (:func:`shown_subscriptions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from automations.addresses import is_address
+from automations.engine.email import level_subscriptions, subscriptions_of
 from automations.ports.profiles import apply_patch, merge_event_contact
-from automations.ports.values import CONTACT_FIELDS, ContactProfile, attribute_name_error, json_value
+from automations.ports.values import CONTACT_FIELDS, ContactProfile, Suppression, attribute_name_error, json_value
 
-__all__ = ["apply_patch", "live_contact", "merge_event_contact"]
+__all__ = [
+    "apply_patch",
+    "live_contact",
+    "merge_event_contact",
+    "preference_level",
+    "shown_subscriptions",
+    "subscription_levels",
+]
+
+#: Subscriptions given as levels: transactional off turns promotional off, promotional on turns transactional on
+#: (``ValueError`` when both are given the other way round).
+subscription_levels = level_subscriptions
+
+
+def preference_level(suppressions: Iterable[Suppression]) -> str | None:
+    """An address's preference level, from its suppressions: the scope of its unsubscribe (``promotional`` or
+    ``non_essential``), None when it has none (every email)."""
+    return next((found.scope for found in suppressions if found.kind == "unsubscribe"), None)
+
+
+def shown_subscriptions(profile: ContactProfile, suppressions: Iterable[Suppression]) -> dict[str, bool]:
+    """A profile's subscriptions as they apply: those of its email address's level (``suppressions`` are that
+    address's), or the profile's own when it has no address."""
+    if not is_address(profile.email):
+        return dict(profile.subscriptions)
+    return subscriptions_of(preference_level(suppressions))
 
 
 def live_contact(profile: ContactProfile | None, event_contact: Mapping[str, Any] | None) -> dict[str, Any]:

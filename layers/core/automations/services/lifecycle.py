@@ -93,10 +93,25 @@ def activation_problems(deps: Deps, automation: Automation) -> list[str]:
     return problems
 
 
+def load_for_stack(deps: Deps, source: str | bytes | dict[str, Any]) -> Automation:
+    """A definition validated by the language and by what this stack allows: a plain ``http://`` webhook URL
+    (to a loopback address) only on a stack whose webhooks may reach loopback addresses (the local stack)."""
+    automation = load_definition(source)
+    if not deps.settings.webhooks_allow_loopback:
+        problems = [
+            FieldError(f"{node.loc}.webhook.url", "a webhook URL starts with https://")
+            for node in flatten(automation)
+            if node.step.webhook is not None and not node.step.webhook.url.lower().startswith("https://")
+        ]
+        if problems:
+            raise DefinitionError(problems)
+    return automation
+
+
 def validate(deps: Deps, source: str | bytes | dict[str, Any]) -> dict[str, Any]:
     """Check a definition without saving it: ``DefinitionError`` with every problem, or the definition as it
     would be stored and what would stop it from being activated (empty when it could be)."""
-    automation = load_definition(source)
+    automation = load_for_stack(deps, source)
     return {
         "valid": True,
         "definition": dump_definition(automation),
@@ -106,7 +121,7 @@ def validate(deps: Deps, source: str | bytes | dict[str, Any]) -> dict[str, Any]
 
 def create(deps: Deps, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
     """Validate and store version 1; refuses an id that exists."""
-    automation = load_definition(source)
+    automation = load_for_stack(deps, source)
     if automation.status == "active":
         _check_activation(deps, automation)
     definition = dump_definition(automation)
@@ -120,7 +135,7 @@ def create(deps: Deps, source: str | bytes | dict[str, Any], now: datetime) -> S
 def replace(deps: Deps, automation_id: str, source: str | bytes | dict[str, Any], now: datetime) -> Summary:
     """A new immutable version; runs in flight keep the version they started with."""
     data = parse_document(source) if isinstance(source, str | bytes) else source
-    automation = load_definition(data)
+    automation = load_for_stack(deps, data)
     if automation.id != automation_id:
         raise DefinitionError([FieldError("id", f"must be {automation_id!r}, the automation being replaced")])
     head = deps.automations.head(automation_id)

@@ -9,6 +9,7 @@ sender, marked as a test (``[Test]`` subject, ``test=true`` tag) and kept out of
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -20,9 +21,11 @@ from automations.engine import (
     EmailRequest,
     Outcome,
     RunStatus,
+    WebhookCall,
     advance,
     build_context,
     match_trigger,
+    resume,
     settle,
     start_run,
 )
@@ -86,6 +89,8 @@ def _delay_view(node: Node) -> Any:
 
 #: What a preview says an action the run waits on would give (nothing is claimed or created).
 _PREVIEW_RESULTS = {"issue_coupon": {"code": "PREVIEW-CODE"}, "create_task": {"id": "task_preview"}}
+#: What a preview says a webhook answered.
+_PREVIEW_WEBHOOK = {"status": 200, "body": {}}
 
 
 def _acted(automation: Automation, outcome: Outcome) -> Outcome:
@@ -127,14 +132,20 @@ def preview(
     outcome = _acted(automation, outcome)
     sent: list[EmailRequest] = [e for e in outcome.effects if isinstance(e, EmailRequest)]
     put: list[BusEvent] = [e for e in outcome.effects if isinstance(e, BusEvent)]
+    called: list[WebhookCall] = [e for e in outcome.effects if isinstance(e, WebhookCall)]
     state = outcome.state
     for _ in range(_MAX_WAITS):
-        if state.status is not RunStatus.WAITING or state.due_at is None:
+        if state.status is not RunStatus.WAITING or state.position is None:
             break
-        outcome = _acted(automation, advance(automation, state, now=state.due_at))
+        if state.due_at is None:  # a webhook the run waits on: answered by a stand-in (nothing is called)
+            waited = resume(automation, state, now=state.updated_at, step=state.position, result=_PREVIEW_WEBHOOK)
+        else:
+            waited = advance(automation, state, now=state.due_at)
+        outcome = _acted(automation, waited)
         state = outcome.state
         sent.extend(e for e in outcome.effects if isinstance(e, EmailRequest))
         put.extend(e for e in outcome.effects if isinstance(e, BusEvent))
+        called.extend(e for e in outcome.effects if isinstance(e, WebhookCall))
     context = state.context
     steps: list[dict[str, Any]] = []
     for node in flatten(automation):
@@ -163,6 +174,27 @@ def preview(
                 "spec": getattr(node.step, node.step.kind).model_dump(exclude_defaults=True),
                 **({"result": done} if done is not None else {}),
                 **({"put": events[0]} if events else {}),
+            }
+        elif node.step.webhook is not None:
+            # The request it would send (signed at call time; nothing is called by a preview)
+            done = (context.get("steps") or {}).get(node.id)
+            requests = [c for c in called if c.step == node.id]
+            entry["action"] = {
+                "spec": node.step.webhook.model_dump(exclude_defaults=True),
+                **({"result": done} if done is not None else {}),
+                **(
+                    {
+                        "request": {
+                            "url": requests[0].url,
+                            "method": requests[0].method,
+                            "headers": requests[0].headers,
+                            "body": json.loads(requests[0].body),
+                            "id": requests[0].message_id,
+                        }
+                    }
+                    if requests
+                    else {}
+                ),
             }
         elif node.step.update_contact is not None:
             # What it would do (nothing is changed by a preview), as the run's timeline records it

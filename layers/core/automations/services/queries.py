@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from automations.addresses import is_address, normalize_address
@@ -13,9 +13,12 @@ from automations.errors import AutomationsError, FieldError
 from automations.language.program import flatten
 from automations.ports import COUNTERS, WHOLE, ContactProfile, InvalidInputError
 from automations.services import sending
+from automations.services.contacts import shown_subscriptions
 from automations.services.deps import Deps
 
 MAX_RUNS = 200
+#: The longest daily series of statistics, in days.
+MAX_DAYS = 366
 
 
 class QueryError(AutomationsError):
@@ -51,10 +54,28 @@ def figures(counters: Mapping[str, int]) -> dict[str, Any]:
     return out
 
 
-def stats(deps: Deps, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, Any]:
-    """Counters and rates of an automation as a whole and of each step, over an optional range of days (UTC)."""
+def daily_series(deps: Deps, automation_id: str, start: date | None, end: date | None) -> list[dict[str, Any]]:
+    """The automation's figures of every day from ``start`` (by default the first day counted, at most
+    :data:`MAX_DAYS` before the end) to ``end`` (by default today, UTC), days with nothing counted included."""
+    counted = deps.stats.daily(automation_id, start, end)
+    last = end or max([deps.clock.now().date(), *(date.fromisoformat(day) for day in counted)])
+    first = start or min([last, *(date.fromisoformat(day) for day in counted)])
+    first = max(first, last - timedelta(days=MAX_DAYS - 1))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [{"day": day.isoformat(), **figures(counted.get(day.isoformat(), {}))} for day in days]
+
+
+def stats(
+    deps: Deps, automation_id: str, start: date | None = None, end: date | None = None, interval: str | None = None
+) -> dict[str, Any]:
+    """Counters and rates of an automation as a whole and of each step, over an optional range of days (UTC);
+    with ``interval="day"``, also the automation's figures of each day of the range (:func:`daily_series`)."""
     if start is not None and end is not None and start > end:
         raise QueryError([FieldError("query.from", f"{start.isoformat()} is after 'to' ({end.isoformat()})")])
+    if interval is not None and interval != "day":
+        raise QueryError([FieldError("query.interval", f"unknown interval {interval!r}: use day")])
+    if interval == "day" and start is not None and end is not None and (end - start).days >= MAX_DAYS:
+        raise QueryError([FieldError("query.from", f"a daily series covers at most {MAX_DAYS} days")])
     head = deps.automations.head(automation_id)
     automation = deps.definition(automation_id, head.version)
     raw = deps.stats.read(automation_id, start, end)
@@ -66,7 +87,7 @@ def stats(deps: Deps, automation_id: str, start: date | None = None, end: date |
     for step_id in sorted(set(raw) - seen - {WHOLE}):
         # A step of an earlier version, still counted in the range.
         steps.append({"step": step_id, "kind": None, "loc": None, **figures(raw[step_id])})
-    return {
+    out: dict[str, Any] = {
         "automation_id": automation_id,
         "version": head.version,
         "from": start.isoformat() if start else None,
@@ -74,6 +95,9 @@ def stats(deps: Deps, automation_id: str, start: date | None = None, end: date |
         "totals": figures(raw.get(WHOLE, {})),
         "steps": steps,
     }
+    if interval == "day":
+        out["days"] = daily_series(deps, automation_id, start, end)
+    return out
 
 
 def versions(deps: Deps, automation_id: str) -> dict[str, Any]:
@@ -168,10 +192,12 @@ def _addresses(person: str, recent: list[RunState], profile: ContactProfile | No
 
 
 def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
-    """A person's addresses and what each still receives, their suppressions and unsubscribes, and recent runs.
+    """A person's addresses and what each still receives, their suppressions and unsubscribes (each with its
+    scope: ``promotional``, or ``non_essential`` for essential email only), and recent runs.
 
     ``person`` is the automation's person value (``contact.id``) or an email address; ``profile`` is the
-    person's contact profile (None when there is none).
+    person's contact profile (None when there is none), its ``subscriptions`` those of its email address's
+    preference level (the recipient may have changed it on the preferences page).
     """
     recent = _take(deps.runs.by_person(person, limit=limit), limit)
     try:
@@ -181,8 +207,12 @@ def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
     addresses: list[dict[str, Any]] = []
     suppressions: list[dict[str, Any]] = []
     unsubscribed: list[dict[str, Any]] = []
+    shown = profile.as_dict() if profile is not None else None
+    own = normalize_address(profile.email) if profile is not None and is_address(profile.email) else None
     for address in _addresses(person, recent, profile):
         items = deps.suppressions.of(address)
+        if shown is not None and profile is not None and address == own:
+            shown["subscriptions"] = shown_subscriptions(profile, items)
         for item in items:
             entry = {
                 "address": item.address,
@@ -198,7 +228,7 @@ def contact(deps: Deps, person: str, *, limit: int = 20) -> dict[str, Any]:
         addresses.append({"address": address, "receives": {kind: not blocked[kind] for kind in EMAIL_TYPES}})
     return {
         "person": person,
-        "profile": profile.as_dict() if profile is not None else None,
+        "profile": shown,
         "addresses": addresses,
         "suppressions": suppressions,
         "unsubscribed": unsubscribed,

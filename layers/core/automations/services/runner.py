@@ -17,6 +17,7 @@ from automations.engine import (
     RunState,
     RunStatus,
     ScheduleStep,
+    WebhookCall,
     advance,
     cancel,
     failed_start,
@@ -58,29 +59,44 @@ def step_payload(effect: ScheduleStep) -> dict[str, Any]:
 
 
 def apply_effects(deps: Deps, outcome: Outcome) -> bool:
-    """Make the effects real, in order: schedules, queued emails, cancelled schedules, contact updates. Each is
-    safe to repeat (a contact update is made once per run and step). An action that cannot be done is recorded
-    on the run's timeline; when it says ``on_failure: stop`` the run ends there, failed, and the effects after it
-    are dropped. True when the run's state changed so (it is to be saved again)."""
+    """Make the effects real, in order: schedules, queued emails and webhook calls, cancelled schedules, contact
+    updates, bus events. Each is safe to repeat (a contact update is made once per run and step; a webhook call is
+    made only while its run waits on its step). An action that cannot be done is recorded on the run's timeline;
+    when it says ``on_failure: stop`` the run ends there, failed, and the effects after it are dropped.
+    True when the run's state changed so (it is to be saved again)."""
     emails: list[EmailRequest] = []
+    calls: list[WebhookCall] = []
     changed = False
     for effect in outcome.effects:
         if isinstance(effect, ContactUpdate):
             outcome_of = _contact_update(deps, outcome.state, effect)
             changed = changed or outcome_of != "done"
+            done = outcome_of == "done"
+            count_action(deps, outcome.state.automation_id, effect.step, "actions_done" if done else "actions_failed")
             if outcome_of == "stopped":
                 break
         elif isinstance(effect, BusEvent):
             deps.bus.put([bus_entry(effect)])
+            count_action(deps, outcome.state.automation_id, effect.step, "actions_done")
         elif isinstance(effect, ScheduleStep):
             deps.scheduler.create(run_schedule_name(effect.run_id, effect.step), effect.due_at, step_payload(effect))
         elif isinstance(effect, EmailRequest):
             emails.append(effect)
+        elif isinstance(effect, WebhookCall):
+            calls.append(effect)
         elif isinstance(effect, CancelSchedule):
             deps.scheduler.delete(run_schedule_name(effect.run_id, effect.step))
     if emails:
         deps.email_queue.send(emails)
+    if calls:
+        deps.webhook_queue.send(calls)
     return changed
+
+
+def count_action(deps: Deps, automation_id: str, step: str, counter: str) -> None:
+    """Count an action in its step's statistics (``actions_done``, ``actions_failed``, ``actions_retried``; the
+    step's counters alone: one request); a retried pass may count it again, as a statistic may."""
+    deps.stats.increment(automation_id, deps.clock.now(), {counter: 1}, step=step, whole=False)
 
 
 def bus_entry(effect: BusEvent) -> BusEntry:
@@ -102,7 +118,13 @@ def complete(deps: Deps, automation: Automation, outcome: Outcome) -> Outcome:
 
 
 def act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
-    """One action the run waits on: its result, or why it could not be done."""
+    """One action the run waits on: its result, or why it could not be done (each counted on its step)."""
+    result, failure = _act(deps, request, now)
+    count_action(deps, request.automation_id, request.step, "actions_done" if failure is None else "actions_failed")
+    return result, failure
+
+
+def _act(deps: Deps, request: ActionRequest, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
     values = request.values
     try:
         if request.kind == "issue_coupon":

@@ -9,7 +9,7 @@ automation as a whole, so a time range is a key condition.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -69,32 +69,58 @@ def stats_updates(
 
 
 def increment(
-    workspace: str, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+    workspace: str,
+    automation_id: str,
+    moment: datetime,
+    counts: Mapping[str, int],
+    step: str | None = None,
+    *,
+    whole: bool = True,
 ) -> None:
-    """Add to counters of the automation (and of a step, when given): one request each."""
-    targets: list[str | None] = [None] if step is None else [None, step]
+    """Add to counters of the automation (and of a step, when given; of the step alone unless ``whole``): one
+    request each."""
+    targets: list[str | None] = [None] if step is None else ([None, step] if whole else [step])
     for target in targets:
         item = counter_item(workspace, automation_id, moment, target)
         item.update(actions=add_actions(counts, item))
+
+
+def _items(workspace: str, automation_id: str, start: date | None, end: date | None) -> Iterator[StatsItem]:
+    """The counter items of the days from ``start`` to ``end`` (inclusive, each optional), of every shard."""
+    low = (start or date(2000, 1, 1)).isoformat()
+    high = (end or date(2999, 12, 31)).isoformat() + "#\uffff"
+    for shard in range(SHARDS):
+        pk = f"{workspace}#stats#{automation_id}#{shard}"
+        yield from StatsItem.query(pk, StatsItem.sk.between(low, high))
+
+
+def _add_to(bucket: dict[str, int], item: StatsItem) -> None:
+    for name in COUNTERS:
+        value = getattr(item, name)
+        if value:
+            bucket[name] += int(value)
 
 
 def read(
     workspace: str, automation_id: str, start: date | None = None, end: date | None = None
 ) -> dict[str, dict[str, int]]:
     """Counters summed over shards and days: ``{"-": {...whole...}, "step-id": {...}}``."""
-    low = (start or date(2000, 1, 1)).isoformat()
-    high = (end or date(2999, 12, 31)).isoformat() + "#\uffff"
     totals: dict[str, dict[str, int]] = {}
-    for shard in range(SHARDS):
-        pk = f"{workspace}#stats#{automation_id}#{shard}"
-        for item in StatsItem.query(pk, StatsItem.sk.between(low, high)):
-            bucket = totals.setdefault(item.step, dict.fromkeys(COUNTERS, 0))
-            for name in COUNTERS:
-                value = getattr(item, name)
-                if value:
-                    bucket[name] += int(value)
+    for item in _items(workspace, automation_id, start, end):
+        _add_to(totals.setdefault(item.step, dict.fromkeys(COUNTERS, 0)), item)
     totals.setdefault(WHOLE, dict.fromkeys(COUNTERS, 0))
     return totals
+
+
+def daily(
+    workspace: str, automation_id: str, start: date | None = None, end: date | None = None
+) -> dict[str, dict[str, int]]:
+    """The automation's counters of each day counted, summed over shards: ``{"2026-11-02": {...}, ...}``."""
+    days: dict[str, dict[str, int]] = {}
+    for item in _items(workspace, automation_id, start, end):
+        if item.step == WHOLE:
+            _add_to(days.setdefault(item.day, dict.fromkeys(COUNTERS, 0)), item)
+    return dict(sorted(days.items()))
 
 
 @dataclass
@@ -104,9 +130,20 @@ class DynamoStatsStore:
     workspace: str
 
     def increment(
-        self, automation_id: str, moment: datetime, counts: Mapping[str, int], step: str | None = None
+        self,
+        automation_id: str,
+        moment: datetime,
+        counts: Mapping[str, int],
+        step: str | None = None,
+        *,
+        whole: bool = True,
     ) -> None:
-        increment(self.workspace, automation_id, moment, counts, step)
+        increment(self.workspace, automation_id, moment, counts, step, whole=whole)
 
     def read(self, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
         return read(self.workspace, automation_id, start, end)
+
+    def daily(
+        self, automation_id: str, start: date | None = None, end: date | None = None
+    ) -> dict[str, dict[str, int]]:
+        return daily(self.workspace, automation_id, start, end)

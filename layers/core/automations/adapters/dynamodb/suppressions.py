@@ -1,5 +1,6 @@
 """The suppression store: addresses that must not get mail, after a hard bounce or a complaint (all types of
-mail) or an unsubscribe (promotional mail), one item per address and kind in the contacts table."""
+mail) or an unsubscribe (promotional mail, or all but essential mail: its scope), one item per address and kind
+in the contacts table."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from automations.adapters.dynamodb.stats import stats_updates
@@ -101,3 +102,16 @@ class DynamoSuppressionStore:
     def upsert(self, suppression: Suppression) -> None:
         with TransactWrite(connection=connection()) as tx:
             upsert_in(tx, suppression_item(self.workspace, suppression))
+
+    def put(self, suppression: Suppression) -> None:
+        suppression_item(self.workspace, suppression).save()
+
+    def remove(self, address: str, kind: str) -> bool:
+        item = SuppressionItem(contact_key(self.workspace, address), f"suppressed#{kind}")
+        try:
+            item.delete(condition=SuppressionItem.pk.exists())
+        except DeleteError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        return True

@@ -229,6 +229,9 @@ class StatsItem(_Base):
     send_failed = NumberAttribute(null=True)
     send_unknown = NumberAttribute(null=True)
     rendering_failed = NumberAttribute(null=True)
+    actions_done = NumberAttribute(null=True)
+    actions_failed = NumberAttribute(null=True)
+    actions_retried = NumberAttribute(null=True)
 
 
 MODELS: list[type[_Base]] = [
@@ -340,7 +343,8 @@ class MessageItem(_Base):
 class SuppressionItem(_Base):
     """An address that must not get some mail: ``{ws}#contact#{address} / suppressed#{kind}``.
 
-    ``kind`` is ``bounce`` or ``complaint`` (every type of mail) or ``unsubscribe`` (promotional mail only).
+    ``kind`` is ``bounce`` or ``complaint`` (every type of mail) or ``unsubscribe`` (``scope``: promotional mail
+    only, or ``non_essential``: promotional and transactional mail).
     """
 
     class Meta(_Base.Meta):

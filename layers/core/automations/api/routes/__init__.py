@@ -15,6 +15,7 @@ from automations.api.routes import (
     stats,
     tasks,
     templates,
+    webhook_secret,
     workspaces,
 )
 
@@ -28,6 +29,7 @@ ROUTERS: tuple[Router, ...] = (
     contacts.router,
     tasks.router,
     coupons.router,
+    webhook_secret.router,
     keys.router,
     workspaces.router,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -19,7 +20,7 @@ from automations.api.responses import ok
 from automations.api.scopes import request_deps
 from automations.errors import FieldError
 from automations.ports import CONTACT_FIELDS, ContactPatch, InvalidInputError
-from automations.services import contact_changes, queries
+from automations.services import contact_changes, contacts, queries, unsubscribe
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -57,21 +58,36 @@ def _renamed(exc: InvalidInputError, names: dict[str, str], fields_under: str) -
 
 def _changed(person: str, make: Callable[[], ContactPatch], names: dict[str, str], fields_under: str) -> Response[Any]:
     deps = request_deps(router.current_event)
+    now = deps.clock.now()
     try:
-        changed = contact_changes.change(deps, unquote(person), make(), deps.clock.now())
+        patch = make()
+        changed = contact_changes.change(deps, unquote(person), patch, now)
     except InvalidInputError as exc:
         raise _renamed(exc, names, fields_under) from None
+    if patch.subscriptions:
+        kept = unsubscribe.keep_subscriptions(deps, changed.profile, patch.subscriptions, now)
+        changed = replace(changed, profile=kept)
     return ok(changed.as_dict())
 
 
 class Subscriptions(BaseModel):
+    """The person's preference level: turning transactional mail off turns promotional mail off too (only
+    essential mail remains), turning promotional mail on turns transactional mail on too."""
+
     model_config = ConfigDict(extra="forbid")
 
     promotional: bool | None = Field(None, description="Whether the person gets promotional mail.")
-    transactional: bool | None = Field(None, description="Whether the person gets transactional mail.")
+    transactional: bool | None = Field(
+        None, description="Whether the person gets transactional mail (false: essential mail only)."
+    )
 
     def given(self) -> dict[str, bool]:
-        return {name: value for name, value in self.model_dump().items() if value is not None}
+        """The subscriptions given, as levels; ``InvalidInputError`` naming the field when they contradict."""
+        given = {name: value for name, value in self.model_dump().items() if value is not None}
+        try:
+            return contacts.subscription_levels(given)
+        except ValueError as exc:
+            raise InvalidInputError([FieldError("subscriptions", str(exc))]) from None
 
 
 class ProfileIn(BaseModel):

@@ -16,11 +16,13 @@ from automations.services.sending.compose import email_headers, email_tags, outg
 from automations.services.sending.delivery import (
     RESERVE_MARGIN_SECONDS,
     SKIP_REASONS,
+    UNSUBSCRIBE_REASONS,
     Delivery,
     OutOfTimeError,
     TransientSendError,
     reserve_seconds,
     send_request,
+    skip_reason,
 )
 from automations.services.sending.pacing import (
     FALLBACK_SEND_RATE,
@@ -50,6 +52,7 @@ __all__ = [
     "REQUIRED_FIELDS",
     "RESERVE_MARGIN_SECONDS",
     "SKIP_REASONS",
+    "UNSUBSCRIBE_REASONS",
     "Delivery",
     "EmailMessage",
     "InvalidEmailMessageError",
@@ -73,5 +76,6 @@ __all__ = [
     "retry_delay",
     "send_request",
     "sender_problem",
+    "skip_reason",
     "stack_send_rate",
 ]

@@ -1,5 +1,9 @@
 """Building one recipient's email: the personal unsubscribe link (and footer), the headers, the tags, the sender
-and the configuration set."""
+and the configuration set.
+
+The link opens the recipient's preferences page; its token carries the run's person, so that a change made there
+also reaches that person's profile when the profile has the recipient's address.
+"""
 
 from __future__ import annotations
 
@@ -87,7 +91,7 @@ def outgoing(deps: Deps, request: EmailRequest, address: str, message_id: str) -
     problem = sender_problem(deps, sender)
     if problem:
         raise SendRejectedError("SenderNotAllowed", problem)
-    link = unsubscribe_url(deps.settings, deps.secrets, address, request.automation_id)
+    link = unsubscribe_url(deps.settings, deps.secrets, address, request.automation_id, request.person)
     html, text = personalize(request.html, request.text, link, promotional=has_unsubscribe(request.type))
     return OutgoingEmail(
         from_address=sender,

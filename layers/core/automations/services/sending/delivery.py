@@ -3,8 +3,11 @@ through the ports: the message store's claim before the provider is called, the 
 
 For each recipient:
 
-1. a suppression that covers the email's type (hard bounce or complaint: every type; unsubscribe:
-   promotional only) makes it ``skipped``, with the reason, counted as ``suppressed``;
+1. a suppression that covers the email's type makes it ``skipped``, with the reason, counted as ``suppressed``:
+   a hard bounce or a complaint covers every type; an unsubscribe covers promotional email, or promotional and
+   transactional email when the recipient chose essential email only (business-critical email still goes).
+   The recipient's preference level is kept on that suppression, so one read of the address's suppressions
+   decides (no read of the contact profile);
 2. an email the provider could never take (no sender, a sender the stack may not use, an unusable address)
    is ``failed`` before anything is claimed or called, counted ``send_failed``;
 3. the record is claimed with a conditional write (state ``sending``) *before* the provider is called;
@@ -37,6 +40,7 @@ from automations.ports import (
     SendOutcomeUnknownError,
     SendRejectedError,
     SendTransientError,
+    Suppression,
 )
 from automations.services.deps import Deps
 from automations.services.sending.compose import outgoing
@@ -47,6 +51,19 @@ SKIP_REASONS = {
     "complaint": "address suppressed after a complaint",
     "unsubscribe": "recipient unsubscribed from promotional email",
 }
+#: Why an email is skipped for an unsubscribe, by its scope (the preference level the recipient chose).
+UNSUBSCRIBE_REASONS = {
+    "promotional": SKIP_REASONS["unsubscribe"],
+    "non_essential": "recipient opted out of all but essential email",
+}
+
+
+def skip_reason(suppression: Suppression) -> str:
+    """Why a suppression keeps an email from its address, as the record and the timeline say it."""
+    if suppression.kind == "unsubscribe" and suppression.scope in UNSUBSCRIBE_REASONS:
+        return UNSUBSCRIBE_REASONS[suppression.scope]
+    return SKIP_REASONS.get(suppression.kind, f"address suppressed ({suppression.kind})")
+
 
 #: Time kept free before a recipient is taken, besides one provider call at its longest: the writes around it.
 RESERVE_MARGIN_SECONDS = 7
@@ -156,7 +173,7 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pac
 
     blocked = deps.suppressions.blocking(address, request.type)
     if blocked is not None:
-        reason = SKIP_REASONS.get(blocked.kind, f"address suppressed ({blocked.kind})")
+        reason = skip_reason(blocked)
         skipped = record("skipped", reason=reason)
         if messages.record_outcome(skipped, _counts(request, "suppressed"), now):
             logger.info("email skipped", extra={**log, "reason": reason, "message_id": skipped.message_id})

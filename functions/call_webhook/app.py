@@ -1,0 +1,63 @@
+"""call_webhook: the webhook queue's consumer. Each record is one webhook call of a run that waits on it (see
+``automations.services.webhooks``): one signed attempt, recorded on the run's timeline. A call to be tried again
+(5xx, 429, a timeout, a network failure) is kept invisible for its backoff delay and reported as a batch item
+failure, so the queue gives it back then; the queue's dead-letter queue (alarmed) gets only what could not be
+handled at all (a record that is not a webhook call, a workspace that does not exist). The other records of the
+batch are processed either way.
+"""
+
+# No ``from __future__ import annotations`` here: the record model is built when the module loads, which may be by
+# its path (the local stack, the tests), where postponed annotations could not be resolved.
+from typing import Any
+
+from automations.observability import logger, metrics
+from automations.ports import UnknownWorkspaceError
+from automations.services import webhooks
+from automations.services.deps import get_deps
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
+
+
+class WebhookQueueRecord(SqsRecordModel):
+    """A record of the webhook queue: its body is the JSON of a webhook call (``WebhookCall.as_message()``)."""
+
+    body: Json[webhooks.WebhookMessage]
+
+
+class WebhookLaterError(Exception):
+    """A call to be made again later: the record goes back to the queue after its delay."""
+
+
+def record_handler(record: WebhookQueueRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+    logger.set_correlation_id(record.messageId)
+    call = record.body.call()
+    try:
+        deps = get_deps(call.workspace)
+    except UnknownWorkspaceError as exc:
+        logger.error("webhook call of an unknown workspace", extra={"message_id": record.messageId, "reason": str(exc)})
+        metrics.add_metric(name="WebhookMessagesInvalid", unit="Count", value=1)
+        raise
+    attempt = webhooks.deliver(deps, call, deps.clock.now())
+    if attempt.state in ("retry", "waiting"):
+        try:
+            deps.webhook_queue.postpone(record.receiptHandle, attempt.delay, record.eventSourceARN)
+        except Exception as exc:  # it comes back after the queue's own visibility timeout anyway
+            logger.warning("could not postpone the webhook call", extra={"error": f"{type(exc).__name__}: {exc}"})
+        raise WebhookLaterError(f"{attempt.reason}: again in {attempt.delay} s")
+    if attempt.state == "stale":
+        logger.info("webhook call not made", extra={"run": call.run_id, "step": call.step, "reason": attempt.reason})
+    return attempt.as_dict()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    processor = BatchProcessor(EventType.SQS, model=WebhookQueueRecord, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
