@@ -12,7 +12,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help install lock test lint typecheck unit integration e2e fuzz bench dev build schema template clean
+.PHONY: help install lock test lint typecheck unit integration e2e fuzz bench dev build schema template clean chromium
 
 help:
 	@echo "make dev    run the whole product locally on http://127.0.0.1:3000 (no AWS account)"
@@ -52,8 +52,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests/support/fakes.py tests/contract
 
-test: lint typecheck $(CHECKOV_STAMP)
+test: lint typecheck $(CHECKOV_STAMP) chromium
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest
+
+# The console's end-to-end test (tests/e2e/test_console.py) drives Debian's chromium through Playwright, which is
+# given its path: no browser is downloaded.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 # cfn-lint (informational checks included) and checkov on the translated template, and the tests that read
 # the template as a production reviewer would.
@@ -66,7 +71,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/e2e
 
 # Schemathesis against the served OpenAPI document, FUZZ_EXAMPLES random cases per operation (make test: 60).

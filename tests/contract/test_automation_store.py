@@ -56,6 +56,13 @@ def test_a_new_active_automation_is_version_1_and_routed_by_its_trigger_and_its_
     assert routes(ports, "contact.deleted") == [RouteInfo("welcome", "cancel", 1)]
 
 
+def test_an_active_automation_is_routed_by_its_reschedule_on(ports: Ports) -> None:
+    reschedule_on = [{"event": "contact.moved", "key": "contact.id"}, {"event": "contact.moved", "key": "data.id"}]
+    ports.automations.create(definition(reschedule_on=reschedule_on), START)
+
+    assert routes(ports, "contact.moved") == [RouteInfo("welcome", "reschedule", 1)]
+
+
 def test_a_draft_is_not_routed(ports: Ports) -> None:
     ports.automations.create(definition(status="draft"), START)
 

@@ -202,7 +202,7 @@ def test_replace_makes_a_new_version_and_runs_in_flight_keep_theirs(stack: Stack
     _, old = call("GET", f"/v1/automations/{OVERDUE}", query={"version": "1"})
     assert old["definition_version"] == 1
     old_email = old["definition"]["steps"][1]["then"][0]["send_email"]
-    assert old_email["subject"] == "Invoice {{ data.invoice.number }} is overdue"
+    assert old_email["subject"]["en"] == "Invoice {{ data.invoice.number }} is overdue"
     # And the waiting run, once due, still sends version 1's email
     stack.clock.offset = timedelta(days=3)
     [schedule] = stack.schedules()
@@ -390,6 +390,31 @@ def test_stats_over_a_range_of_days(stack: Stack) -> None:
     assert status == 200 and body["totals"]["sent"] == 1 and body["from"] == start
     _, everything = call("GET", f"/v1/automations/{OVERDUE}/stats")
     assert everything["totals"]["sent"] == 8
+
+
+def test_stats_by_day_give_every_day_of_the_range(stack: Stack) -> None:
+    # Given an automation counted ten days ago and today
+    create(example(OVERDUE))
+    today = stack.clock.now()
+    stats.increment(stack.settings.workspace, OVERDUE, today - timedelta(days=10), {"sent": 7}, step="reminder")
+    stats.increment(stack.settings.workspace, OVERDUE, today, {"sent": 1, "delivered": 1}, step="reminder")
+    # When the stats of the last three days are read by day
+    start = (today - timedelta(days=2)).date()
+    query = {"from": start.isoformat(), "to": today.date().isoformat(), "interval": "day"}
+    status, body = call("GET", f"/v1/automations/{OVERDUE}/stats", query=query)
+    # Then each day of the range has its figures, days with nothing counted included
+    assert status == 200, body
+    assert [d["day"] for d in body["days"]] == [(start + timedelta(days=n)).isoformat() for n in range(3)]
+    assert [d["sent"] for d in body["days"]] == [0, 0, 1]
+    assert body["days"][-1]["rates"]["delivery_rate"] == 1.0 and body["totals"]["sent"] == 1
+    # And without a range, the series runs from the first day counted to today
+    _, everything = call("GET", f"/v1/automations/{OVERDUE}/stats", query={"interval": "day"})
+    assert len(everything["days"]) == 11 and everything["days"][0]["sent"] == 7
+    # And without interval there is no series; an unknown interval is refused
+    _, plain = call("GET", f"/v1/automations/{OVERDUE}/stats")
+    assert plain.get("days") is None
+    status, refused = call("GET", f"/v1/automations/{OVERDUE}/stats", query={"interval": "week"})
+    assert status == 422, refused
 
 
 def test_stats_of_a_step_from_an_earlier_version_are_kept(stack: Stack) -> None:
@@ -652,7 +677,7 @@ def test_the_openapi_document_is_valid_and_describes_every_route(stack: Stack) -
     assert created["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AutomationSummary"}
     assert created["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
     stats_op = document["paths"]["/v1/automations/{automation_id}/stats"]["get"]
-    assert {p["name"] for p in stats_op["parameters"]} == {"automation_id", "from", "to"}
+    assert {p["name"] for p in stats_op["parameters"]} == {"automation_id", "from", "to", "interval"}
     assert "404" in stats_op["responses"]
 
 

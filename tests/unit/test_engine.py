@@ -609,7 +609,13 @@ def test_build_context_exposes_event_contact_data_run_and_automation() -> None:
     assert context["contact"]["first_name"] == "Ana"
     assert context["data"]["invoice"]["id"] == "inv_7"
     assert context["run"] == {"id": RUN, "started_at": NOW.isoformat()}
-    assert context["automation"] == {"id": auto.id, "name": auto.name, "version": 3}
+    assert context["automation"] == {
+        "id": auto.id,
+        "name": auto.name,
+        "version": 3,
+        "timezone": "UTC",
+        "locale": "en",
+    }
 
 
 def test_every_decision_has_a_reason() -> None:

@@ -95,6 +95,10 @@ def test_statistics_by_day_cover_every_day_of_the_range(world: World) -> None:
         queries.stats(world.deps, "welcome", start=today - timedelta(days=400), end=today, interval="day")
     assert [e.loc for e in refused.value.errors] == ["query.from"]
     assert "days" not in queries.stats(world.deps, "welcome")
+    # And a range at the calendar's edge gives what it holds
+    assert [d["day"] for d in queries.stats(world.deps, "welcome", end=date.min, interval="day")["days"]] == [
+        date.min.isoformat()
+    ]
 
 
 def test_statistics_refuse_a_range_that_ends_before_it_starts(world: World) -> None:

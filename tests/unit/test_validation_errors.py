@@ -122,12 +122,14 @@ def test_zero_duration() -> None:
 
 
 def test_delay_of_the_wrong_type() -> None:
-    # Given a delay that is neither a duration nor an `until`
+    # Given a delay that is neither a duration, an `until` nor an `at`
     # When it is loaded
     error = only_error(definition(lambda d: d["steps"].insert(0, {"delay": 3})))
-    # Then both accepted shapes are shown
+    # Then the three accepted shapes are shown
     assert error.loc == "steps[0].delay"
-    assert "expected a duration (3d) or {until: <field>" in error.message
+    assert error.message == (
+        'expected a duration (3d), {until: <field>, offset: -1d, if_past: skip} or {after: 1d, at: "09:00"}'
+    )
 
 
 def test_bad_offset() -> None:

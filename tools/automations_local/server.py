@@ -255,6 +255,7 @@ class LocalApp:
             ("/_local/bus", "the events put on the stack's bus, newest first"),
             ("/_local/status", "status"),
             ("/v1/swagger", "the API's documentation (needs the x-api-key header)"),
+            ("/console", "the operator console (log in with the API key)"),
         ]
         items = "".join(f'<li><a href="{href}">{href}</a> - {text}</li>' for href, text in links)
         page = f"<!doctype html><title>automations (local)</title><h1>automations, local stack</h1><ul>{items}</ul>"

@@ -152,6 +152,7 @@ class LocalStack:
         self.server.app.ready = True
         LOG.info("ready in %.1fs: %s  (API key: %s)", time.monotonic() - started, self.url, self.options.api_key)
         LOG.info("outbox: %s/_local/outbox.html   clock: %s/_local/clock", self.url, self.url)
+        LOG.info("console: %s/console (log in with the API key)", self.url)
         LOG.info(
             "try: curl -X POST %s/v1/events -H 'x-api-key: %s' -H 'content-type: application/json' -d @%s",
             self.url,

@@ -11,12 +11,14 @@ from automations.engine.state import RunStatus
 
 @dataclass(frozen=True)
 class ScheduleStep:
-    """Call the run back at ``due_at`` for ``step`` (a one-time schedule)."""
+    """Call the run back at ``due_at`` for ``step`` (a one-time schedule); ``replace`` moves the step's call-back
+    if it has one already (``reschedule_on``), else one that exists is kept (a retried pass)."""
 
     workspace: str
     run_id: str
     step: str
     due_at: datetime
+    replace: bool = False
 
 
 @dataclass(frozen=True)

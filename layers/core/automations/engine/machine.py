@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from automations.engine.effects import (
     ActionRequest,
@@ -20,14 +21,28 @@ from automations.engine.effects import (
     WebhookCall,
 )
 from automations.engine.email import ONE_CLICK, has_unsubscribe, recipients
+from automations.engine.locales import localize, one
 from automations.engine.state import Decision, RunState, RunStatus
 from automations.errors import EngineError, TemplateError
 from automations.language.conditions import MISSING, explain, resolve
 from automations.language.durations import parse_duration
 from automations.language.instants import parse_instant
-from automations.language.model import MAX_WEBHOOK_BODY, RESULT_ACTIONS, Automation, DelayUntil, SendEmail
+from automations.language.localtime import delay_at, next_opening
+from automations.language.model import (
+    ACTION_KINDS,
+    CONTACT_ZONE,
+    MAX_WEBHOOK_BODY,
+    RESULT_ACTIONS,
+    Automation,
+    CreateTask,
+    DelayAt,
+    DelayUntil,
+    PutEvent,
+    SendEmail,
+    Webhook,
+)
 from automations.language.program import Node, Program
-from automations.language.templates import html_to_text, render
+from automations.language.templates import DEFAULT_LOCALE, DEFAULT_ZONE, html_to_text, known_zone, render
 
 #: Delays end before this moment (the latest an event may have occurred at is the end of 2200).
 LATEST_DUE = datetime(2201, 1, 1, tzinfo=UTC)
@@ -69,8 +84,14 @@ def build_context(
     version: int | None = None,
     run_id: str | None = None,
     started_at: datetime | None = None,
+    default_timezone: str | None = None,
+    default_locale: str | None = None,
 ) -> dict[str, Any]:
-    """The names conditions and templates see: ``event``, ``contact``, ``data``, ``run``, ``automation``."""
+    """The names conditions and templates see: ``event``, ``contact``, ``data``, ``run``, ``automation``.
+
+    ``automation`` carries the ``timezone`` and ``locale`` for contacts whose profile has none: the automation's
+    own, else the workspace's (``default_timezone``, ``default_locale``: the engine reads no settings), else UTC
+    and en."""
     context: dict[str, Any] = {
         "event": {k: event.get(k) for k in ("id", "type", "occurred_at")},
         "contact": dict(event.get("contact") or {}),
@@ -79,7 +100,13 @@ def build_context(
     if run_id is not None:
         context["run"] = {"id": run_id, "started_at": started_at.isoformat() if started_at else None}
     if automation is not None:
-        context["automation"] = {"id": automation.id, "name": automation.name, "version": version}
+        context["automation"] = {
+            "id": automation.id,
+            "name": automation.name,
+            "version": version,
+            "timezone": automation.timezone or default_timezone or DEFAULT_ZONE,
+            "locale": automation.locale or default_locale or DEFAULT_LOCALE,
+        }
     return context
 
 
@@ -146,9 +173,21 @@ def start_run(
     person: str | None = None,
     run_key: str | None = None,
     reason: str = "matched trigger",
+    default_timezone: str | None = None,
+    default_locale: str | None = None,
 ) -> Outcome:
-    """A new run pinned to ``version``, executed up to its first delay that lies in the future."""
-    context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
+    """A new run pinned to ``version``, executed up to its first delay that lies in the future (or its first
+    action outside its send window). ``default_timezone`` and ``default_locale`` are the workspace's
+    (:func:`build_context`)."""
+    context = build_context(
+        event,
+        automation=automation,
+        version=version,
+        run_id=run_id,
+        started_at=now,
+        default_timezone=default_timezone,
+        default_locale=default_locale,
+    )
     state = _new_run(
         automation,
         version,
@@ -176,11 +215,21 @@ def failed_start(
     reason: str,
     person: str | None = None,
     status: RunStatus = RunStatus.FAILED,
+    default_timezone: str | None = None,
+    default_locale: str | None = None,
 ) -> Outcome:
     """A run that failed while it started (an automation that broke on this event), recorded as failed; or one
     that was not to start (``status`` skipped: a chain of automations too deep), recorded with the reason."""
     try:
-        context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
+        context = build_context(
+            event,
+            automation=automation,
+            version=version,
+            run_id=run_id,
+            started_at=now,
+            default_timezone=default_timezone,
+            default_locale=default_locale,
+        )
     except Exception:  # the event itself is what broke: keep the run without it
         context = {"event": {"id": event.get("id"), "type": event.get("type")}}
     state = _new_run(
@@ -199,7 +248,8 @@ def failed_start(
 
 
 def advance(automation: Automation, state: RunState, *, now: datetime, step: str | None = None) -> Outcome:
-    """Continue a waiting run whose delay is over; before its time, or on another step, nothing happens."""
+    """Continue a waiting run whose delay is over (from the step after it) or whose send window has opened (from
+    the action that waited, its window checked again); before its time, or on another step, nothing happens."""
     _aware(now)
     if state.status is not RunStatus.WAITING:
         return Outcome(state, noop_reason=f"run is {state.status.value}, not waiting")
@@ -211,20 +261,25 @@ def advance(automation: Automation, state: RunState, *, now: datetime, step: str
     if state.position is None or state.position not in program:
         raise EngineError(f"run {state.id} waits on step {state.position!r}, unknown to version {state.version}")
     node = program[state.position]
+    window = state.window_wait
+    if window and node.step.kind not in ACTION_KINDS:
+        raise EngineError(f"run {state.id} waits for a send window on {node.id!r}, which is not an action")
     new = state.model_copy(deep=True)
     new.status = RunStatus.RUNNING
     new.log.append(
         Decision(
             at=now,
             kind="resumed",
-            reason="delay over",
+            reason="send window open" if window else "delay over",
             step=node.id,
             details={"due_at": state.due_at.isoformat()},
         )
     )
     new.position = None
     new.due_at = None
-    return _run_from(program, automation, new, node.next, now)
+    new.window_wait = False
+    # The action that waited for its window has not run (it is not visited yet): it runs now.
+    return _run_from(program, automation, new, node.id if window else node.next, now)
 
 
 def cancel(state: RunState, *, now: datetime, reason: str, status: RunStatus = RunStatus.CANCELLED) -> Outcome:
@@ -269,6 +324,8 @@ def resume(
         new.context.setdefault("steps", {})[step] = done
         # a response body is for the steps after it (steps.<id>.body), not repeated on the timeline
         details = {key: value for key, value in done.items() if key != "body"}
+        if node.step.create_task is not None:  # the locale its texts were rendered in
+            details.update(localize(node.step.create_task, state.context).details)
         new.log.append(Decision(at=now, kind=node.step.kind, reason="action done", step=step, details=details))
     outcome = _run_from(program, automation, new, node.next, now)
     return Outcome(outcome.state, effects + outcome.effects, pending=outcome.pending)
@@ -309,6 +366,7 @@ def _finish(state: RunState, now: datetime, status: RunStatus, reason: str, step
     state.status = status
     state.position = None
     state.due_at = None
+    state.window_wait = False
     state.ended_at = now
     state.updated_at = now
     state.end_reason = reason
@@ -322,6 +380,8 @@ def _run_from(program: Program, automation: Automation, state: RunState, start: 
     state.updated_at = now
     while position is not None:
         node = program[position]
+        if node.step.kind in ACTION_KINDS and _outside_window(node, automation, state, now, effects):
+            return Outcome(state, effects)
         if node.id in state.visited:
             raise EngineError(f"step {node.id!r} of run {state.id} would run twice")
         state.visited.append(node.id)
@@ -366,62 +426,231 @@ def _run_from(program: Program, automation: Automation, state: RunState, start: 
 def _delay(node: Node, state: RunState, now: datetime, effects: list[Effect]) -> tuple[str | None, bool]:
     """Wait (schedule and stop), continue at once, or end; returns (next position, stopped)."""
     spec = node.step.delay
-    if isinstance(spec, DelayUntil):
-        raw = resolve(state.context, spec.until)
-        moment = parse_instant(raw)
-        if moment is None:
-            what = "missing" if raw is MISSING else f"not a timestamp ({raw!r})"
-            effects.extend(
-                _finish(state, now, RunStatus.SKIPPED, f"delay.until field {spec.until!r} is {what}", node.id)
-            )
-            return None, True
-        try:
-            due = moment + spec.offset_delta
-        except OverflowError:
-            problem = "the offset takes it out of the range of dates"
-        else:
-            problem = "a delay cannot wait beyond 2200" if due >= LATEST_DUE else ""
-        if problem:
-            reason = f"delay.until field {spec.until!r} is {raw!r}: {problem}"
-            effects.extend(_finish(state, now, RunStatus.SKIPPED, reason, node.id))
-            return None, True
-        if due <= now:
-            details = {"due_at": due.isoformat(), "if_past": spec.if_past}
-            if spec.if_past == "skip":
-                state.log.append(
-                    Decision(at=now, kind="past", reason="moment already passed", step=node.id, details=details)
-                )
-                effects.extend(
-                    _finish(state, now, RunStatus.SKIPPED, f"moment {due.isoformat()} already passed", node.id)
-                )
-                return None, True
-            state.log.append(
-                Decision(
-                    at=now,
-                    kind="past",
-                    reason="moment already passed: running now",
-                    step=node.id,
-                    details=details,
-                )
-            )
-            return node.next, False
+    assert spec is not None
+    due, problem = _delay_due(spec, state.context, now)
+    if due is None:
+        effects.extend(_finish(state, now, RunStatus.SKIPPED, problem, node.id))
+        return None, True
+    if due <= now:
+        return (None, True) if _past(node, state, now, due, effects) else (node.next, False)
+    _wait(state, node.id, due, now, effects)
+    state.log.append(
+        Decision(at=now, kind="wait", reason=f"waiting until {due.isoformat()}", step=node.id, details=_due(due))
+    )
+    return None, True
+
+
+def _delay_due(
+    spec: str | DelayUntil | DelayAt, context: Mapping[str, Any], reached: datetime
+) -> tuple[datetime | None, str]:
+    """When a delay reached at ``reached`` ends for a run's context: (the moment, ""), or (None, why there is none:
+    the run is skipped)."""
+    if isinstance(spec, DelayAt):
+        return delay_at(reached, spec.after_delta, spec.at_time, zone_of(context, spec.timezone)), ""
+    if isinstance(spec, str):
+        return reached + parse_duration(spec), ""
+    raw = resolve(context, spec.until)
+    moment = parse_instant(raw)
+    if moment is None:
+        what = "missing" if raw is MISSING else f"not a timestamp ({raw!r})"
+        return None, f"delay.until field {spec.until!r} is {what}"
+    try:
+        due = moment + spec.offset_delta
+    except OverflowError:
+        problem = "the offset takes it out of the range of dates"
     else:
-        assert isinstance(spec, str)
-        due = now + parse_duration(spec)
+        if due < LATEST_DUE:
+            return due, ""
+        problem = "a delay cannot wait beyond 2200"
+    return None, f"delay.until field {spec.until!r} is {raw!r}: {problem}"
+
+
+def _past(node: Node, state: RunState, now: datetime, due: datetime, effects: list[Effect]) -> bool:
+    """A delay whose moment has come already: ``if_past: skip`` ends the run (True); otherwise it goes on at once."""
+    spec = node.step.delay
+    details: dict[str, Any] = _due(due)
+    if isinstance(spec, DelayUntil):
+        details["if_past"] = spec.if_past
+        if spec.if_past == "skip":
+            state.log.append(
+                Decision(at=now, kind="past", reason="moment already passed", step=node.id, details=details)
+            )
+            effects.extend(_finish(state, now, RunStatus.SKIPPED, f"moment {due.isoformat()} already passed", node.id))
+            return True
+    state.log.append(
+        Decision(at=now, kind="past", reason="moment already passed: running now", step=node.id, details=details)
+    )
+    return False
+
+
+def _due(due: datetime) -> dict[str, Any]:
+    return {"due_at": due.isoformat()}
+
+
+def _wait(
+    state: RunState, step: str, due: datetime, now: datetime, effects: list[Effect], *, window: bool = False
+) -> None:
+    """The run waits on ``step`` until ``due``, called back then by a schedule."""
     state.status = RunStatus.WAITING
-    state.position = node.id
+    state.position = step
     state.due_at = due
+    state.window_wait = window
+    state.updated_at = now
+    effects.append(ScheduleStep(state.workspace, state.id, step, due))
+
+
+def zone_of(context: Mapping[str, Any], name: str) -> ZoneInfo:
+    """The time zone of a send window or a delay to a time of day: an IANA name, or ``contact``: the contact's
+    zone, else the automation's (its own, else the workspace's), else UTC. An unknown zone is passed over."""
+    candidates: list[Any] = [name]
+    if name == CONTACT_ZONE:
+        candidates = [
+            holder.get("timezone")
+            for holder in (context.get("contact"), context.get("automation"))
+            if isinstance(holder, Mapping)
+        ]
+    for candidate in candidates:
+        if isinstance(candidate, str) and known_zone(candidate):
+            return ZoneInfo(candidate)
+    return ZoneInfo(DEFAULT_ZONE)
+
+
+def _outside_window(node: Node, automation: Automation, state: RunState, now: datetime, effects: list[Effect]) -> bool:
+    """An action reached outside its send window (the step's own, else the automation's): the run waits for the
+    next opening, on the action itself, which runs then (True). False when there is no window or it is open."""
+    window = node.step.send_window or automation.send_window
+    if window is None:
+        return False
+    zone = zone_of(state.context, window.timezone)
+    opening = next_opening(now, window.local(zone))
+    if opening <= now:
+        return False
+    described = window.describe(zone.key)
+    _wait(state, node.id, opening, now, effects, window=True)
     state.log.append(
         Decision(
             at=now,
-            kind="wait",
-            reason=f"waiting until {due.isoformat()}",
+            kind="window",
+            reason=f"outside the send window ({described}): waiting until {opening.isoformat()}",
             step=node.id,
-            details={"due_at": due.isoformat()},
+            details={**_due(opening), "window": described},
         )
     )
-    effects.append(ScheduleStep(state.workspace, state.id, node.id, due))
-    return None, True
+    return True
+
+
+# --- reschedule_on -------------------------------------------------------------------------------------------
+
+
+def reschedule(automation: Automation, state: RunState, event: Mapping[str, Any], *, now: datetime) -> Outcome:
+    """A ``reschedule_on`` event for a waiting run (``automation`` is the run's version): the event's ``data`` is
+    merged into the run's (mappings key by key, anything else replaced), its ``contact`` fields too when it is the
+    run's person, and the delay the run waits on is computed again as if reached when it was, from the new data.
+
+    The run's call-back moves to the new moment (a replacing :class:`ScheduleStep`); a moment that has passed
+    follows the delay's ``if_past`` (``skip`` ends the run, ``run_now`` goes on at once, as does a delay without
+    ``if_past``); a moment the new data no longer gives ends the run as skipped. A run waiting for a send window or
+    on a webhook only takes the new data. The same event again changes nothing more (its call-back is asked for
+    again, in case the first pass stopped before making it)."""
+    _aware(now)
+    if state.status is not RunStatus.WAITING or state.position is None:
+        return Outcome(state, noop_reason=f"run is {state.status.value}, not waiting")
+    program = Program.of(automation)
+    if state.position not in program:
+        raise EngineError(f"run {state.id} waits on step {state.position!r}, unknown to version {state.version}")
+    node = program[state.position]
+    event_id, event_type = event.get("id"), event.get("type")
+    by = f"{event_type} ({event_id})"
+    if event_id is not None and any(
+        d.kind in ("rescheduled", "updated") and d.details.get("event_id") == event_id for d in state.log
+    ):
+        again: list[Effect] = []
+        if state.due_at is not None:
+            again.append(ScheduleStep(state.workspace, state.id, node.id, state.due_at, replace=True))
+        return Outcome(state, again, noop_reason=f"already updated by {by}")
+    new = state.model_copy(deep=True)
+    new.updated_at = now
+    _take_event(new, event)
+    details: dict[str, Any] = {"event_id": event_id, "event_type": event_type}
+    old = state.due_at
+    spec = node.step.delay
+    if spec is None or state.window_wait or old is None:
+        waits = "a send window" if state.window_wait else "an action"
+        new.log.append(
+            Decision(
+                at=now, kind="updated", reason=f"data updated by {by}; waits for {waits}", step=node.id, details=details
+            )
+        )
+        return Outcome(new)
+    due, problem = _delay_due(spec, new.context, _reached(state, node.id))
+    if due is None:
+        new.log.append(
+            Decision(
+                at=now, kind="rescheduled", reason=f"rescheduled by {by}: {problem}", step=node.id, details=details
+            )
+        )
+        effects: list[Effect] = [CancelSchedule(new.workspace, new.id, node.id)]
+        effects.extend(_finish(new, now, RunStatus.SKIPPED, problem, node.id))
+        return Outcome(new, effects)
+    details.update({"from": old.isoformat(), "to": due.isoformat()})
+    if due == old:
+        new.log.append(
+            Decision(
+                at=now,
+                kind="updated",
+                reason=f"data updated by {by}; still waiting until {due.isoformat()}",
+                step=node.id,
+                details=details,
+            )
+        )
+        return Outcome(new, [ScheduleStep(new.workspace, new.id, node.id, due, replace=True)])
+    new.log.append(
+        Decision(
+            at=now,
+            kind="rescheduled",
+            reason=f"rescheduled by {by}: from {old.isoformat()} to {due.isoformat()}",
+            step=node.id,
+            details=details,
+        )
+    )
+    if due > now:
+        new.due_at = due
+        return Outcome(new, [ScheduleStep(new.workspace, new.id, node.id, due, replace=True)])
+    effects = [CancelSchedule(new.workspace, new.id, node.id)]
+    if _past(node, new, now, due, effects):
+        return Outcome(new, effects)
+    new.status = RunStatus.RUNNING
+    new.position = None
+    new.due_at = None
+    outcome = _run_from(program, automation, new, node.next, now)
+    return Outcome(outcome.state, effects + outcome.effects, pending=outcome.pending)
+
+
+def _take_event(state: RunState, event: Mapping[str, Any]) -> None:
+    """Merge a later event's ``data`` into the run's, and its ``contact`` when it is the run's person."""
+    data = event.get("data")
+    if isinstance(data, Mapping):
+        state.context["data"] = _merged(state.context.get("data") or {}, data)
+    contact = event.get("contact")
+    mine = state.context.get("contact") or {}
+    if isinstance(contact, Mapping) and contact and contact.get("id") in (None, mine.get("id")):
+        state.context["contact"] = {**mine, **contact}
+
+
+def _merged(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in change.items():
+        previous = out.get(key)
+        out[key] = _merged(previous, value) if isinstance(value, Mapping) and isinstance(previous, Mapping) else value
+    return out
+
+
+def _reached(state: RunState, step: str) -> datetime:
+    """When the run reached the delay it waits on: the moment it started waiting there."""
+    for decision in reversed(state.log):
+        if decision.step == step and decision.kind == "wait":
+            return decision.at
+    return state.updated_at
 
 
 def _branch(node: Node, state: RunState, now: datetime) -> str | None:
@@ -442,12 +671,51 @@ def _branch(node: Node, state: RunState, now: datetime) -> str | None:
     return first or node.next
 
 
-def render_email(spec: SendEmail, context: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Subject, HTML and text of an email for a context; raises ``TemplateError``."""
-    subject = " ".join(render(spec.subject, context, html=False).split())
-    html = render(spec.html, context, html=True)
-    text = render(spec.text, context, html=False) if spec.text else html_to_text(html)
+def render_email(spec: SendEmail, context: Mapping[str, Any], locale: str | None = None) -> tuple[str, str, str]:
+    """Subject, HTML and text of an email for a context, in the locale it speaks to the contact (or in ``locale``,
+    one of its own); raises ``TemplateError``."""
+    chosen = localize(spec, context, locale)
+    spec, context = chosen.spec, chosen.context
+    subject = " ".join(render(one(spec.subject), context, html=False).split())
+    html = render(one(spec.html), context, html=True)
+    text = render(one(spec.text), context, html=False) if spec.text else html_to_text(html)
     return subject, html, text
+
+
+def render_task(
+    spec: CreateTask, context: Mapping[str, Any], now: datetime, locale: str | None = None
+) -> dict[str, Any]:
+    """A task's fields for a context, its texts in the locale it speaks to the contact (or in ``locale``);
+    raises ``TemplateError``."""
+    chosen = localize(spec, context, locale)
+    spec, context = chosen.spec, chosen.context
+    return {
+        "title": " ".join(render(one(spec.title), context, html=False).split()),
+        "description": render(one(spec.description), context, html=False) if spec.description else None,
+        "assignee": render(spec.assignee, context, html=False).strip() if spec.assignee else None,
+        "due_at": (now + parse_duration(spec.due)).isoformat() if spec.due else None,
+    }
+
+
+def render_detail(spec: PutEvent, context: Mapping[str, Any], locale: str | None = None) -> dict[str, Any]:
+    """A bus event's detail for a context, in the locale it speaks to the contact (or in ``locale``); raises
+    ``TemplateError``."""
+    chosen = localize(spec, context, locale)
+    detail: dict[str, Any] = _rendered(chosen.spec.detail, chosen.context)
+    return detail
+
+
+def render_webhook(
+    spec: Webhook, context: Mapping[str, Any], locale: str | None = None
+) -> tuple[str, dict[str, str], str]:
+    """A webhook's URL, headers and JSON body for a context, in the locale it speaks to the contact (or in
+    ``locale``); raises ``TemplateError``."""
+    chosen = localize(spec, context, locale)
+    spec, context = chosen.spec, chosen.context
+    url = render(spec.url, context, html=False).strip()
+    headers = {name: render(one(value), context, html=False).strip() for name, value in spec.headers.items()}
+    body = json.dumps(_rendered(spec.body, context), ensure_ascii=False, separators=(",", ":"))
+    return url, headers, body
 
 
 def _action_failed(node: Node, state: RunState, now: datetime, reason: str, effects: list[Effect]) -> bool:
@@ -471,12 +739,7 @@ def _action_request(node: Node, automation: Automation, state: RunState, now: da
         else:
             spec = node.step.create_task
             assert spec is not None
-            values = {
-                "title": " ".join(render(spec.title, state.context, html=False).split()),
-                "description": render(spec.description, state.context, html=False) if spec.description else None,
-                "assignee": render(spec.assignee, state.context, html=False).strip() if spec.assignee else None,
-                "due_at": (now + parse_duration(spec.due)).isoformat() if spec.due else None,
-            }
+            values = render_task(spec, state.context, now)
     except TemplateError as exc:
         state.log.append(Decision(at=now, kind="render_failed", reason=str(exc), step=node.id))
         return None
@@ -505,17 +768,15 @@ def _put_event(node: Node, state: RunState, now: datetime, effects: list[Effect]
     """Ask for the bus event, its texts rendered; False when the run ends here (a text failed to render)."""
     spec = node.step.put_event
     assert spec is not None
+    chosen = localize(spec, state.context)
     try:
-        data = _rendered(spec.detail, state.context)
+        data = render_detail(chosen.spec, chosen.context)
     except TemplateError as exc:
         return not _action_failed(node, state, now, f"its detail failed to render: {exc}", effects)
     contact = {k: v for k, v in (state.context.get("contact") or {}).items() if k in ("id", "email", "first_name")}
     effects.append(BusEvent(state.workspace, state.id, node.id, spec.detail_type, data, contact, now))
-    state.log.append(
-        Decision(
-            at=now, kind="put_event", reason="bus event requested", step=node.id, details={"type": spec.detail_type}
-        )
-    )
+    details = {"type": spec.detail_type, **chosen.details}
+    state.log.append(Decision(at=now, kind="put_event", reason="bus event requested", step=node.id, details=details))
     return True
 
 
@@ -524,10 +785,9 @@ def _webhook(node: Node, automation: Automation, state: RunState, now: datetime,
     False when it could not be rendered and the step says ``on_failure: continue``."""
     spec = node.step.webhook
     assert spec is not None
+    chosen = localize(spec, state.context)
     try:
-        url = render(spec.url, state.context, html=False).strip()
-        headers = {name: render(value, state.context, html=False).strip() for name, value in spec.headers.items()}
-        body = json.dumps(_rendered(spec.body, state.context), ensure_ascii=False, separators=(",", ":"))
+        url, headers, body = render_webhook(chosen.spec, chosen.context)
     except TemplateError as exc:
         return _action_failed(node, state, now, f"the webhook failed to render: {exc}", effects)
     if len(body.encode()) > MAX_WEBHOOK_BODY:
@@ -552,7 +812,7 @@ def _webhook(node: Node, automation: Automation, state: RunState, now: datetime,
             kind="webhook",
             reason="webhook requested",
             step=node.id,
-            details={"url": url, "method": spec.method, "id": call.message_id},
+            details={"url": url, "method": spec.method, "id": call.message_id, **chosen.details},
         )
     )
     return True
@@ -638,8 +898,9 @@ def _email(node: Node, automation: Automation, state: RunState, now: datetime, e
         reason = note or "no recipients"
         state.log.append(Decision(at=now, kind="email_skipped", reason=reason, step=node.id))
         return
+    chosen = localize(spec, state.context)
     try:
-        subject, html, text = render_email(spec, state.context)
+        subject, html, text = render_email(chosen.spec, chosen.context)
     except TemplateError as exc:
         state.log.append(
             Decision(at=now, kind="email_failed", reason=f"template failed to render: {exc}", step=node.id)
@@ -659,7 +920,7 @@ def _email(node: Node, automation: Automation, state: RunState, now: datetime, e
             subject=subject,
             html=html,
             text=text,
-            from_name=spec.from_name,
+            from_name=one(chosen.spec.from_name) if chosen.spec.from_name else None,
             from_address=spec.from_,
             reply_to=spec.reply_to,
             person=state.person,
@@ -668,6 +929,7 @@ def _email(node: Node, automation: Automation, state: RunState, now: datetime, e
         )
     )
     details: dict[str, Any] = {"recipients": list(to.addresses), "type": spec.type, "subject": subject}
+    details.update(chosen.details)
     if note:
         details["note"] = note
     state.log.append(Decision(at=now, kind="email", reason="email requested", step=node.id, details=details))

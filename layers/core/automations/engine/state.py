@@ -46,6 +46,11 @@ class RunState(BaseModel):
     status: RunStatus = RunStatus.RUNNING
     position: str | None = Field(default=None, description="The step the run waits on, while waiting.")
     due_at: datetime | None = None
+    window_wait: bool = Field(
+        default=False,
+        description="Whether the run waits at its position for a send window to open: the step itself runs then "
+        "(after a delay, the step after it does).",
+    )
     started_at: datetime
     updated_at: datetime
     ended_at: datetime | None = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from datetime import time, timedelta
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +20,7 @@ from pydantic import (
     Tag,
     ValidationInfo,
     WithJsonSchema,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -27,9 +29,12 @@ from pydantic_core import PydanticCustomError
 from automations.addresses import EmailAddress
 from automations.addresses import field_value as check_address_field
 from automations.errors import DurationError, TemplateError
+from automations.language import localized
 from automations.language.durations import parse_duration
 from automations.language.instants import parse_instant
-from automations.language.templates import check_template
+from automations.language.localtime import WEEKDAYS
+from automations.language.localtime import SendWindow as LocalWindow
+from automations.language.templates import check_template, known_zone, parse_locale
 from automations.language.webhooks import check_headers, check_url
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
@@ -183,37 +188,207 @@ Frequency = Annotated[
 
 
 class CancelOn(Strict):
-    event: str = Field(pattern=EVENT_TYPE)
+    event: str = Field(pattern=EVENT_TYPE, description="The event type that ends a waiting run (invoice.paid).")
     key: FieldPath = Field(description="Field of the cancelling event compared with the run's run_key.")
+
+
+class RescheduleOn(Strict):
+    """An event that moves a waiting run of the same key: its data (and contact fields) are merged into the run's,
+    and the delay the run waits on is computed again from them."""
+
+    event: str = Field(pattern=EVENT_TYPE, description="The event type that moves a waiting run (booking.moved).")
+    key: FieldPath = Field(description="Field of the event compared with the run's run_key.")
+
+
+# --- time: zones, locales, times of day, send windows ---------------------------------------------------------
+
+_TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+#: What a ``timezone`` of a send window or a delay may say besides an IANA name: the contact's own zone.
+CONTACT_ZONE = "contact"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _check_time_of_day(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise PydanticCustomError(
+            "time_of_day",
+            'expected a time of day in quotes, such as "18:00" (YAML reads an unquoted 18:00 as a number)',
+        )
+    if not isinstance(value, str) or not re.match(_TIME_OF_DAY, value.strip()):
+        raise PydanticCustomError(
+            "time_of_day",
+            "expected a time of day as HH:MM (00:00 to 23:59), such as 09:00; got {value}",
+            {"value": repr(value)},
+        )
+    return value.strip()
+
+
+def _check_zone(value: str) -> str:
+    if not known_zone(value):
+        raise PydanticCustomError(
+            "timezone", "unknown time zone '{zone}': use an IANA name such as Europe/Lisbon", {"zone": value}
+        )
+    return value
+
+
+def _check_zone_or_contact(value: str) -> str:
+    return value if value == CONTACT_ZONE else _check_zone(value)
+
+
+def _check_locale(value: str) -> str:
+    if parse_locale(value) is None:
+        raise PydanticCustomError(
+            "locale", "unknown locale '{locale}': use a BCP 47 tag such as en, de-CH or pt-BR", {"locale": value}
+        )
+    return value
+
+
+TimeOfDay = Annotated[
+    str,
+    BeforeValidator(_check_time_of_day),
+    Field(examples=["09:00", "18:30"], json_schema_extra={"pattern": _TIME_OF_DAY}),
+]
+ZoneName = Annotated[
+    str, Field(min_length=1, max_length=64, examples=["Europe/Lisbon", "America/New_York"]), AfterValidator(_check_zone)
+]
+LocaleTag = Annotated[str, Field(min_length=1, max_length=64, examples=["en", "de-CH"]), AfterValidator(_check_locale)]
+LocalZone = Annotated[
+    str,
+    Field(min_length=1, max_length=64, examples=["contact", "Europe/Lisbon"]),
+    AfterValidator(_check_zone_or_contact),
+]
+_LOCAL_ZONE = (
+    "The time zone of the local times: contact (the default: the contact's own, else the automation's timezone, "
+    "else the workspace's, else UTC) or an IANA name (Europe/Lisbon)."
+)
+
+
+def _time(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+class SendWindow(Strict):
+    """When actions may be done: some days of the week, from one local time to another. An action reached outside
+    the window waits for its next opening."""
+
+    days: list[Weekday] = Field(
+        max_length=7,
+        json_schema_extra={"minItems": 1},
+        description="The days it opens on: mon, tue, wed, thu, fri, sat, sun.",
+    )
+    from_: TimeOfDay = Field(alias="from", description='It opens at this local time, HH:MM in quotes ("09:00").')
+    to: TimeOfDay = Field(
+        description='It closes at this local time, HH:MM in quotes ("18:00"). A time before `from` runs over midnight: '
+        "from 22:00 to 06:00 is open from 22:00 on each of the days to 06:00 the day after."
+    )
+    timezone: LocalZone = Field(default=CONTACT_ZONE, description=_LOCAL_ZONE)
+
+    @field_validator("days")
+    @classmethod
+    def _some_days(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise PydanticCustomError("send_window", "a send window needs at least one day")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SendWindow:
+        if self.from_ == self.to:
+            raise PydanticCustomError(
+                "send_window",
+                "'from' and 'to' are the same time: a window needs a start and a later end (or an earlier one, to run "
+                "over midnight)",
+            )
+        return self
+
+    def local(self, zone: ZoneInfo) -> LocalWindow:
+        """The window in a zone, for the arithmetic of :mod:`automations.language.localtime`."""
+        return LocalWindow(frozenset(self.days), _time(self.from_), _time(self.to), zone)
+
+    def describe(self, zone: str) -> str:
+        """``Mon-Fri 09:00-18:00 Europe/Lisbon``."""
+        return f"{describe_days(self.days)} {self.from_}-{self.to} {zone}"
+
+
+def describe_days(days: Sequence[str]) -> str:
+    """Days as people write them: ``Mon-Fri``, ``Mon, Wed, Fri``, ``every day``."""
+    indexes = sorted({WEEKDAYS.index(day) for day in days})
+    if len(indexes) == len(WEEKDAYS):
+        return "every day"
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    parts: list[str] = []
+    for run in runs:
+        if len(run) > 2:
+            parts.append(f"{WEEKDAYS[run[0]].capitalize()}-{WEEKDAYS[run[-1]].capitalize()}")
+        else:
+            parts.extend(WEEKDAYS[index].capitalize() for index in run)
+    return ", ".join(parts)
 
 
 # --- steps ------------------------------------------------------------------------------------------------
 
 
 class DelayUntil(Strict):
+    """Until a moment computed from a timestamp of the run's context."""
+
     until: FieldPath = Field(description="A field holding an ISO-8601 timestamp.")
-    offset: Offset | None = None
-    if_past: Literal["skip", "run_now"] = "skip"
+    offset: Offset | None = Field(default=None, description="Added to the timestamp: -1d is a day before it.")
+    if_past: Literal["skip", "run_now"] = Field(
+        default="skip",
+        description="When the moment has passed already (also when reschedule_on moves it into the past): end the "
+        "run (skip) or go on at once (run_now).",
+    )
 
     @property
     def offset_delta(self) -> timedelta:
         return parse_duration(self.offset, signed=True) if self.offset else timedelta(0)
 
 
+class DelayAt(Strict):
+    """At least ``after``, then until the next ``at`` local time (the next 09:00 in the contact's time zone)."""
+
+    after: Duration | None = Field(
+        default=None, description="Wait at least this long first (1d); without it, until the next `at`."
+    )
+    at: TimeOfDay = Field(
+        description='Then until this local time, HH:MM in quotes ("09:00"). On a day the clocks jump over it, the '
+        "moment they jump; on a day it happens twice, the first time."
+    )
+    timezone: LocalZone = Field(default=CONTACT_ZONE, description=_LOCAL_ZONE)
+
+    @property
+    def after_delta(self) -> timedelta:
+        return parse_duration(self.after) if self.after else timedelta(0)
+
+    @property
+    def at_time(self) -> time:
+        return _time(self.at)
+
+
 def _delay_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return "relative"
+    if isinstance(value, DelayAt) or (
+        isinstance(value, dict) and "until" not in value and {"at", "after"} & set(value)
+    ):
+        return "at"
     if isinstance(value, dict | DelayUntil):
         return "until"
     return None
 
 
 Delay = Annotated[
-    Annotated[Duration, Tag("relative")] | Annotated[DelayUntil, Tag("until")],
+    Annotated[Duration, Tag("relative")] | Annotated[DelayUntil, Tag("until")] | Annotated[DelayAt, Tag("at")],
     Discriminator(
         _delay_kind,
         custom_error_type="delay",
-        custom_error_message="expected a duration (3d) or {until: <field>, offset: -1d, if_past: skip}",
+        custom_error_message="expected a duration (3d), {until: <field>, offset: -1d, if_past: skip} or {after: 1d, "
+        'at: "09:00"}',
     ),
 ]
 
@@ -276,19 +451,88 @@ SubjectTemplate = Annotated[
 ]
 
 
+# --- texts by locale (DESIGN.md §3 "Time and language"; checked in automations.language.localized) ---------
+
+_BY_LOCALE = (
+    "The same text by locale: {en: ..., es: ..., de-DE: ...}. The run uses the contact's locale, else its language "
+    "(de-AT: de), else the automation's locale, else the first one given. Every map by locale of one action gives "
+    "the same locales."
+)
+
+
+_T = TypeVar("_T")
+#: A map by locale of one kind of text (each value checked as the plain text is, by ``localized.by_locale``).
+ByLocale = Annotated[
+    dict[Annotated[str, Field(pattern=f"^{localized.KEY_PATTERN}$")], _T],
+    Field(min_length=1, description=_BY_LOCALE, json_schema_extra={"additionalProperties": False}),
+]
+
+LocalizedSender = Annotated[HeaderText | ByLocale[HeaderText], WrapValidator(localized.by_locale(HeaderText))]
+LocalizedSubject = Annotated[
+    SubjectTemplate | ByLocale[SubjectTemplate], WrapValidator(localized.by_locale(SubjectTemplate))
+]
+LocalizedHtml = Annotated[HtmlTemplate | ByLocale[HtmlTemplate], WrapValidator(localized.by_locale(HtmlTemplate))]
+LocalizedText = Annotated[TextTemplate | ByLocale[TextTemplate], WrapValidator(localized.by_locale(TextTemplate))]
+
+
+class Localizable(Strict):
+    """An action whose texts may each be a map by locale (:mod:`automations.language.localized`): every map of it
+    gives the same locales, and :meth:`in_locale` is the action as it speaks in one of them."""
+
+    #: Its fields that may be maps by locale, and how: a text, a mapping of texts (headers), a JSON object.
+    LOCALIZED: ClassVar[dict[str, localized.FieldKind]] = {}
+
+    def _localized_fields(self) -> list[tuple[str, localized.FieldKind, Any]]:
+        return [(name, kind, getattr(self, name)) for name, kind in self.LOCALIZED.items()]
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """The locales its maps give, as the first map names them, in its order; empty when it has no map."""
+        maps = localized.maps_of(self._localized_fields())
+        return tuple(maps[0][1]) if maps else ()
+
+    def in_locale(self, locale: str) -> Self:
+        """The action with each map by locale replaced by its text in ``locale`` (one of :attr:`locales`)."""
+        name = localized.canonical(locale)
+        if name is None or not self.locales:
+            return self
+        return self.model_copy(
+            update={field: localized.pick(value, kind, name) for field, kind, value in self._localized_fields()}
+        )
+
+    @model_validator(mode="after")
+    def _same_locales(self) -> Self:
+        localized.same_locales(localized.maps_of(self._localized_fields()))
+        return self
+
+
 #: The types of email (DESIGN.md §3 "Email"); what each one means is the engine's (``automations.engine.email``).
 EmailType = Literal["promotional", "transactional", "business_critical"]
 
 
-class SendEmail(Strict):
+class SendEmail(Localizable):
+    """Send an email; its subject, HTML, text and sender's name may each be a map by locale."""
+
+    LOCALIZED: ClassVar[dict[str, localized.FieldKind]] = {
+        "from_name": "text",
+        "subject": "text",
+        "html": "text",
+        "text": "text",
+    }
+
     type: EmailType = "transactional"
-    from_name: HeaderText | None = None
+    from_name: LocalizedSender | None = Field(
+        default=None, description="The sender's display name (Acme Studio), or a map by locale of names."
+    )
     from_: EmailAddress | None = Field(default=None, alias="from")
     reply_to: EmailAddress | None = None
     to: Recipients
-    subject: SubjectTemplate
-    html: HtmlTemplate
-    text: TextTemplate | None = Field(default=None, description="Derived from html when absent.")
+    subject: LocalizedSubject = Field(description="The subject (a template on one line), or a map by locale of them.")
+    html: LocalizedHtml = Field(description="The HTML body (a template), or a map by locale of them.")
+    text: LocalizedText | None = Field(
+        default=None,
+        description="The text part (a template), or a map by locale of them; derived from html when absent.",
+    )
 
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
@@ -360,11 +604,20 @@ def _positive_duration(value: str) -> str:
     return value
 
 
-class CreateTask(Strict):
+LocalizedLine = Annotated[LineTemplate | ByLocale[LineTemplate], WrapValidator(localized.by_locale(LineTemplate))]
+
+
+class CreateTask(Localizable):
     """Create a task for someone of the business (listed at GET /v1/tasks); its id is ``steps.<id>.id``."""
 
-    title: LineTemplate = Field(description="The task, e.g. 'Call {{ contact.first_name }} about the quote'.")
-    description: TextTemplate | None = None
+    LOCALIZED: ClassVar[dict[str, localized.FieldKind]] = {"title": "text", "description": "text"}
+
+    title: LocalizedLine = Field(
+        description="The task, e.g. 'Call {{ contact.first_name }} about the quote', or a map by locale of them."
+    )
+    description: LocalizedText | None = Field(
+        default=None, description="More about the task (a template), or a map by locale of them."
+    )
     assignee: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
         default=None, description="Who does it (an email address or a name)."
     )
@@ -380,6 +633,22 @@ class IssueCoupon(Strict):
 
     pool: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="The coupon pool's name.")
     on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
+
+
+def _check_object(value: dict[str, Any], loc: str) -> None:
+    """A webhook's body or a bus event's detail: one JSON object, or one by locale (each checked the same way)."""
+    if localized.is_object_by_locale(value):
+        localized.objects_by_locale(value, loc)
+        for key, item in value.items():
+            _check_detail(item, f"{loc}.{key}")
+    else:
+        _check_detail(value, loc)
+
+
+_OBJECT_BY_LOCALE = (
+    " It may be one object by locale instead ({en: {...}, es: {...}}: two locale names or more as its only keys, "
+    "each holding an object), chosen as texts by locale are."
+)
 
 
 def _check_detail(value: Any, loc: str = "detail", depth: int = 0) -> None:
@@ -399,18 +668,22 @@ def _check_detail(value: Any, loc: str = "detail", depth: int = 0) -> None:
             _check_detail(item, f"{loc}[{index}]", depth + 1)
 
 
-class PutEvent(Strict):
+class PutEvent(Localizable):
     """Put an event on the stack's bus (source ``automations``), for EventBridge rules and API destinations to
     turn into a chat message, a push, an SMS, a spreadsheet row. Each text of ``detail`` is a template."""
 
+    LOCALIZED: ClassVar[dict[str, localized.FieldKind]] = {"detail": "object"}
+
     detail_type: str = Field(pattern=EVENT_TYPE, description="The event's type, e.g. chat.message.requested.")
-    detail: dict[str, Any] = Field(default_factory=dict, description="What the event says; texts are templates.")
+    detail: dict[str, Any] = Field(
+        default_factory=dict, description="What the event says; texts are templates." + _OBJECT_BY_LOCALE
+    )
     on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
 
     @field_validator("detail")
     @classmethod
     def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_detail(value)
+        _check_object(value, "detail")
         return value
 
 
@@ -435,50 +708,66 @@ def _webhook_url(value: str) -> str:
     return value
 
 
-def _webhook_headers(value: dict[str, str]) -> dict[str, str]:
-    problems = check_headers(value)
+def _webhook_headers(value: dict[str, str | dict[str, str]]) -> dict[str, str | dict[str, str]]:
+    """Names and values as HTTP takes them; every value (of every locale, for a map by locale) a template."""
+    texts: list[tuple[str, str | None, str]] = []
+    for name, each in value.items():
+        texts += [(name, key, text) for key, text in each.items()] if isinstance(each, dict) else [(name, None, each)]
+    problems = check_headers({name: "" if isinstance(each, dict) else each for name, each in value.items()})
+    for name, key, text in texts:
+        if key is not None:
+            problems += [found for found in check_headers({name: text}) if found not in problems]
     if problems:
         raise PydanticCustomError("webhook", "{problem}", {"problem": "; ".join(problems)})
-    for name, text in value.items():
+    for name, key, text in texts:
         try:
             check_template(text, html=False)
         except TemplateError as exc:
-            problem = {"name": name, "problem": str(exc)}
+            problem = {"name": name if key is None else f"{name} ({key})", "problem": str(exc)}
             raise PydanticCustomError("template", "header {name}: {problem}", problem) from None
     return value
 
 
-class Webhook(Strict):
+LocalizedHeaderValue = Annotated[str | ByLocale[str], WrapValidator(localized.by_locale(str))]
+
+
+class Webhook(Localizable):
     """Call a URL of your own (a CRM, an order system): a JSON request signed the Standard Webhooks way with the
     workspace's secret, carrying ``Idempotency-Key: <run>:<step>``. The run waits for it: 5xx, 429 and network
     failures are tried again for up to 24 hours, any other 4xx fails the step at once. The response's status and
     JSON body (up to 64 KB) are ``steps.<id>.status`` and ``steps.<id>.body``."""
+
+    LOCALIZED: ClassVar[dict[str, localized.FieldKind]] = {"headers": "texts", "body": "object"}
 
     url: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_webhook_url)] = Field(
         description="https:// only; templates are allowed in the path and the query "
         "(https://crm.example.com/hooks/{{ data.quote.id }})."
     )
     method: Literal["POST", "PUT", "PATCH"] = Field(default="POST", description="The HTTP method.")
-    headers: Annotated[dict[str, str], AfterValidator(_webhook_headers)] = Field(
+    headers: Annotated[dict[str, LocalizedHeaderValue], AfterValidator(_webhook_headers)] = Field(
         default_factory=dict,
-        description="Headers of your own; values are templates. No line breaks, and none of the names the "
-        "product sets itself (Host, Content-Length, the webhook-* signature headers, Idempotency-Key).",
+        description="Headers of your own; values are templates (or maps by locale of them). No line breaks, and "
+        "none of the names the product sets itself (Host, Content-Length, the webhook-* signature headers, "
+        "Idempotency-Key).",
     )
     body: dict[str, Any] = Field(
-        default_factory=dict, description="The JSON body; each text in it is a template ({{ contact.id }})."
+        default_factory=dict,
+        description="The JSON body; each text in it is a template ({{ contact.id }})." + _OBJECT_BY_LOCALE,
     )
     on_failure: OnFailure = Field(default="stop", description=_ON_FAILURE)
 
     @field_validator("body")
     @classmethod
     def _templates(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_detail(value, "body")
+        _check_object(value, "body")
         return value
 
 
 STEP_KINDS = (
     "delay", "if", "send_email", "update_contact", "create_task", "issue_coupon", "webhook", "put_event",
 )  # fmt: skip
+#: The steps that act (a send window applies to them): all but ``delay`` and ``if``.
+ACTION_KINDS = tuple(kind for kind in STEP_KINDS if kind not in ("delay", "if"))
 #: The actions whose result the steps after them read (``steps.<id>``): the run waits for them.
 RESULT_ACTIONS = ("create_task", "issue_coupon")
 
@@ -487,7 +776,10 @@ class Step(Strict):
     """One step: exactly one of ``delay``, ``if`` (with ``then``/``else``) or an action."""
 
     id: str | None = Field(default=None, pattern=SLUG)
-    delay: Delay | None = None
+    delay: Delay | None = Field(
+        default=None,
+        description='Wait: a duration (3d), {until: <field>, offset: -1d, if_past: skip} or {after: 1d, at: "09:00"}.',
+    )
     if_: Condition | None = Field(default=None, alias="if")
     then: list[Step] | None = None
     else_: list[Step] | None = Field(default=None, alias="else")
@@ -497,6 +789,11 @@ class Step(Strict):
     issue_coupon: IssueCoupon | None = None
     webhook: Webhook | None = None
     put_event: PutEvent | None = None
+    send_window: SendWindow | None = Field(
+        default=None,
+        description="Beside an action only: when it may be done, instead of the automation's send_window. Reached "
+        "outside it, the run waits for its next opening.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
@@ -510,6 +807,10 @@ class Step(Strict):
             )
         if kinds[0] != "if" and (self.then is not None or self.else_ is not None):
             raise PydanticCustomError("step", "'then' and 'else' belong to an 'if' step")
+        if self.send_window is not None and kinds[0] not in ACTION_KINDS:
+            raise PydanticCustomError(
+                "step", "'send_window' belongs to an action step, not to a {kind}", {"kind": kinds[0]}
+            )
         return self
 
     @property
@@ -534,7 +835,32 @@ class Automation(Strict):
     person: FieldPath = Field(default="contact.id", description="Field identifying the person.")
     frequency: Frequency = "unlimited"
     run_key: FieldPath | None = Field(default=None, description="At most one active run per value.")
-    cancel_on: list[CancelOn] = Field(default_factory=list, max_length=10)
+    cancel_on: list[CancelOn] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Events that end this key's waiting run (the invoice was paid). Needs run_key.",
+    )
+    reschedule_on: list[RescheduleOn] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Events that move this key's waiting run: their data is merged into the run's and the delay it "
+        "waits on is computed again (a booking moved: its reminder moves with it). Needs run_key.",
+    )
+    timezone: ZoneName | None = Field(
+        default=None,
+        description="IANA time zone for the contacts whose profile has none (default: the workspace's, else UTC): "
+        "dates in templates, send windows and delays to a time of day.",
+    )
+    locale: LocaleTag | None = Field(
+        default=None,
+        description="Language (BCP 47: en, de-CH) for the contacts whose profile has none (default: the workspace's, "
+        "else en).",
+    )
+    send_window: SendWindow | None = Field(
+        default=None,
+        description="When the automation's actions may be done (a step's own send_window replaces it). An action "
+        "reached outside it waits for its next opening.",
+    )
     steps: list[Step] = Field(min_length=1, max_length=100)
 
     @field_validator("cancel_on")
@@ -544,6 +870,23 @@ class Automation(Strict):
             return value  # run_key itself was invalid: that error is reported already
         if value and info.data.get("run_key") is None:
             raise PydanticCustomError("cancel_on", "needs a 'run_key' to know which runs to end")
+        return value
+
+    @field_validator("reschedule_on")
+    @classmethod
+    def _reschedule_on_needs_run_key(cls, value: list[RescheduleOn], info: ValidationInfo) -> list[RescheduleOn]:
+        if not value or "run_key" not in info.data:
+            return value  # run_key itself was invalid: that error is reported already
+        if info.data.get("run_key") is None:
+            raise PydanticCustomError("reschedule_on", "needs a 'run_key' to know which runs to move")
+        cancelling = {rule.event for rule in info.data.get("cancel_on") or []}
+        both = sorted({rule.event for rule in value} & cancelling)
+        if both:
+            raise PydanticCustomError(
+                "reschedule_on",
+                "{event} is in cancel_on too: an event either ends a waiting run or moves it",
+                {"event": both[0]},
+            )
         return value
 
     @property

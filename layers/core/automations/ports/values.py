@@ -111,10 +111,11 @@ class VersionInfo:
 
 @dataclass(frozen=True)
 class RouteInfo:
-    """An active automation listening to an event type, as its trigger or as one of its ``cancel_on``."""
+    """An active automation listening to an event type: as its trigger, one of its ``cancel_on`` or one of its
+    ``reschedule_on``."""
 
     automation_id: str
-    role: str  # "trigger" | "cancel"
+    role: str  # "trigger" | "cancel" | "reschedule"
     version: int
 
 

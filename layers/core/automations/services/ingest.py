@@ -1,4 +1,4 @@
-"""Ingest: store each trigger event once, match it to active automations, start and cancel runs."""
+"""Ingest: store each trigger event once, match it to active automations, start, cancel and reschedule runs."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from automations.engine import build_context, match_trigger
+from automations.engine import CancelSchedule, Finish, ScheduleStep, build_context, match_trigger, reschedule
 from automations.engine.machine import MAX_CHAIN_DEPTH, Match, chain_depth, scalar_key
-from automations.engine.state import RunStatus
+from automations.engine.state import RunState, RunStatus
 from automations.errors import FieldError
 from automations.events import LATEST, TriggerEvent
 from automations.language.conditions import resolve
@@ -86,9 +86,10 @@ def with_profile(deps: Deps, event: dict[str, Any], matched: bool, now: datetime
 
 
 def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: datetime) -> list[str]:
-    """Cancel what the event cancels, then start what it triggers; returns the ids of the runs started."""
+    """Cancel what the event cancels, move what it reschedules, then start what it triggers; returns the ids of the
+    runs started."""
     started: list[str] = []
-    for route in sorted(routes, key=lambda r: r.role != "cancel"):
+    for route in sorted(routes, key=lambda r: _ROLE_ORDER.get(r.role, len(_ROLE_ORDER))):
         try:
             automation = deps.definition(route.automation_id, route.version)
         except NotFoundError:
@@ -97,6 +98,9 @@ def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: dat
         try:
             if route.role == "cancel":
                 _cancel_runs(deps, automation, event, now)
+                continue
+            if route.role == "reschedule":
+                _reschedule_runs(deps, automation, event, now)
                 continue
             run_id = _trigger(deps, automation, route.version, event, now)
         except Exception as exc:
@@ -118,7 +122,7 @@ def _isolate(
         extra={"automation": automation.id, "event": event.get("id"), "role": route.role},
     )
     metrics.add_metric(name="AutomationFailures", unit="Count", value=1)
-    if route.role == "cancel":
+    if route.role != "trigger":
         return None
     return runner.record_failure(deps, automation, route.version, event, now, reason)
 
@@ -142,6 +146,51 @@ def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now:
         reason = f"cancelled by {event['type']} ({event['id']})"
         result = runner.end_run(deps, stored.state, stored.revision, now, reason)
         logger.info("cancel_on", extra={"run": run_id, "result": result.status, "automation": automation.id})
+
+
+def _reschedule_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime) -> None:
+    """Move the waiting run of the event's key (``reschedule_on``): its data updated, its delay computed again."""
+    context = build_context(event)
+    done: set[str] = set()
+    for rule in automation.reschedule_on:
+        if rule.event != event["type"]:
+            continue
+        key = scalar_key(resolve(context, rule.key))
+        run_id = deps.runs.run_for_key(automation.id, key) if key is not None else None
+        if run_id is None or run_id in done:
+            continue
+        done.add(run_id)
+        try:
+            stored = deps.runs.get(run_id)
+        except NotFoundError:
+            continue
+        status = _reschedule_run(deps, stored.state, stored.revision, event, now)
+        logger.info("reschedule_on", extra={"run": run_id, "result": status, "automation": automation.id})
+
+
+def _reschedule_run(deps: Deps, state: RunState, revision: int, event: dict[str, Any], now: datetime) -> str:
+    """One run moved by an event, with the version it started with; what became of it."""
+    automation = deps.definition(state.automation_id, state.version)
+    outcome = reschedule(automation, runner.with_live_contact(deps, state), event, now=now)
+    if outcome.noop_reason:
+        runner.apply_effects(deps, outcome)  # the same event again: its call-back, in case it was not made
+        return outcome.noop_reason
+    if all(isinstance(effect, ScheduleStep | CancelSchedule | Finish) for effect in outcome.effects):
+        # Moved, or ended: the stored run is what counts, its call-back follows (the same event again makes it).
+        if not deps.runs.save(outcome.state, revision, position=state.position, now=now):
+            return "the run changed meanwhile"
+        runner.apply_effects(deps, outcome)
+        return outcome.state.status.value
+    # The new moment has passed and the run goes on now, as when its schedule fires.
+    outcome = runner.complete(deps, automation, outcome)
+    runner.apply_effects(deps, outcome)
+    if not deps.runs.save(outcome.state, revision, position=state.position, now=now):
+        return "the run changed meanwhile"
+    return outcome.state.status.value
+
+
+#: The order an event's routes are followed in: what it ends, what it moves, what it starts.
+_ROLE_ORDER = {"cancel": 0, "reschedule": 1, "trigger": 2}
 
 
 def _skip(deps: Deps, automation: Automation, now: datetime, counter: str) -> None:

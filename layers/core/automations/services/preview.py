@@ -10,7 +10,7 @@ sender, marked as a test (``[Test]`` subject, ``test=true`` tag) and kept out of
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,11 +30,12 @@ from automations.engine import (
     start_run,
 )
 from automations.engine.email import NO_CONTACT_ADDRESS, has_unsubscribe, recipients, unsubscribe_headers
-from automations.engine.machine import render_email
+from automations.engine.locales import localize, one
+from automations.engine.machine import render_detail, render_email, render_task, render_webhook
 from automations.errors import AutomationsError, TemplateError
 from automations.ids import new_id
 from automations.language.conditions import explain
-from automations.language.model import Automation, DelayUntil, SendEmail
+from automations.language.model import Automation, CreateTask, DelayAt, DelayUntil, PutEvent, SendEmail, Webhook
 from automations.language.program import Node, flatten
 from automations.services import sending
 from automations.services.deps import Deps
@@ -60,17 +61,34 @@ def sample_event(automation: Automation, event: Mapping[str, Any] | None, now: d
     return out
 
 
-def render_preview(spec: SendEmail, context: Mapping[str, Any], link: str = PREVIEW_UNSUBSCRIBE_LINK) -> dict[str, Any]:
-    """One email as its recipients would see it (unsubscribe link and footer included), or its error."""
+#: What an email's view shows of each of its locales.
+_LOCALE_VIEW = ("from_name", "subject", "html", "text", "error")
+
+
+def render_preview(
+    spec: SendEmail, context: Mapping[str, Any], link: str = PREVIEW_UNSUBSCRIBE_LINK, locale: str | None = None
+) -> dict[str, Any]:
+    """One email as its recipients would see it (unsubscribe link and footer included), or its error: in the
+    locale it speaks to the sample's contact (or in ``locale``, one of its own). An email whose texts are maps by
+    locale shows which one it chose (``locale``, ``locale_from``) and every one of them (``locales``)."""
+    chosen = localize(spec, context, locale)
     view: dict[str, Any] = {
         "type": spec.type,
-        "from_name": spec.from_name,
+        "from_name": one(chosen.spec.from_name) if chosen.spec.from_name else None,
         "from": spec.from_,
         "reply_to": spec.reply_to,
         "to": list(recipients(spec, context).addresses),
+        **chosen.details,
     }
+    if locale is None and chosen.locales:
+        view["locales"] = {
+            name: {
+                key: value for key, value in render_preview(spec, context, link, name).items() if key in _LOCALE_VIEW
+            }
+            for name in chosen.locales
+        }
     try:
-        subject, html, text = render_email(spec, context)
+        subject, html, text = render_email(chosen.spec, chosen.context)
     except TemplateError as exc:
         view["error"] = str(exc)
         return view
@@ -82,9 +100,36 @@ def render_preview(spec: SendEmail, context: Mapping[str, Any], link: str = PREV
     return view
 
 
+def _in_locale(render: Callable[[str], Any], locale: str) -> Any:
+    try:
+        return render(locale)
+    except TemplateError as exc:
+        return {"error": str(exc)}
+
+
+def action_locales(spec: CreateTask | PutEvent | Webhook, context: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """What an action whose texts are maps by locale would say in each of its locales (a task's title and
+    description, a bus event's detail, a webhook's headers and body), and which one it chose for the sample's
+    contact; nothing for an action in one language only."""
+    chosen = localize(spec, context)
+    if not chosen.locales:
+        return {}
+
+    def texts(name: str) -> Any:
+        if isinstance(spec, CreateTask):
+            values = render_task(spec, context, now, name)
+            return {"title": values["title"], "description": values["description"]}
+        if isinstance(spec, PutEvent):
+            return {"detail": render_detail(spec, context, name)}
+        _, headers, body = render_webhook(spec, context, name)
+        return {"headers": headers, "body": json.loads(body)}
+
+    return {**chosen.details, "locales": {name: _in_locale(texts, name) for name in chosen.locales}}
+
+
 def _delay_view(node: Node) -> Any:
     spec = node.step.delay
-    return spec.model_dump(exclude_none=True) if isinstance(spec, DelayUntil) else spec
+    return spec.model_dump(exclude_none=True, by_alias=True) if isinstance(spec, DelayUntil | DelayAt) else spec
 
 
 #: What a preview says an action the run waits on would give (nothing is claimed or created).
@@ -108,6 +153,8 @@ def preview(
     now: datetime,
     *,
     version: int | None = None,
+    timezone: str | None = None,
+    locale: str | None = None,
 ) -> dict[str, Any]:
     """Every email of the automation rendered for a sample event, the path the sample takes, every branch.
 
@@ -128,6 +175,8 @@ def preview(
         person=match.person,
         run_key=match.run_key,
         reason="preview",
+        default_timezone=timezone,
+        default_locale=locale,
     )
     outcome = _acted(automation, outcome)
     sent: list[EmailRequest] = [e for e in outcome.effects if isinstance(e, EmailRequest)]
@@ -170,10 +219,12 @@ def preview(
             # What it would do (nothing is created, claimed or put by a preview)
             done = (context.get("steps") or {}).get(node.id)
             events = [{"type": e.detail_type, "data": e.data} for e in put if e.step == node.id]
+            spec = node.step.create_task or node.step.put_event
             entry["action"] = {
                 "spec": getattr(node.step, node.step.kind).model_dump(exclude_defaults=True),
                 **({"result": done} if done is not None else {}),
                 **({"put": events[0]} if events else {}),
+                **(action_locales(spec, context, state.updated_at) if spec is not None else {}),
             }
         elif node.step.webhook is not None:
             # The request it would send (signed at call time; nothing is called by a preview)
@@ -195,6 +246,7 @@ def preview(
                     if requests
                     else {}
                 ),
+                **action_locales(node.step.webhook, context, state.updated_at),
             }
         elif node.step.update_contact is not None:
             # What it would do (nothing is changed by a preview), as the run's timeline records it
@@ -261,9 +313,18 @@ def send_test_email(
     assert spec is not None
     run_id = new_id("test")
     event = sample_event(automation, sample, now)
-    context = build_context(event, automation=automation, version=version, run_id=run_id, started_at=now)
+    context = build_context(
+        event,
+        automation=automation,
+        version=version,
+        run_id=run_id,
+        started_at=now,
+        default_timezone=deps.settings.timezone,
+        default_locale=deps.settings.locale,
+    )
+    chosen = localize(spec, context)
     try:
-        subject, html, text = render_email(spec, context)
+        subject, html, text = render_email(chosen.spec, chosen.context)
     except TemplateError as exc:
         raise PreviewError(f"{node.loc}.send_email: {exc}") from None
     request = EmailRequest(
@@ -277,7 +338,7 @@ def send_test_email(
         subject=TEST_SUBJECT_PREFIX + subject,
         html=html,
         text=text,
-        from_name=spec.from_name,
+        from_name=one(chosen.spec.from_name) if chosen.spec.from_name else None,
         from_address=spec.from_,
         reply_to=spec.reply_to,
         unsubscribe=has_unsubscribe(spec.type),
@@ -291,5 +352,6 @@ def send_test_email(
         "to": address,
         "subject": request.subject,
         "type": spec.type,
+        **chosen.details,
         **{k: v for k, v in delivery.as_dict().items() if k != "address"},
     }

@@ -60,7 +60,8 @@ def daily_series(deps: Deps, automation_id: str, start: date | None, end: date |
     counted = deps.stats.daily(automation_id, start, end)
     last = end or max([deps.clock.now().date(), *(date.fromisoformat(day) for day in counted)])
     first = start or min([last, *(date.fromisoformat(day) for day in counted)])
-    first = max(first, last - timedelta(days=MAX_DAYS - 1))
+    if (last - date.min).days >= MAX_DAYS:
+        first = max(first, last - timedelta(days=MAX_DAYS - 1))
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return [{"day": day.isoformat(), **figures(counted.get(day.isoformat(), {}))} for day in days]
 

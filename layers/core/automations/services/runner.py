@@ -79,7 +79,11 @@ def apply_effects(deps: Deps, outcome: Outcome) -> bool:
             deps.bus.put([bus_entry(effect)])
             count_action(deps, outcome.state.automation_id, effect.step, "actions_done")
         elif isinstance(effect, ScheduleStep):
-            deps.scheduler.create(run_schedule_name(effect.run_id, effect.step), effect.due_at, step_payload(effect))
+            name = run_schedule_name(effect.run_id, effect.step)
+            if effect.replace:
+                deps.scheduler.replace(name, effect.due_at, step_payload(effect))
+            else:
+                deps.scheduler.create(name, effect.due_at, step_payload(effect))
         elif isinstance(effect, EmailRequest):
             emails.append(effect)
         elif isinstance(effect, WebhookCall):
@@ -235,6 +239,8 @@ def start(
         person=person,
         run_key=run_key,
         reason=reason,
+        default_timezone=deps.settings.timezone,
+        default_locale=deps.settings.locale,
     )
     locks = locks_for(automation, run_key, now, ended=outcome.state.status.ended)
     try:
@@ -278,6 +284,8 @@ def record_failure(
         workspace=deps.settings.workspace,
         reason=reason,
         status=status,
+        default_timezone=deps.settings.timezone,
+        default_locale=deps.settings.locale,
     )
     try:
         deps.runs.create(outcome.state, Locks(), now)
@@ -312,6 +320,9 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
             person=state.person,
             run_key=state.run_key,
             reason=state.log[0].reason if state.log else "matched trigger",
+            # the defaults the run started with (its own are the automation's, which have not changed)
+            default_timezone=(context.get("automation") or {}).get("timezone"),
+            default_locale=(context.get("automation") or {}).get("locale"),
         )
         acted = replay.pending is not None
         replay = complete(deps, deps.definition(state.automation_id, state.version), replay)

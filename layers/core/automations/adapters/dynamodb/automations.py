@@ -32,12 +32,13 @@ def route_key(workspace: str, event_type: str, automation_id: str, role: str) ->
 
 
 def routes_of(definition: dict[str, Any]) -> list[tuple[str, str]]:
-    """(event type, role) pairs an active definition listens to."""
+    """(event type, role) pairs an active definition listens to: its trigger, its cancel_on, its reschedule_on."""
     pairs = [(definition["trigger"]["event"], "trigger")]
-    for cancel in definition.get("cancel_on", []):
-        pair = (cancel["event"], "cancel")
-        if pair not in pairs:
-            pairs.append(pair)
+    for field_name, role in (("cancel_on", "cancel"), ("reschedule_on", "reschedule")):
+        for rule in definition.get(field_name, []):
+            pair = (rule["event"], role)
+            if pair not in pairs:
+                pairs.append(pair)
     return pairs
 
 

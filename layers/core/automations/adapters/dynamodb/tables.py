@@ -91,7 +91,7 @@ class AutomationVersion(_Base):
 
 
 class Route(_Base):
-    """An active automation listening to an event type, as its trigger or as one of its ``cancel_on``."""
+    """An active automation listening to an event type: as its trigger, a ``cancel_on`` or a ``reschedule_on``."""
 
     class Meta(_Base.Meta):
         abstract = False

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from automations.api.routes import (
     automations,
+    console,
     contacts,
     coupons,
     keys,
@@ -32,4 +33,5 @@ ROUTERS: tuple[Router, ...] = (
     webhook_secret.router,
     keys.router,
     workspaces.router,
+    console.router,
 )

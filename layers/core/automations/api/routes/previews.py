@@ -50,7 +50,16 @@ def preview_automation(
 ) -> Response[dict[str, Any]]:
     deps = request_deps(router.current_event)
     sample = lifecycle.sample(deps, automation_id, lifecycle.event_in(body))
-    return ok(preview.preview(sample.automation, sample.event, deps.clock.now(), version=sample.version))
+    settings = deps.settings
+    found = preview.preview(
+        sample.automation,
+        sample.event,
+        deps.clock.now(),
+        version=sample.version,
+        timezone=settings.timezone,
+        locale=settings.locale,
+    )
+    return ok(found)
 
 
 @router.post(
