@@ -16,6 +16,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 help:
 	@echo "make dev    run the whole product locally on http://127.0.0.1:3000 (no AWS account)"
+	@echo "            options of python -m automations_local pass through: make dev ARGS=\"--port 3100\""
 	@echo "make test   lint, type-check and run every test"
 	@echo "make template  the template's checks only: cfn-lint, checkov, and the production review tests"
 	@echo "make fuzz   schemathesis with many more cases per API operation (FUZZ_EXAMPLES=500)"

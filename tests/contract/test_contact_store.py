@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from automations.adapters.dynamodb.contacts import DynamoContactStore
 from automations.adapters.dynamodb.tables import bind
+from automations.ports import WHOLE, Ports, StepCount
 from automations.ports.errors import InvalidInputError
 from automations.ports.protocols import ContactStore
 from automations.ports.values import MAX_LABEL_CHANGES, ContactChange, ContactPatch, ContactProfile
@@ -422,3 +423,19 @@ def test_times_are_kept_in_utc(contacts: ContactStore) -> None:
 
     assert profile.created_at.tzinfo == UTC and profile.created_at == zurich
     assert contacts.get("p1") == profile
+
+
+def test_a_steps_count_goes_with_its_ledger_key_once(ports: Ports) -> None:
+    done = StepCount("welcome", "award", "actions_done")
+    patch = ContactPatch(points_add=10)
+
+    ports.contacts.apply("p1", patch, START, ledger_key="run_1:award", count=done)
+    again, changes = ports.contacts.apply("p1", patch, LATER, ledger_key="run_1:award", count=done)
+    ports.contacts.apply("p1", ContactPatch(), LATER, ledger_key="run_2:award", count=done)  # changes nothing
+
+    assert (again.points, changes) == (10, [])
+    steps = ports.stats.read("welcome")
+    assert (steps["award"]["actions_done"], steps[WHOLE]["actions_done"]) == (2, 0)
+    with pytest.raises(ValueError):
+        ports.contacts.apply("p1", patch, LATER, count=done)
+    assert ports.contacts.get("p1").points == 10  # type: ignore[union-attr]

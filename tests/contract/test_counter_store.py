@@ -48,3 +48,12 @@ def test_a_later_event_restarts_the_countdown_and_an_older_one_never_shortens_it
         "e4", datetime(2026, 11, 30, 10, 0, tzinfo=UTC), event("e4")
     )
     assert ports.counters.silence("miss-you", "p2") is None
+
+
+def test_a_restart_says_whether_the_countdown_was_started_or_moved(ports: Ports) -> None:
+    assert ports.counters.set_silence("miss-you", "p1", event("e1"), START + timedelta(days=3)) == "started"
+    assert ports.counters.set_silence("miss-you", "p1", event("e1"), START + timedelta(days=3)) == "moved"  # a retry
+    assert ports.counters.set_silence("miss-you", "p1", event("e2"), START + timedelta(days=4)) == "moved"
+    assert ports.counters.set_silence("miss-you", "p1", event("e0"), START + timedelta(days=2)) is None
+    assert ports.counters.clear_silence("miss-you", "p1", "e2")
+    assert ports.counters.set_silence("miss-you", "p1", event("e5"), START + timedelta(days=9)) == "started"

@@ -191,3 +191,15 @@ def test_an_event_of_an_email_without_a_record_makes_one(backend: Backend, ports
     assert (found.status, found.delivered_at, found.seen) == ("delivered", "t1", frozenset({"d1"}))
     never_stored = replace(unrecorded, run_id="run_none")
     assert not apply(ports, never_stored, update("x1", status="sent", rank=10))  # a record is not made without create
+
+
+def test_an_events_counts_keep_the_reputation_in_the_same_write(ports: Ports) -> None:
+    record = sent(ports)
+    bounce = update("d-bounce", counts={"bounced_hard": 1}, status="bounced", rank=90, at="2026-11-24T10:05:00Z")
+
+    assert apply(ports, record, update("d-send", counts={"sent": 1}))
+    assert apply(ports, reread(ports, record), bounce)
+    assert not apply(ports, reread(ports, record), bounce)  # applied once
+
+    window = ports.stats.reputation("welcome", START.date())
+    assert (window["sent"], window["bounced_hard"], window["complained"]) == (1, 1, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automations.ports import WHOLE, EmailRecord, Ports, message_id_for
+from automations.ports import WHOLE, EmailRecord, Ports, Suppression, message_id_for
 
 from tests.contract.conftest import START, Backend
 
@@ -153,3 +153,56 @@ def test_a_runs_records_are_listed_by_step(ports: Ports) -> None:
     assert sorted(r.address for r in found[:2]) == ["bo@example.com", "cy@example.com"]
     assert [r.message_id for r in found[:2]] == sorted(r.message_id for r in found[:2])
     assert ports.messages.of_run("run_3") == []
+
+
+def suppressed(kind: str, address: str = "Ana@Example.com", scope: str | None = None) -> Suppression:
+    return Suppression.new(
+        address, kind, reason=f"{kind} (test)", source="ses", automation_id="welcome", now=START, scope=scope
+    )
+
+
+def test_a_claim_with_no_suppression_in_the_way_is_a_claim(ports: Ports) -> None:
+    new = record(ports)
+
+    assert ports.messages.claim_unless_suppressed(new) == (True, None)
+    assert ports.messages.claim_unless_suppressed(record(ports, attempt="attempt-2")) == (False, None)
+    assert ports.messages.get("run_1", "hello", new.message_id) == new
+
+
+def test_a_suppression_that_blocks_the_type_stops_the_claim_and_says_which(ports: Ports) -> None:
+    ports.suppressions.put(suppressed("unsubscribe"))
+    ports.suppressions.put(suppressed("bounce", "bo@example.com"))
+    ana, bo = record(ports), record(ports, "bo@example.com", type_="transactional")
+
+    claimed, blocking = ports.messages.claim_unless_suppressed(ana)
+    assert (claimed, blocking is not None and blocking.kind) == (False, "unsubscribe")
+    claimed, blocking = ports.messages.claim_unless_suppressed(bo)
+    assert (claimed, blocking is not None and blocking.kind) == (False, "bounce")
+    assert ports.messages.get("run_1", "hello", ana.message_id) is None
+    assert ports.messages.get("run_1", "hello", bo.message_id) is None
+
+
+def test_a_suppression_of_a_scope_that_lets_the_type_through_does_not_stop_the_claim(ports: Ports) -> None:
+    ports.suppressions.put(suppressed("unsubscribe"))  # promotional mail only
+    ports.suppressions.put(suppressed("unsubscribe", "bo@example.com", scope="non_essential"))
+    transactional = record(ports, type_="transactional")
+    critical = record(ports, "bo@example.com", type_="business_critical")
+
+    assert ports.messages.claim_unless_suppressed(transactional) == (True, None)
+    assert ports.messages.claim_unless_suppressed(critical) == (True, None)
+    other = record(ports, "bo@example.com", run_id="run_2", type_="transactional")
+    claimed, blocking = ports.messages.claim_unless_suppressed(other)
+    assert not claimed and blocking is not None and blocking.scope == "non_essential"
+
+
+def test_an_existing_record_wins_over_a_suppression(ports: Ports) -> None:
+    first = record(ports)
+    assert ports.messages.claim(first)
+    ports.suppressions.put(suppressed("complaint"))
+
+    assert ports.messages.claim_unless_suppressed(record(ports, attempt="attempt-2")) == (False, None)
+    assert ports.messages.finish(first, state="retrying", now=LATER, attempt="attempt-1")
+    claimed, blocking = ports.messages.claim_unless_suppressed(record(ports, attempt="attempt-2"))
+    assert not claimed and blocking is not None and blocking.kind == "complaint"
+    found = ports.messages.get("run_1", "hello", first.message_id)
+    assert found is not None and found.state == "retrying"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from automations.engine.state import Decision, RunState, RunStatus
-from automations.ports import WHOLE, Locks, NotFoundError, Ports, SkippedError, StoredRun
+from automations.ports import WHOLE, Locks, NotFoundError, Ports, SkippedError, StepCount, StoredRun
 
 from tests.contract.conftest import START, Backend
 
@@ -226,3 +226,21 @@ def test_waiting_of_lists_the_runs_that_have_not_ended_oldest_first(ports: Ports
 
     assert [(stored.state.id, stored.revision) for stored in waiting] == [("r1", 0), ("r2", 0)]
     assert waiting[1].state == run("r2", started_at=START + DAY)
+
+
+def test_a_save_counts_its_steps_action_in_the_same_write(ports: Ports, run: Callable[..., RunState]) -> None:
+    state = run("r1")
+    ports.runs.create(state, Locks(), START)
+    later = START + DAY
+    moved = state.model_copy(update={"position": "next", "due_at": START + 2 * DAY, "updated_at": later})
+    retried = StepCount("welcome", "wait", "actions_retried")
+
+    assert not ports.runs.save(moved, 1, position="wait", now=later, count=retried)  # not saved: not counted
+    assert ports.runs.save(moved, 0, position="wait", now=later, count=retried)
+    assert ports.runs.save(
+        ended(moved, later), 1, position="next", now=later, count=StepCount("welcome", "next", "actions_done")
+    )
+
+    steps = ports.stats.read("welcome")
+    assert (steps["wait"]["actions_retried"], steps["next"]["actions_done"]) == (1, 1)
+    assert (steps[WHOLE]["actions_retried"], steps[WHOLE]["actions_done"], steps[WHOLE]["runs_completed"]) == (0, 0, 1)

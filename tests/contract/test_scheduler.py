@@ -45,3 +45,16 @@ def test_a_schedule_is_deleted_once(backend: Backend, ports: Ports) -> None:
     assert not ports.scheduler.delete(name)
     assert backend.schedule(name) is None
     assert ports.scheduler.create(name, START + timedelta(days=2), {"again": True})
+
+
+def test_replace_of_a_schedule_said_to_exist_moves_it_or_creates_it_all_the_same(
+    backend: Backend, ports: Ports
+) -> None:
+    name = f"silence-{backend.workspace}-existing"
+
+    ports.scheduler.replace(name, START + timedelta(days=3), {"event": "e1"}, existing=True)  # it was not there
+    assert backend.schedule(name) == (START + timedelta(days=3), {"event": "e1"})
+    ports.scheduler.replace(name, START + timedelta(days=4), {"event": "e2"}, existing=True)
+    assert backend.schedule(name) == (START + timedelta(days=4), {"event": "e2"})
+    ports.scheduler.replace(name, START + timedelta(days=5), {"event": "e3"})  # said not to be: moved all the same
+    assert backend.schedule(name) == (START + timedelta(days=5), {"event": "e3"})

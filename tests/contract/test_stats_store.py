@@ -64,3 +64,27 @@ def test_a_daily_read_gives_the_automation_s_counters_of_each_day_counted(ports:
         (first + timedelta(days=2)).isoformat()
     ]
     assert ports.stats.daily("welcome", end=first - timedelta(days=1)) == {}
+
+
+def test_the_reputation_is_the_running_total_of_its_counters_from_a_day_on(ports: Ports) -> None:
+    first = START.date()
+    ports.stats.increment("welcome", START - timedelta(days=40), {"sent": 100, "bounced_hard": 50})
+    ports.stats.increment("welcome", START, {"sent": 3, "delivered": 2, "opened": 7}, step="hello")
+    ports.stats.increment("welcome", START + timedelta(days=1), {"bounced_hard": 1, "complained": 1})
+    ports.stats.increment("welcome", START, {"sent": 9}, step="hello", whole=False)  # the step's alone
+    ports.stats.increment("other", START, {"sent": 5})
+
+    expected = {"sent": 3, "delivered": 2, "bounced_hard": 1, "bounced_soft": 0, "complained": 1}
+    assert ports.stats.reputation("welcome", first - timedelta(days=30)) == expected
+    assert ports.stats.reputation("welcome", first + timedelta(days=1))["sent"] == 0
+    assert ports.stats.reputation("welcome", first - timedelta(days=60))["bounced_hard"] == 51
+    assert ports.stats.reputation("nobody", first) == dict.fromkeys(expected, 0)
+    whole = ports.stats.read("welcome", first - timedelta(days=30))[WHOLE]
+    assert {name: whole[name] for name in expected} == expected
+
+
+def test_an_unknown_counter_adds_nothing_to_the_reputation_either(ports: Ports) -> None:
+    with pytest.raises(KeyError):
+        ports.stats.increment("welcome", START, {"bounced_hard": 1, "kudos": 1})
+
+    assert ports.stats.reputation("welcome", START.date())["bounced_hard"] == 0

@@ -259,6 +259,14 @@ def test_an_operator_builds_activates_and_watches_an_automation(stack: LocalStac
         frame = page.locator("iframe.email-frame").first
         expect(frame).to_have_attribute("sandbox", "")
         expect(page.frame_locator("iframe.email-frame").first.locator("body")).not_to_be_empty()
+        # in each language the email is written in (the template's speak five): another one is a choice away
+        languages = page.locator("select.email-locale").first
+        expect(languages.locator("option")).to_have_count(5)
+        english = frame.get_attribute("srcdoc")
+        languages.select_option("de")
+        expect(page.locator("iframe.email-frame").first).not_to_have_attribute("srcdoc", english or "")
+        languages.select_option("en")
+        expect(page.frame_locator("iframe.email-frame").first.locator("body")).to_contain_text("Ana")
         console.shoot("preview")
         page.fill("input[aria-label='Send a test to']", "tester@example.com")
         page.get_by_role("button", name="Send a test email").click()

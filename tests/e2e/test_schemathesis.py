@@ -224,6 +224,8 @@ def test_every_answer_is_documented_and_no_server_error(case: Case) -> None:
 def test_every_operation_documents_the_errors_any_request_may_get(api_schema: BaseSchema) -> None:
     for path, item in api_schema.raw_schema["paths"].items():
         for method, operation in item.items():
+            if operation.get("security") == []:  # the unsubscribe pages: no key, and HTML answers
+                continue
             answers = set(operation["responses"])
             assert {"401", "403", "415", "422"} <= answers, (method, path, answers)
             if "requestBody" in operation:

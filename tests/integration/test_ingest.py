@@ -165,7 +165,8 @@ def test_event_that_matches_nothing_is_still_stored(stack: Stack) -> None:
     _, filtered = post(sample("no-show-follow-up", "evt_massage_no_show", data__service__id="svc-massage"))
     # Then both are accepted with no runs, and both are stored
     assert unknown["events"] == [{"id": "evt_nobody_listens", "status": "accepted", "runs": []}]
-    assert filtered["events"] == [{"id": "evt_massage_no_show", "status": "accepted", "runs": []}]
+    skipped = [{"automation": "no-show-follow-up", "reason": "filtered out by trigger.where"}]
+    assert filtered["events"] == [{"id": "evt_massage_no_show", "status": "accepted", "runs": [], "skipped": skipped}]
     stored = stored_events()
     assert set(stored) == {"evt_nobody_listens", "evt_massage_no_show"}
     assert stored["evt_nobody_listens"].status == "processed" and stored["evt_nobody_listens"].type == "quote.accepted"
@@ -352,7 +353,11 @@ def test_run_key_allows_one_active_run_per_key(stack: Stack) -> None:
     stack.clock.offset = timedelta(days=1)
     _, second = post(sample("overdue-invoice-reminder", "evt_rk2", data__invoice__days_overdue=8))
     # Then no second run starts; the event is stored and counted as skipped by run key
-    assert second["events"] == [{"id": "evt_rk2", "status": "accepted", "runs": []}]
+    [answer] = second["events"]
+    assert (answer["id"], answer["status"], answer["runs"]) == ("evt_rk2", "accepted", [])
+    assert answer["skipped"] == [
+        {"automation": "overdue-invoice-reminder", "reason": "run_key busy: a run of key inv_7 is in flight"}
+    ]
     assert [r.id for r in runs_of(stack, "overdue-invoice-reminder")] == [run_id]
     assert len(stack.schedules()) == 1
     assert counters(stack, "overdue-invoice-reminder")["skipped_run_key"] == 1

@@ -217,7 +217,7 @@ def test_the_openapi_document_has_415_on_every_operation_with_a_body(stack: Stac
         (path, method, operation)
         for path, item in document["paths"].items()
         for method, operation in item.items()
-        if "requestBody" in operation
+        if "requestBody" in operation and operation.get("security") != []  # the unsubscribe form reads any body
     ]
     assert {("/v1/automations", "post"), ("/v1/automations/{automation_id}", "put")} <= {
         (p, m) for p, m, _ in with_body

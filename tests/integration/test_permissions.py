@@ -207,12 +207,12 @@ def retries(scene: World) -> None:
     pipeline.post(sample("tenth-checkin-reward", "evt_checkin", occurred_at=at(stack.clock.now())))
     pipeline.fire_next()  # the first delay: the run waits again, its run key held past the next due time
     pipeline.fire_next()
-    with scene.tap.failing(Fault(1, "after", name="dynamodb:PutItem")):
+    with scene.tap.failing(Fault(1, "after", name="dynamodb:TransactWriteItems")):
         pipeline.drain()
     record = pipeline.ses_record(pipeline.ses_sends[0], "Delivery")
     record["mail"]["tags"] = {"ses:configuration-set": [stack.settings.configuration_set]}
     pipeline.deliver("stats_webhook", sns_event(record, message_id="95df01b4-ee98-5cb9-9903-4c2200000001"), "SES")
-    with scene.tap.failing(Fault(1, "after", name="dynamodb:PutItem")):
+    with scene.tap.failing(Fault(1, "after", name="dynamodb:TransactWriteItems")):
         status, answer = pipeline.http(
             "manage_api", "POST", "/v1/automations/overdue-invoice-reminder/test-email", {"to": "qa@acme.example"}
         )

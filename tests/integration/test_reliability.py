@@ -15,7 +15,7 @@ from automations.adapters.dynamodb import stats
 from automations.adapters.dynamodb.messages import DynamoMessageStore
 from automations.adapters.dynamodb.tables import MessageItem, StateItem
 from automations.engine import RunStatus
-from automations.ports import EmailRecord
+from automations.ports import EmailRecord, Suppression
 from automations.services import lifecycle
 from automations.services.feedback import guard
 from botocore.exceptions import EndpointConnectionError
@@ -255,16 +255,16 @@ def test_a_lost_reply_to_the_claim_still_sends_the_email_once(stack: Stack, monk
     accepted(sample("booking-approved", "evt_claim"))
     record = queued_record(stack)
     # When the claim of its record is written but the reply is lost
-    real_claim = DynamoMessageStore.claim
+    real_claim = DynamoMessageStore.claim_unless_suppressed
     lost = [LOST]
 
-    def claim_then_lose(self: DynamoMessageStore, record: EmailRecord) -> bool:
+    def claim_then_lose(self: DynamoMessageStore, record: EmailRecord) -> tuple[bool, Suppression | None]:
         result = real_claim(self, record)
         if lost:
             raise lost.pop()
         return result
 
-    monkeypatch.setattr(DynamoMessageStore, "claim", claim_then_lose)
+    monkeypatch.setattr(DynamoMessageStore, "claim_unless_suppressed", claim_then_lose)
     result = SEND.handler({"Records": [record]}, LambdaContextStub())
     # Then the attempt knows the claim is its own: SES is called once and the email is sent
     assert result == {"batchItemFailures": []}

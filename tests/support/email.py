@@ -126,7 +126,7 @@ def sns_event(
 
 def apigw_event(method: str, token: str, body: str | None = None) -> dict[str, Any]:
     name = "apigw_unsubscribe_get.json" if method == "GET" else "apigw_unsubscribe_post.json"
-    event = json.loads(json.dumps(load_event(name)).replace("__TOKEN__", token))
+    event: dict[str, Any] = json.loads(json.dumps(load_event(name)).replace("__TOKEN__", token))
     if method == "POST" and body is not None:
         event["body"] = body
     return event

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from automations.adapters import ses
 from automations.adapters.dynamodb.automations import routes_of
@@ -33,6 +33,7 @@ from automations.adapters.dynamodb.tables import COUNTERS
 from automations.engine.effects import EmailRequest, WebhookCall
 from automations.engine.state import RunState, RunStatus
 from automations.ports import (
+    REPUTATION_COUNTERS,
     TOUCH_INTERVAL,
     WHOLE,
     AccessPorts,
@@ -53,6 +54,7 @@ from automations.ports import (
     SendTransientError,
     Silence,
     SkippedError,
+    StepCount,
     StoredEvent,
     StoredKey,
     StoredRun,
@@ -163,6 +165,10 @@ class FakeStatsStore(_Atomic):
                     summed[name] += value
         totals.setdefault(WHOLE, dict.fromkeys(COUNTERS, 0))
         return totals
+
+    def reputation(self, automation_id: str, start: date) -> dict[str, int]:
+        totals = self.read(automation_id, start)[WHOLE]
+        return {name: totals[name] for name in REPUTATION_COUNTERS}
 
     def daily(
         self, automation_id: str, start: date | None = None, end: date | None = None
@@ -405,7 +411,11 @@ class FakeRunStore(_Atomic):
             self.locks.update(claims)
             self.stats.increment(state.automation_id, now, counts)
 
-    def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
+    def save(
+        self, state: RunState, revision: int, *, position: str | None, now: datetime, count: StepCount | None = None
+    ) -> bool:
+        if count is not None:
+            self.stats.check({count.counter: 1})
         with self._lock:
             stored = self.runs.get((state.workspace, state.id))
             if stored is None or stored.revision != revision:
@@ -416,6 +426,8 @@ class FakeRunStore(_Atomic):
             self.runs[(state.workspace, state.id)] = self._row(state, revision + 1)
             if ended:
                 self.stats.increment(state.automation_id, now, {f"runs_{ended_counter(state.status)}": 1})
+            if count is not None:
+                self.stats.increment(count.automation_id, now, {count.counter: 1}, step=count.step, whole=False)
             if state.run_key is not None and (ended or state.status is RunStatus.WAITING):
                 key = ("runkey", state.automation_id, state.run_key)
                 held = self.locks.get(key)
@@ -476,14 +488,16 @@ class FakeCounterStore(_Atomic):
     def silence(self, automation_id: str, person: str) -> Silence | None:
         return self.silences.get((automation_id, person))
 
-    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
+    def set_silence(
+        self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime
+    ) -> Literal["started", "moved"] | None:
         due = datetime.fromtimestamp(_epoch(due_at), UTC)
         with self._lock:
             found = self.silences.get((automation_id, person))
             if found is not None and found.due_at > due:
-                return False
+                return None
             self.silences[(automation_id, person)] = Silence(str(event["id"]), due, _json(event))
-            return True
+            return "started" if found is None else "moved"
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
         with self._lock:
@@ -536,6 +550,16 @@ class FakeMessageStore(_Atomic):
     def claim(self, record: EmailRecord) -> bool:
         with self._lock:
             return self._put_if_free(record)
+
+    def claim_unless_suppressed(self, record: EmailRecord) -> tuple[bool, Suppression | None]:
+        with self._lock, self.suppressions._lock:
+            found = self.records.get(self._key(record))
+            if found is not None and found.state != "retrying":
+                return False, None
+            blocking = self.suppressions.blocking(record.address, record.type)
+            if blocking is not None:
+                return False, blocking
+            return self._put_if_free(record), None
 
     def record_outcome(self, record: EmailRecord, counts: Mapping[str, int], now: datetime) -> bool:
         self.stats.check(counts)
@@ -702,7 +726,7 @@ class FakeScheduler(_Atomic):
             self.schedules[name] = (_to_the_second(due_at), _json(payload))
             return True
 
-    def replace(self, name: str, due_at: datetime, payload: dict[str, Any]) -> None:
+    def replace(self, name: str, due_at: datetime, payload: dict[str, Any], *, existing: bool = False) -> None:
         with self._lock:
             self.schedules[name] = (_to_the_second(due_at), _json(payload))
 
@@ -1018,9 +1042,10 @@ class ContactBook(_Atomic):
 class FakeContactStore:
     """The contact profiles of one workspace, in a :class:`ContactBook`."""
 
-    def __init__(self, workspace: str, book: ContactBook | None = None) -> None:
+    def __init__(self, workspace: str, book: ContactBook | None = None, stats: FakeStatsStore | None = None) -> None:
         self.workspace = workspace
         self.book = book if book is not None else ContactBook()
+        self.stats = stats if stats is not None else FakeStatsStore()
 
     def get(self, person: str) -> ContactProfile | None:
         check_person(person)
@@ -1029,11 +1054,21 @@ class FakeContactStore:
             return _stored(found) if found is not None else None
 
     def apply(
-        self, person: str, patch: ContactPatch, now: datetime, *, ledger_key: str | None = None
+        self,
+        person: str,
+        patch: ContactPatch,
+        now: datetime,
+        *,
+        ledger_key: str | None = None,
+        count: StepCount | None = None,
     ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
         check_person(person)
         if ledger_key is not None:
             check_ledger_key(ledger_key)
+        elif count is not None:
+            raise ValueError("a count goes with a ledger key")
+        if count is not None:
+            self.stats.check({count.counter: 1})
         with self.book._lock:
             current = self.get(person)
             if ledger_key is not None and (self.workspace, person, ledger_key) in self.book.ledger:
@@ -1041,6 +1076,8 @@ class FakeContactStore:
             changed, changes = apply_patch(current, patch, now, workspace=self.workspace, person=person)
             if ledger_key is not None:
                 self.book.ledger.add((self.workspace, person, ledger_key))
+                if count is not None:
+                    self.stats.increment(count.automation_id, now, {count.counter: 1}, step=count.step, whole=False)
             self.book.profiles[(self.workspace, person)] = _stored(changed)
             return changed, changes
 
@@ -1226,7 +1263,7 @@ class Fakes:
         self.runs = FakeRunStore(self.workspace, self.stats)
         self.suppressions = FakeSuppressionStore(self.stats)
         self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
-        self.contacts = FakeContactStore(self.workspace)
+        self.contacts = FakeContactStore(self.workspace, stats=self.stats)
         self.tasks = FakeTaskStore(self.workspace)
         self.coupons = FakeCouponStore(self.workspace)
         self.webhook_secrets = FakeWebhookSecretStore(self.workspace)

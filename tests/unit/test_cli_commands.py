@@ -153,7 +153,7 @@ def test_json_mode_prints_errors_as_json_too(api: FakeApi) -> None:
     api.on("GET", f"/v1/automations/{OVERDUE}/stats", (422, body))
     result = runner.invoke(app, ["stats", OVERDUE, "--from", "2026-13-01", "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"status": 422, "error": body}
+    assert json.loads(result.stderr) == {"status": 422, "error": body} and result.stdout == ""
 
 
 def test_ids_are_percent_encoded_in_paths(api: FakeApi) -> None:
@@ -260,9 +260,10 @@ def test_status_changes_duplicate_rename_and_delete(api: FakeApi) -> None:
     assert bodies[("PATCH", f"/v1/automations/{OVERDUE}")] == {"name": "New", "description": "d"}
 
 
-def test_delete_asks_first(api: FakeApi) -> None:
-    result = runner.invoke(app, ["delete", OVERDUE], input="n\n")
-    assert result.exit_code == 1 and api.calls == []
+def test_delete_asks_first_and_without_a_terminal_needs_yes(api: FakeApi) -> None:
+    result = runner.invoke(app, ["delete", OVERDUE], input="y\n")  # the runner's input is no terminal
+    assert result.exit_code == 2 and api.calls == []
+    assert "--yes" in result.stderr
 
 
 def stats_body() -> dict[str, Any]:

@@ -222,16 +222,16 @@ def test_a_claim_left_sending_by_a_crash_is_settled_as_unknown_without_sending(r
 
 def test_a_claim_whose_reply_was_lost_still_sends_once(room: Mailroom, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a store whose claim is written, but whose reply is lost once
-    claim = room.fakes.messages.claim
+    claim = room.fakes.messages.claim_unless_suppressed
     lost = [TransientError("the reply was lost")]
 
-    def claim_then_lose_the_reply(record: EmailRecord) -> bool:
+    def claim_then_lose_the_reply(record: EmailRecord) -> tuple[bool, Suppression | None]:
         written = claim(record)
         if lost:
             raise lost.pop()
         return written
 
-    monkeypatch.setattr(room.fakes.messages, "claim", claim_then_lose_the_reply)
+    monkeypatch.setattr(room.fakes.messages, "claim_unless_suppressed", claim_then_lose_the_reply)
     # When the email is sent (and its message delivered again)
     [delivery] = room.send(request())
     [again] = room.send(request())
@@ -245,10 +245,10 @@ def test_a_claim_whose_reply_was_lost_still_sends_once(room: Mailroom, monkeypat
 def test_a_claim_that_failed_before_it_was_written_fails_the_request(
     room: Mailroom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreachable(record: EmailRecord) -> bool:
+    def unreachable(record: EmailRecord) -> tuple[bool, Suppression | None]:
         raise TransientError("the store cannot be reached")
 
-    monkeypatch.setattr(room.fakes.messages, "claim", unreachable)
+    monkeypatch.setattr(room.fakes.messages, "claim_unless_suppressed", unreachable)
     with pytest.raises(TransientError):
         room.send(request())
     assert room.sent_to() == []

@@ -110,6 +110,15 @@ def test_the_layer_makefile_installs_the_lock_by_hash_for_the_runtime_without_re
     assert "compileall" in makefile
 
 
+def test_the_layer_leaves_out_what_the_runtime_never_loads() -> None:
+    makefile = (LAYER / "Makefile").read_text()
+    # dnspython (no DNS check is ever asked for) and PyYAML's C extension; Babel's locale data stays whole, so that
+    # a locale the definitions accept when saved formats the same in Lambda
+    assert '"$(SITE)/dns"' in makefile
+    assert '"$(SITE)"/yaml/_yaml.*.so' in makefile
+    assert "locale-data" not in makefile
+
+
 # --- the locks -----------------------------------------------------------------------------------------------
 
 

@@ -75,7 +75,7 @@ def test_the_proxy_event_has_every_field_of_a_rest_api_event() -> None:
     assert event["headers"]["X-Multi"] == "b" and event["multiValueHeaders"]["X-Multi"] == ["a", "b"]
     assert event["requestContext"]["identity"]["apiKey"] == "k"
     assert event["requestContext"]["resourcePath"] == "/v1/automations/{id}"
-    assert event["requestContext"]["stage"] == "local" and event["requestContext"]["path"] == "/local/v1/automations/x"
+    assert event["requestContext"]["stage"] == "local" and event["requestContext"]["path"] == "/v1/automations/x"
     assert event["body"] is None and event["isBase64Encoded"] is False
 
 

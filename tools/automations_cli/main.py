@@ -19,6 +19,7 @@ from automations.language.loader import dump_definition, load_definition, parse_
 from automations.language.program import flatten
 from rich.console import Console, RenderableType
 from rich.text import Text
+from typer.core import TyperOption
 
 from automations_cli import render
 from automations_cli.client import DEFAULT_API_KEY, DEFAULT_ENDPOINT, ApiError, Client, UnreachableError, segment
@@ -30,6 +31,15 @@ EXIT_UNREACHABLE = 3
 EXIT_SERVER = 4
 
 SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _flag_type(option: TyperOption, ctx: Any) -> str | None:
+    """No ``<bool>`` after a flag in ``--help``: a flag takes no value."""
+    return None if option.is_flag else _option_type(option, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="automations",
@@ -62,8 +72,8 @@ def show(renderable: RenderableType) -> None:
     _out().print(renderable)
 
 
-def emit_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+def emit_json(value: Any, *, err: bool = False) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False), err=err)
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
@@ -87,15 +97,18 @@ def api_command(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except UnreachableError as exc:
-            fail(
-                f"{exc}\nIs the server running? Start the local stack with `make dev`, "
-                "or give --endpoint (or AUTOMATIONS_ENDPOINT).",
-                EXIT_UNREACHABLE,
+            hint = (
+                "Is the server running? Start the local stack with `make dev`, "
+                "or give --endpoint (or AUTOMATIONS_ENDPOINT)."
             )
+            if kwargs.get("as_json"):
+                emit_json({"status": None, "error": {"message": str(exc), "hint": hint}}, err=True)
+                raise typer.Exit(EXIT_UNREACHABLE) from None
+            fail(f"{exc}\n{hint}", EXIT_UNREACHABLE)
         except ApiError as exc:
             code = EXIT_SERVER if exc.status >= 500 else EXIT_INVALID
-            if kwargs.get("as_json"):
-                emit_json({"status": exc.status, "error": exc.body})
+            if kwargs.get("as_json"):  # on stderr, as JSON: stdout holds answers only
+                emit_json({"status": exc.status, "error": exc.body}, err=True)
                 raise typer.Exit(code) from None
             fail(api_error_text(exc), code)
 
@@ -400,12 +413,17 @@ def duplicate(
 def rename(
     ctx: typer.Context,
     automation_id: IdArgument,
-    name: Annotated[str, typer.Argument(help="The new name.", show_default=False)],
+    name_option: Annotated[
+        str | None, typer.Option("--name", help="The new name (as duplicate takes it).", show_default=False)
+    ] = None,
+    name: Annotated[str | None, typer.Argument(help="The new name (or --name).", show_default=False)] = None,
     description: Annotated[str | None, typer.Option(help="A new description too.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rename an automation (no new version)."""
-    body = {k: v for k, v in {"name": name, "description": description}.items() if v is not None}
+    """Rename an automation (no new version): `rename <id> --name "New name"`."""
+    if (name is None) == (name_option is None):
+        raise typer.BadParameter("give the new name once: --name <name>")
+    body = {k: v for k, v in {"name": name or name_option, "description": description}.items() if v is not None}
     renamed = _client(ctx).request("PATCH", f"/v1/automations/{segment(automation_id)}", body=body)
     if as_json:
         emit_json(renamed)
@@ -421,9 +439,12 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete an automation and its versions; its waiting runs end."""
-    if not yes and not typer.confirm(f"Delete {automation_id} and end its waiting runs?"):
-        raise typer.Exit(EXIT_INVALID)
+    """Delete an automation and its versions; its waiting runs end. Asks first; with no terminal, needs --yes."""
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"not deleting {automation_id}: no terminal to confirm on; pass --yes", EXIT_USAGE)
+        if not typer.confirm(f"Delete {automation_id} and end its waiting runs?"):
+            raise typer.Exit(EXIT_INVALID)
     body = _client(ctx).request("DELETE", f"/v1/automations/{segment(automation_id)}")
     if as_json:
         emit_json(body)

@@ -159,18 +159,20 @@ def _stat_rows(body: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 
 def stats_view(body: Mapping[str, Any]) -> Group:
+    """Counts and rates, one line per figure and one column per step (the whole automation first): as many
+    columns as there are email steps, so that it reads at 80 columns."""
     period = f"{body.get('from') or 'the start'} to {body.get('to') or 'today'}"
+    shown = _stat_rows(body)
     counts = Table(title=f"{body['automation_id']} · version {body['version']} · {period}", title_justify="left")
-    counts.add_column("")
-    for _, label in COUNT_COLUMNS:
-        counts.add_column(label, justify="right")
-    rates = Table(title="Rates (null when nothing to divide by)", title_justify="left")
-    rates.add_column("")
-    for _, label in RATE_COLUMNS:
-        rates.add_column(label, justify="right")
-    for label, row in _stat_rows(body):
-        counts.add_row(label, *(str(row.get(name, 0)) for name, _ in COUNT_COLUMNS))
-        rates.add_row(label, *(percent(row["rates"].get(name)) for name, _ in RATE_COLUMNS))
+    rates = Table(title="Rates (- when nothing to divide by)", title_justify="left")
+    for table in (counts, rates):
+        table.add_column("", no_wrap=True)
+        for label, _ in shown:
+            table.add_column(label, justify="right", overflow="fold")
+    for name, label in COUNT_COLUMNS:
+        counts.add_row(label, *(str(row.get(name, 0)) for _, row in shown))
+    for name, label in RATE_COLUMNS:
+        rates.add_row(label, *(percent(row["rates"].get(name)) for _, row in shown))
     return Group(counts, rates, funnel(body["totals"]))
 
 
@@ -198,21 +200,19 @@ def funnel(totals: Mapping[str, Any]) -> Group:
 
 
 def runs_table(items: Iterable[Mapping[str, Any]]) -> Table:
+    """One run a row in two columns, each field on a line of its own, so that it reads at 80 columns: the run's
+    id, status and when it ended (or is due); the automation with its version, the person, and why."""
     table = Table(title="Runs (newest first)", title_justify="left")
-    for column in ("id", "automation", "v", "person", "status", "started", "next / ended", "reason"):
-        table.add_column(column, no_wrap=column in {"id", "automation", "status"})
+    table.add_column("run · status · ended / due", no_wrap=True)
+    table.add_column("automation · person · reason", overflow="fold", ratio=1)
     for item in items:
-        when = moment(item["ended_at"]) if item["ended_at"] else f"due {moment(item['due_at'])}"
-        table.add_row(
-            item["id"],
-            item["automation_id"],
-            str(item["version"]),
-            item["person"] or "-",
-            status(item["status"]),
-            moment(item["started_at"]),
-            when,
-            item["end_reason"] or (f"waiting on {item['position']}" if item["position"] else ""),
-        )
+        when = f"ended {moment(item['ended_at'])}" if item["ended_at"] else f"due {moment(item['due_at'])}"
+        reason = item["end_reason"] or (f"waiting on {item['position']}" if item["position"] else "")
+        first = Text(item["id"] + "\n")
+        first.append_text(status(item["status"]))
+        first.append(f"\n{when}")
+        about = f"{item['automation_id']} v{item['version']}\n{item['person'] or '-'}"
+        table.add_row(first, f"{about}\n{reason}" if reason else about)
     return table
 
 

@@ -126,7 +126,9 @@ def proxy_event(
             "resourceId": "local",
             "resourcePath": route.path,
             "httpMethod": method,
-            "path": f"/{stage}{path}",
+            # The path as requested: the local server has no stage in its URLs (as a custom domain), so that
+            # what the API says of its own URL (the OpenAPI document's server) is where it is reached.
+            "path": path,
             "stage": stage,
             "protocol": "HTTP/1.1",
             "domainName": host,

@@ -337,8 +337,14 @@ def sns_record_event(
 # --- the outbox page ---------------------------------------------------------------------------------------------
 
 
-def tracked_html(sent: SentEmail) -> str:
-    """The message's HTML as open and click tracking makes it: links through ``/_local/click``, a pixel."""
+def open_url(sent: SentEmail) -> str:
+    """The tracking pixel's address: loading it is the recipient opening the message (SES's ``Open``)."""
+    return f"/_local/open?m={quote(sent.id, safe='')}"
+
+
+def tracked_html(sent: SentEmail, *, pixel: bool = True) -> str:
+    """The message's HTML as open and click tracking makes it: links through ``/_local/click``, and the pixel
+    (``pixel=False``: without it, as the outbox shows the message, so that looking is not opening)."""
     body = sent.html or f"<pre>{html_lib.escape(sent.text or '')}</pre>"
 
     def rewrite(found: re.Match[str]) -> str:
@@ -348,12 +354,14 @@ def tracked_html(sent: SentEmail) -> str:
         target = f"/_local/click?m={quote(sent.id, safe='')}&u={quote(url, safe='')}"
         return f'href="{html_lib.escape(target, quote=True)}"'
 
-    pixel = f'<img src="/_local/open?m={quote(sent.id, safe="")}" width="1" height="1" alt="">'
-    return '<base target="_top">' + _HREF.sub(rewrite, body) + pixel
+    tracker = f'<img src="{open_url(sent)}" width="1" height="1" alt="">' if pixel else ""
+    return '<base target="_top">' + _HREF.sub(rewrite, body) + tracker
 
 
 def outbox_page(emails: list[SentEmail]) -> str:
-    """Every email, newest first, rendered in a sandboxed frame."""
+    """Every email, newest first, rendered in a sandboxed frame without its tracking pixel: viewing the outbox
+    is not the recipient opening the email. Following a link of it is a click (and an open), as it is for a
+    recipient; each email also has a link that opens it as its recipient's mail client would."""
     cards = []
     for sent in emails:
         meta = [
@@ -366,12 +374,15 @@ def outbox_page(emails: list[SentEmail]) -> str:
             *[(k, v) for k, v in sent.headers.items() if k.lower().startswith(("list-", "x-"))],
         ]
         rows = "".join(f"<tr><th>{html_lib.escape(k)}</th><td>{html_lib.escape(v)}</td></tr>" for k, v in meta if v)
-        frame = html_lib.escape(tracked_html(sent), quote=True)
+        frame = html_lib.escape(tracked_html(sent, pixel=False), quote=True)
+        opener = html_lib.escape(open_url(sent), quote=True)
         text = f"<details><summary>text</summary><pre>{html_lib.escape(sent.text)}</pre></details>" if sent.text else ""
         cards.append(
             f"<section><h2>{html_lib.escape(sent.subject)}</h2><table>{rows}</table>"
             f'<iframe sandbox="allow-popups allow-top-navigation-by-user-activation" srcdoc="{frame}"></iframe>'
-            f"{text}<p class=id>{html_lib.escape(sent.id)}</p></section>"
+            f"{text}<p class=id>{html_lib.escape(sent.id)} · "
+            f'<a href="{opener}" target="_blank" rel="noopener">open it as the recipient</a> '
+            "(loads the tracking pixel: counted as opened)</p></section>"
         )
     empty = "<p>No email sent yet. Post an event to <code>/v1/events</code>.</p>"
     return (

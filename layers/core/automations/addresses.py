@@ -14,13 +14,16 @@ address is known by (suppressions, message ids, one email per recipient): trimme
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeGuard
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
-from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from automations.errors import AutomationsError
+
+if TYPE_CHECKING:
+    from email_validator import ValidatedEmail
 
 #: The longest address (RFC 5321's path limit less its angle brackets).
 MAX_LENGTH = 254
@@ -39,11 +42,22 @@ def _validated(value: Any) -> tuple[str, ValidatedEmail]:
     if not isinstance(value, str):
         raise AddressError(value, "not a string")
     address = value.strip()
-    try:
-        found = validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise AddressError(value, str(exc)) from None
+    found = _verdict(address)
+    if isinstance(found, str):
+        raise AddressError(value, found)
     return address, found
+
+
+@lru_cache(maxsize=1024)
+def _verdict(address: str) -> ValidatedEmail | str:
+    """email-validator's answer for a trimmed address (the same sender is checked for every email it sends): the
+    validated address, or why it is not one. Imported on first use: most handlers never check an address."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        return str(exc)
 
 
 def check_address(value: Any) -> str:

@@ -33,10 +33,23 @@ class Contact(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str | None = Field(default=None, max_length=256)
+    id: str | None = Field(
+        default=None,
+        max_length=256,
+        description="The person's id in the app; an integer (apps often number their users) is kept as its "
+        'decimal string, so that 42 and "42" are the same person.',
+        json_schema_extra={"anyOf": [{"type": "string", "maxLength": 256}, {"type": "integer"}, {"type": "null"}]},
+    )
     email: EmailAddress | None = None
     first_name: str | None = Field(default=None, max_length=256)
     timezone: str | None = Field(default=None, max_length=64)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _decimal_id(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
 
 
 class TriggerEvent(BaseModel):

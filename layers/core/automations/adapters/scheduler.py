@@ -62,16 +62,17 @@ class Scheduler:
             raise
         return True
 
-    def replace(self, name: str, due_at: datetime, payload: dict[str, Any]) -> None:
-        """Create the schedule, or move an existing one to a new time and input (after_silence)."""
-        if self.create(name, due_at, payload):
+    def replace(self, name: str, due_at: datetime, payload: dict[str, Any], *, existing: bool = False) -> None:
+        """Create the schedule, or move an existing one to a new time and input (after_silence): one request when
+        ``existing`` says rightly whether it is there."""
+        if not existing and self.create(name, due_at, payload):
             return
         try:
             self.client.update_schedule(Name=name, **self._definition(due_at, payload))
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
-            self.create(name, due_at, payload)  # it fired and was deleted in between
+            self.create(name, due_at, payload)  # not there (it fired and was deleted, or was never made)
 
     def delete(self, name: str) -> bool:
         """Delete a schedule; False when it was already gone (fired, or deleted before)."""

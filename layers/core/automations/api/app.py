@@ -1,7 +1,8 @@
 """The management API (DESIGN.md §5) as one Powertools resolver: every resource's router, validation of
 requests and answers, the error map, the OpenAPI document at ``/v1/openapi.json`` and a Swagger UI page at
-``/v1/swagger``. The key is found by API Gateway's authorizer (or the local server); whether its scopes allow the
-route is checked here, first (:mod:`automations.api.scopes`): 403 naming the scope it lacks."""
+``/v1/swagger`` (both in :mod:`automations.api.routes.schema`). The key is found by API Gateway's authorizer
+(or the local server); whether its scopes allow the route is checked here, first (:mod:`automations.api.scopes`):
+403 naming the scope it lacks."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ def build_app() -> APIGatewayRestResolver:
         security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
         security=[{"apiKey": []}],
     )
-    app.enable_swagger(path="/v1/swagger", title=TITLE, version=API_VERSION)
     errors.register(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -72,10 +72,19 @@ class DuplicateIn(_In):
     name: str | None = Field(default=None, max_length=200, description='Default: "Copy of <name>".')
 
 
+class TemplateWarning(BaseModel):
+    loc: str = Field(description="The step, e.g. steps[0]")
+    message: str
+
+
 class Validated(BaseModel):
     valid: bool = Field(description="Always true: an invalid definition is a 422 naming every wrong place.")
     definition: dict[str, Any] = Field(description="The definition as it would be stored (step ids derived).")
     activation_problems: list[str] = Field(description="What would stop it from being activated; empty if nothing.")
+    warnings: list[TemplateWarning] = Field(
+        default_factory=list,
+        description="With a sample event: each template value it leaves empty (it renders as nothing), at its step.",
+    )
 
 
 class Deleted(BaseModel):
@@ -103,10 +112,14 @@ class Figures(BaseModel):
     runs_completed: int
     runs_cancelled: int
     runs_failed: int
-    skipped: int = Field(description="skipped_filter + skipped_frequency + skipped_run_key")
+    skipped: int = Field(
+        description="skipped_filter + skipped_frequency + skipped_run_key + skipped_no_person + skipped_no_run_key"
+    )
     skipped_filter: int
     skipped_frequency: int
     skipped_run_key: int
+    skipped_no_person: int = Field(default=0, description="Events without the person's field (automation.person)")
+    skipped_no_run_key: int = Field(default=0, description="Events without the run_key's field")
     sent: int
     delivered: int
     opened: int
@@ -337,6 +350,16 @@ class EventBatchIn(_In):
     events: list[TriggerEvent] = Field(min_length=1, max_length=MAX_BATCH, description="1 to 100 events.")
 
 
+class SkippedOut(BaseModel):
+    """Why an event started no run of one automation that listens to its type."""
+
+    automation: str
+    reason: str = Field(
+        description="filtered out by trigger.where | no person: field … is missing | no run key: field … is missing "
+        "| frequency: … | run_key busy: … | not the nth: … | after_silence: …"
+    )
+
+
 class EventResultOut(BaseModel):
     """One event's answer; further fields may say why no run started, per automation considered."""
 
@@ -344,6 +367,9 @@ class EventResultOut(BaseModel):
     status: Literal["accepted", "duplicate", "invalid"]
     runs: list[str] = Field(default_factory=list, description="The runs it started; a duplicate: the first one's.")
     errors: list[FieldErrorOut] | None = Field(default=None, description="Why it is invalid, each with its place.")
+    skipped: list[SkippedOut] | None = Field(
+        default=None, description="Per automation of the event's type that started no run: why (absent when none)."
+    )
 
 
 class IngestOut(BaseModel):

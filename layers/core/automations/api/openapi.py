@@ -1,5 +1,6 @@
-"""The API's OpenAPI document: the answers every route documents, ``POST /v1/events`` and the Segment-compatible
-routes (``POST /v1/track``, ``/v1/identify``, ``/v1/batch``).
+"""The API's OpenAPI document: the answers every route documents, ``POST /v1/events``, the Segment-compatible
+routes (``POST /v1/track``, ``/v1/identify``, ``/v1/batch``) and the unsubscribe pages (``/u/{token}``, no key);
+its server is the API's URL as the request that fetched it reached it; and the Swagger UI page showing it.
 
 Those are served by ingest_trigger behind the same API and the same keys as the management routes; the
 management API's document describes them too, so that one document covers every ``/v1`` route. The Segment
@@ -11,10 +12,15 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -205,27 +211,121 @@ def segment_operations() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     return operations, schemas
 
 
+_HTML_PAGE = {"text/html": {"schema": {"type": "string"}}}
+_TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "description": "The signed token of an email's unsubscribe link",
+    "schema": {"type": "string"},
+}
+
+
+def unsubscribe_operations() -> dict[str, dict[str, Any]]:
+    """``GET`` and ``POST /u/{token}`` (served by stats_webhook, with no key: the signed token is the proof)."""
+    refused = {
+        "description": "A bad or expired token, or a form asking for no choice the page offers: a page saying why"
+    }
+    common = {"tags": ["unsubscribe"], "security": [], "parameters": [_TOKEN]}
+    return {
+        "get": {
+            **common,
+            "summary": "The email preferences page of a link's recipient, in their language",
+            "operationId": "get_preferences_u_token",
+            "responses": {
+                "200": {"description": "The preferences page", "content": _HTML_PAGE},
+                "400": {**refused, "content": _HTML_PAGE},
+            },
+        },
+        "post": {
+            **common,
+            "summary": "Save the page's choice, or RFC 8058 one-click unsubscribe (stops promotional email)",
+            "operationId": "post_preferences_u_token",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "choice": {"type": "string", "description": "The page's choice"},
+                                "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "The page saying what was saved", "content": _HTML_PAGE},
+                "400": {**refused, "content": _HTML_PAGE},
+            },
+        },
+    }
+
+
 def with_events_route(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the management API's document that also describes ``POST /v1/events`` and the Segment routes."""
+    """A copy of the management API's document that also describes ``POST /v1/events``, the Segment routes and
+    the unsubscribe pages ``/u/{token}``."""
     operation, schemas = events_operation()
     segment_ops, segment_schemas = segment_operations()
     out = copy.deepcopy(document)
     out.setdefault("paths", {}).setdefault("/v1/events", {})["post"] = operation
     for path, segment_op in segment_ops.items():
         out["paths"].setdefault(path, {})["post"] = segment_op
+    out["paths"].setdefault("/u/{token}", {}).update(unsubscribe_operations())
     components = out.setdefault("components", {})
     components.setdefault("securitySchemes", {}).setdefault("basicAuth", BASIC_AUTH)
     known = components.setdefault("schemas", {})
     for name, schema in {**schemas, **segment_schemas}.items():
         known.setdefault(name, schema)
     tags = out.get("tags")
-    if isinstance(tags, list) and not any(t.get("name") == "events" for t in tags if isinstance(t, dict)):
-        tags.append({"name": "events"})
+    if isinstance(tags, list):
+        for name in ("events", "unsubscribe"):
+            if not any(t.get("name") == name for t in tags if isinstance(t, dict)):
+                tags.append({"name": name})
     return out
 
 
 @functools.cache
-def served(resolver: APIGatewayRestResolver) -> str:
-    """The document served at ``/v1/openapi.json``: the resolver's routes, and ``POST /v1/events`` and the
-    Segment-compatible routes (served by ingest_trigger behind the same API); made once per resolver."""
-    return json.dumps(with_events_route(json.loads(resolver.get_openapi_json_schema())), indent=2)
+def _document(resolver: APIGatewayRestResolver) -> dict[str, Any]:
+    return with_events_route(json.loads(resolver.get_openapi_json_schema()))
+
+
+def served(resolver: APIGatewayRestResolver, server: str = "/") -> str:
+    """The document served at ``/v1/openapi.json``: the resolver's routes, ``POST /v1/events``, the
+    Segment-compatible routes (served by ingest_trigger behind the same API) and the unsubscribe pages; its one
+    server is ``server``, where the request that fetched it was sent (see :func:`server_url`)."""
+    return json.dumps({**_document(resolver), "servers": [{"url": server}]}, indent=2)
+
+
+@functools.cache
+def _swagger_files() -> tuple[str, str]:
+    """Swagger UI's script and style sheet, as Powertools ships them (inlined: no CDN)."""
+    folder = Path(swagger_ui.__file__).parent
+    return (folder / "swagger-ui-bundle.min.js").read_text("utf-8"), (folder / "swagger-ui.min.css").read_text("utf-8")
+
+
+def swagger_page(document: str) -> str:
+    """Swagger UI showing ``document`` (the served one: its Authorize button takes a key for x-api-key, and
+    "Try it out" calls its server)."""
+    script, style = _swagger_files()
+    return generate_swagger_html(document.replace("</", "<\\/"), script, style, "", None, False)
+
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def server_url(event: APIGatewayProxyEvent) -> str:
+    """The base URL of the API as the request reached it: its scheme and host, and the stage when the path
+    carries it (``https://{id}.execute-api.{region}.amazonaws.com/{stage}``; a custom domain or the local stack
+    have no stage in the path). ``requestContext.path`` is the path as requested, ``path`` the route's."""
+    context = event.request_context
+    requested, route = context.path or "", event.path or ""
+    prefix = requested[: -len(route)].rstrip("/") if route and requested.endswith(route) else ""
+    host = event.headers.get("host") or context.domain_name or ""
+    if not _HOST.match(host):
+        return prefix or "/"
+    scheme = event.headers.get("x-forwarded-proto") or ("https" if host.endswith(".amazonaws.com") else "http")
+    if scheme not in ("http", "https"):
+        scheme = "https"
+    return f"{scheme}://{host}{prefix}"

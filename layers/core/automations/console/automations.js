@@ -788,8 +788,31 @@ function checksTable(checks) {
   );
 }
 
-/** An email as it would be sent: its headers, its HTML in a sandboxed frame (no script, no same origin), its text. */
+/** An email as it would be sent, in each language it is written in: a choice of language (the contact's first)
+shows that version. */
 export function emailPreview(email) {
+  const names = Object.keys(email.locales || {});
+  if (names.length < 2) return emailVersion(email);
+  const chosen = email.locale && names.includes(email.locale) ? email.locale : names[0];
+  const select = h(
+    "select",
+    { "aria-label": "Language of the email", class: "email-locale" },
+    names.map((name) => h("option", { value: name, selected: name === chosen }, name)),
+  );
+  const holder = h("div");
+  const show = () => clear(holder, emailVersion({ ...email, ...email.locales[select.value] }));
+  select.addEventListener("change", show);
+  show();
+  return h(
+    "div",
+    null,
+    h("label", { class: "inline-field" }, h("span", null, `Language (this contact gets ${chosen})`), select),
+    holder,
+  );
+}
+
+/** One version of an email: its headers, its HTML in a sandboxed frame (no script, no same origin), its text. */
+function emailVersion(email) {
   const frame = h("iframe", {
     class: "email-frame",
     sandbox: "",

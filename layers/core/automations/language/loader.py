@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from automations.errors import DefinitionError, FieldError
@@ -68,6 +67,8 @@ def parse_document(text: str | bytes) -> Any:
     """Parse YAML (a superset of JSON) into plain data; a syntax error names its line."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
+    import yaml  # on first use: a handler that reads no definition never loads the YAML parser
+
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError, ValidatorFunctionWrapHandler
@@ -37,7 +38,12 @@ Place = tuple[str, ...]
 def locale_of(name: Any) -> Locale | None:
     """The locale a key of a map by locale names, or None when it names none Babel knows in full: ``en-UK`` is
     ``en_GB`` (an alias), but ``fr-XX`` names no region of French and ``de-CH-1996`` is more than a locale."""
-    if not isinstance(name, str) or not _KEY.fullmatch(name):
+    return _locale_of(name) if isinstance(name, str) else None
+
+
+@lru_cache(maxsize=512)
+def _locale_of(name: str) -> Locale | None:
+    if not _KEY.fullmatch(name):
         return None
     found = parse_locale(name)
     if found is None:

@@ -88,9 +88,16 @@ HeaderText = Annotated[str, Field(max_length=256), AfterValidator(_no_newlines)]
 class Leaf(Strict):
     """``{field, op, value}``: one comparison of a field of the run's context."""
 
-    field: FieldPath
-    op: Operator
-    value: Any = Field(default=None, validate_default=True)
+    field: FieldPath = Field(description="A dotted path into the run's context (data.invoice.total, contact.labels).")
+    op: Operator = Field(
+        description="The comparison. A missing field is false for every operator but not_exists and is_empty."
+    )
+    value: Any = Field(
+        default=None,
+        validate_default=True,
+        description="What the field is compared with: a list for in and not_in, an ISO-8601 timestamp for before and "
+        "after, nothing for exists, not_exists, is_empty and is_not_empty.",
+    )
 
     @field_validator("value")
     @classmethod
@@ -112,11 +119,11 @@ class Leaf(Strict):
 
 
 class All(Strict):
-    all: list[Condition] = Field(min_length=1)
+    all: list[Condition] = Field(min_length=1, description="True when every condition of the list is true.")
 
 
 class AnyOf(Strict):
-    any: list[Condition] = Field(min_length=1)
+    any: list[Condition] = Field(min_length=1, description="True when at least one condition of the list is true.")
 
 
 def _condition_kind(value: Any) -> str | None:
@@ -152,7 +159,9 @@ AnyOf.model_rebuild()
 
 class Trigger(Strict):
     event: str = Field(pattern=EVENT_TYPE, description="The event type the app posts.")
-    where: Condition | None = None
+    where: Condition | None = Field(
+        default=None, description="Start a run only for the events that meet this condition (as in an if step)."
+    )
     nth: int | None = Field(default=None, ge=1, le=1_000_000, description="Run on the person's nth event.")
     after_silence: Duration | None = Field(
         default=None, description="Run this long after the person's last event of this type."
@@ -166,7 +175,9 @@ class Trigger(Strict):
 
 
 class EveryWindow(Strict):
-    once_per_person_every: Duration
+    once_per_person_every: Duration = Field(
+        description="At most one run per person in this long (24h), counted from the start of the last one."
+    )
 
 
 def _frequency_kind(value: Any) -> str | None:
@@ -520,13 +531,22 @@ class SendEmail(Localizable):
         "text": "text",
     }
 
-    type: EmailType = "transactional"
+    type: EmailType = Field(
+        default="transactional",
+        description="promotional (only to contacts subscribed to promotional email, with an unsubscribe link), "
+        "transactional (unless the contact keeps essential email only) or business_critical (always sent).",
+    )
     from_name: LocalizedSender | None = Field(
         default=None, description="The sender's display name (Acme Studio), or a map by locale of names."
     )
-    from_: EmailAddress | None = Field(default=None, alias="from")
-    reply_to: EmailAddress | None = None
-    to: Recipients
+    from_: EmailAddress | None = Field(
+        default=None,
+        alias="from",
+        description="The sender's address (default: the workspace's sender); one the stack may send from "
+        "(SenderAddress or AllowedSenders).",
+    )
+    reply_to: EmailAddress | None = Field(default=None, description="The address replies go to.")
+    to: Recipients = Field(description="Who gets it: the event's contact, other addresses, or both.")
     subject: LocalizedSubject = Field(description="The subject (a template on one line), or a map by locale of them.")
     html: LocalizedHtml = Field(description="The HTML body (a template), or a map by locale of them.")
     text: LocalizedText | None = Field(
@@ -560,7 +580,9 @@ class UpdateContact(Strict):
     set_attributes: dict[AttributeName, Any] = Field(
         default_factory=dict, max_length=100, description="Attributes of your own to set."
     )
-    unset_attributes: list[AttributeName] = Field(default_factory=list, max_length=100)
+    unset_attributes: list[AttributeName] = Field(
+        default_factory=list, max_length=100, description="Attributes of your own to remove."
+    )
     on_failure: Literal["stop", "continue"] = Field(
         default="stop", description="When the change cannot be made: end the run (stop) or go on (continue)."
     )
@@ -775,20 +797,29 @@ RESULT_ACTIONS = ("create_task", "issue_coupon")
 class Step(Strict):
     """One step: exactly one of ``delay``, ``if`` (with ``then``/``else``) or an action."""
 
-    id: str | None = Field(default=None, pattern=SLUG)
+    id: str | None = Field(
+        default=None,
+        pattern=SLUG,
+        description="The step's id, unique in the automation (default: from its position, step-3 or "
+        "step-2-then-1); the steps after it read its result as steps.<id>.",
+    )
     delay: Delay | None = Field(
         default=None,
         description='Wait: a duration (3d), {until: <field>, offset: -1d, if_past: skip} or {after: 1d, at: "09:00"}.',
     )
-    if_: Condition | None = Field(default=None, alias="if")
-    then: list[Step] | None = None
-    else_: list[Step] | None = Field(default=None, alias="else")
-    send_email: SendEmail | None = None
-    update_contact: UpdateContact | None = None
-    create_task: CreateTask | None = None
-    issue_coupon: IssueCoupon | None = None
-    webhook: Webhook | None = None
-    put_event: PutEvent | None = None
+    if_: Condition | None = Field(
+        default=None, alias="if", description="A condition: the run goes on with then when it is true, else with else."
+    )
+    then: list[Step] | None = Field(default=None, description="Beside if: the steps when the condition is true.")
+    else_: list[Step] | None = Field(
+        default=None, alias="else", description="Beside if: the steps when the condition is false."
+    )
+    send_email: SendEmail | None = Field(default=None, description="Send an email.")
+    update_contact: UpdateContact | None = Field(default=None, description="Change the person's contact profile.")
+    create_task: CreateTask | None = Field(default=None, description="Create a task for someone of the business.")
+    issue_coupon: IssueCoupon | None = Field(default=None, description="Give the person one code of a coupon pool.")
+    webhook: Webhook | None = Field(default=None, description="Call a URL of your own with a signed JSON request.")
+    put_event: PutEvent | None = Field(default=None, description="Put an event on the stack's event bus.")
     send_window: SendWindow | None = Field(
         default=None,
         description="Beside an action only: when it may be done, instead of the automation's send_window. Reached "
@@ -828,12 +859,18 @@ class Automation(Strict):
     """One automation: a trigger, then steps."""
 
     id: str = Field(pattern=SLUG, description="Slug, unique in the workspace.")
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
-    status: Literal["draft", "active", "inactive"] = "draft"
-    trigger: Trigger
+    name: str = Field(min_length=1, max_length=200, description="What it does, for people (the console, the CLI).")
+    description: str | None = Field(default=None, max_length=2000, description="More about it, for people.")
+    status: Literal["draft", "active", "inactive"] = Field(
+        default="draft", description="Only an active automation starts runs; draft and inactive ones start none."
+    )
+    trigger: Trigger = Field(description="The event that starts a run, and which ones of it.")
     person: FieldPath = Field(default="contact.id", description="Field identifying the person.")
-    frequency: Frequency = "unlimited"
+    frequency: Frequency = Field(
+        default="unlimited",
+        description="How often one person may start a run: unlimited, once_per_person, or "
+        "{once_per_person_every: <duration>}.",
+    )
     run_key: FieldPath | None = Field(default=None, description="At most one active run per value.")
     cancel_on: list[CancelOn] = Field(
         default_factory=list,
@@ -861,7 +898,9 @@ class Automation(Strict):
         description="When the automation's actions may be done (a step's own send_window replaces it). An action "
         "reached outside it waits for its next opening.",
     )
-    steps: list[Step] = Field(min_length=1, max_length=100)
+    steps: list[Step] = Field(
+        min_length=1, max_length=100, description="What a run does, in order: delays, conditions and actions."
+    )
 
     @field_validator("cancel_on")
     @classmethod

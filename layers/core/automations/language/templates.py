@@ -1281,8 +1281,68 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         return update_wrapper(wrapper, value)
 
 
+#: While :func:`shown_undefined` records: where the context's mappings are (by id), and the names shown empty.
+_SHOWN: ContextVar[tuple[dict[int, str], list[str]] | None] = ContextVar("shown_undefined", default=None)
+
+
+class _NoticedUndefined(ChainableUndefined):
+    """A missing value (``ChainableUndefined``: it renders empty) whose full name, e.g. ``data.invoice.number``,
+    is noted when it is shown while :func:`shown_undefined` records; tests and filters (``is defined``,
+    ``default``) do not show it."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> ChainableUndefined:
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        return self._further(name)
+
+    def __getitem__(self, name: Any) -> ChainableUndefined:  # type: ignore[override]
+        return self._further(name)
+
+    def _further(self, name: Any) -> ChainableUndefined:
+        if _SHOWN.get() is None:
+            return self
+        return type(self)(obj=self._undefined_obj, name=f"{self._undefined_name}.{name}")
+
+    def __str__(self) -> str:
+        shown = _SHOWN.get()
+        if shown is not None:
+            places, names = shown
+            prefix = places.get(id(self._undefined_obj))
+            name = str(self._undefined_name)
+            names.append(f"{prefix}.{name}" if prefix else name)
+        return super().__str__()
+
+
+def _places(value: Any, name: str, places: dict[int, str], depth: int = 0) -> None:
+    if isinstance(value, Mapping) and depth < 8:
+        if name:
+            places.setdefault(id(value), name)
+        for key, inner in value.items():
+            _places(inner, f"{name}.{key}" if name else str(key), places, depth + 1)
+
+
+class shown_undefined:
+    """Record the names a rendering shows without a value (they render empty), as ``names``: ``with
+    shown_undefined(context) as names: render(...)``; the context gives the names their full path."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        places: dict[int, str] = {}
+        _places(context, "", places)
+        self.names: list[str] = []
+        self._state = (places, self.names)
+
+    def __enter__(self) -> list[str]:
+        self._token = _SHOWN.set(self._state)
+        return self.names
+
+    def __exit__(self, *exc: object) -> None:
+        _SHOWN.reset(self._token)
+
+
 def _make_env(autoescape: bool) -> BoundedEnvironment:
-    return BoundedEnvironment(autoescape=autoescape, undefined=ChainableUndefined, keep_trailing_newline=True)
+    return BoundedEnvironment(autoescape=autoescape, undefined=_NoticedUndefined, keep_trailing_newline=True)
 
 
 @lru_cache(maxsize=2)

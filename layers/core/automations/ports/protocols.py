@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from automations.engine.effects import EmailRequest, WebhookCall
 from automations.engine.state import RunState
@@ -33,6 +33,7 @@ from automations.ports.values import (
     PreparedEmail,
     RouteInfo,
     Silence,
+    StepCount,
     StoredEvent,
     StoredKey,
     StoredRun,
@@ -150,9 +151,12 @@ class RunStore(Protocol):
         """
         ...
 
-    def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
+    def save(
+        self, state: RunState, revision: int, *, position: str | None, now: datetime, count: StepCount | None = None
+    ) -> bool:
         """Store an advanced run if it is still at ``revision`` and (unless None) waiting on ``position``;
-        False, with nothing written, otherwise. The stored revision becomes ``revision + 1``.
+        False, with nothing written (nor counted), otherwise. The stored revision becomes ``revision + 1``;
+        ``count`` is added to its step's statistics in the same write.
 
         A run that ends is counted and freed of its run key in the same transaction; a run that goes on waiting
         moves its run key's expiry past its new due time. A run key held by another run (its lock expired and
@@ -189,9 +193,12 @@ class CounterStore(Protocol):
         """The person's running countdown, read consistently."""
         ...
 
-    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
-        """Restart the countdown from ``event`` (its ``id`` names it); False, with nothing changed, when it already
-        runs from an event due later (a late older event never shortens the silence)."""
+    def set_silence(
+        self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime
+    ) -> Literal["started", "moved"] | None:
+        """Restart the countdown from ``event`` (its ``id`` names it), in one write: ``started`` when the person had
+        none, ``moved`` when one ran (from an earlier event, or from this one: a retry); None, with nothing
+        changed, when it already runs from an event due later (a late older event never shortens the silence)."""
         ...
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
@@ -224,6 +231,13 @@ class MessageStore(Protocol):
     def claim(self, record: EmailRecord) -> bool:
         """Write the record (state ``sending``) unless one exists; a released ``retrying`` one is overwritten.
         False, with nothing written, when it existed."""
+        ...
+
+    def claim_unless_suppressed(self, record: EmailRecord) -> tuple[bool, Suppression | None]:
+        """:meth:`claim`, in one write with the check that no suppression of the record's address (kind
+        ``bounce``, ``complaint`` or ``unsubscribe``) blocks its type: ``(True, None)`` claimed; ``(False, None)``
+        a record existed (whatever the suppressions); ``(False, suppression)`` nothing written, that suppression
+        blocks it."""
         ...
 
     def record_outcome(self, record: EmailRecord, counts: Mapping[str, int], now: datetime) -> bool:
@@ -312,6 +326,12 @@ class StatsStore(Protocol):
         and :data:`~automations.ports.values.WHOLE` for the automation (always there), each with every counter."""
         ...
 
+    def reputation(self, automation_id: str, start: date) -> dict[str, int]:
+        """The automation's :data:`~automations.ports.values.REPUTATION_COUNTERS` (as a whole) summed over the days
+        from ``start`` on, as :meth:`read` sums them, in one read: whatever adds to them (:meth:`increment`, a
+        store's write with its counts) keeps that running total in the same write."""
+        ...
+
     def daily(
         self, automation_id: str, start: date | None = None, end: date | None = None
     ) -> dict[str, dict[str, int]]:
@@ -328,8 +348,9 @@ class Scheduler(Protocol):
         """Create a schedule (due to the second, rounded up); False, nothing changed, when the name exists."""
         ...
 
-    def replace(self, name: str, due_at: datetime, payload: dict[str, Any]) -> None:
-        """Create the schedule, or move an existing one to a new time and payload."""
+    def replace(self, name: str, due_at: datetime, payload: dict[str, Any], *, existing: bool = False) -> None:
+        """Create the schedule, or move an existing one to a new time and payload; ``existing`` says it is likely
+        there (it is moved first, and created only when it is not), which saves a request."""
         ...
 
     def delete(self, name: str) -> bool:
@@ -518,15 +539,23 @@ class ContactStore(Protocol):
         ...
 
     def apply(
-        self, person: str, patch: ContactPatch, now: datetime, *, ledger_key: str | None = None
+        self,
+        person: str,
+        patch: ContactPatch,
+        now: datetime,
+        *,
+        ledger_key: str | None = None,
+        count: StepCount | None = None,
     ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
         """Apply a patch to the person's profile (made when there is none): the profile after it, and the changes
         it made (:func:`~automations.ports.profiles.apply_patch`); a patch that changes nothing writes nothing.
 
         With ``ledger_key`` (``run:step``), the key is recorded in the same write, and a key recorded before
         changes nothing: the answer is the profile as it is, with no changes (points are never awarded twice
-        for one step of one run). ``InvalidInputError`` naming the field when the patch would break the
-        profile's bounds (nothing written); ``ConflictError`` when other changes kept winning.
+        for one step of one run); ``count`` (given with a ledger key only, else ``ValueError``) is added to its
+        step's statistics in the write that records the key, so never twice either. ``InvalidInputError`` naming
+        the field when the patch would break the profile's bounds (nothing written); ``ConflictError`` when other
+        changes kept winning.
         """
         ...
 

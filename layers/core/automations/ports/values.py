@@ -37,6 +37,8 @@ COUNTERS = (
     "skipped_filter",
     "skipped_frequency",
     "skipped_run_key",
+    "skipped_no_person",
+    "skipped_no_run_key",
     "sent",
     "delivered",
     "opened",
@@ -57,6 +59,21 @@ COUNTERS = (
     "actions_failed",
     "actions_retried",
 )
+
+
+@dataclass(frozen=True)
+class StepCount:
+    """One more of a counter of a step's own statistics (as :meth:`StatsStore.increment
+    <automations.ports.StatsStore.increment>` with ``whole=False`` adds it), in the same write as a store's change."""
+
+    automation_id: str
+    step: str
+    counter: str
+
+
+#: The counters the sender's reputation is judged by (:meth:`StatsStore.reputation
+#: <automations.ports.StatsStore.reputation>`): what was sent, and what of it was delivered, bounced or complained of.
+REPUTATION_COUNTERS = ("sent", "delivered", "bounced_hard", "bounced_soft", "complained")
 
 _UNSAFE_IN_NAME = re.compile(r"[^0-9A-Za-z_.-]")
 

@@ -15,8 +15,6 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
-import yaml
-
 from automations.language.loader import dump_definition, load_definition
 from automations.ports import ConflictError, NotFoundError
 from automations.services import lifecycle
@@ -61,6 +59,8 @@ def _root() -> Traversable:
 @lru_cache(maxsize=1)
 def templates() -> tuple[Template, ...]:
     """Every template, in the catalog's order; each definition validated and set to ``draft``."""
+    import yaml  # on first use: only the catalog's routes read it
+
     root = _root()
     index = yaml.safe_load(root.joinpath("catalog.yaml").read_text("utf-8"))["templates"]
     found: list[Template] = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from automations.ids import derived_id
-from automations.ports import BusEntry, ContactChange, ContactPatch, ContactProfile
+from automations.ports import BusEntry, ContactChange, ContactPatch, ContactProfile, StepCount
 from automations.services.deps import Deps
 
 #: The depth of a change made through the API (a run's changes are one deeper than the event that started it).
@@ -65,10 +65,12 @@ def change(
     *,
     depth: int = API_DEPTH,
     ledger_key: str | None = None,
+    count: StepCount | None = None,
 ) -> Changed:
     """Apply ``patch`` to the person's profile (made when there is none), then put the events of its changes on
-    the bus; ``InvalidInputError`` naming each field of the patch that cannot be applied (nothing changed)."""
-    profile, changes = deps.contacts.apply(person, patch, now, ledger_key=ledger_key)
+    the bus; ``InvalidInputError`` naming each field of the patch that cannot be applied (nothing changed).
+    ``count`` (a step's, with its ``ledger_key``) is counted in the change's own write, once."""
+    profile, changes = deps.contacts.apply(person, patch, now, ledger_key=ledger_key, count=count)
     events = change_events(profile, changes, now, depth)
     deps.bus.put(events)
     return Changed(profile, changes, [str(e.detail["id"]) for e in events])

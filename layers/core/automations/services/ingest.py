@@ -27,12 +27,15 @@ class EventResult:
     status: str  # "accepted" | "duplicate" | "invalid"
     runs: list[str] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)  # why an invalid event was refused
+    #: Per automation the event was considered for that started no run: ``{"automation": id, "reason": why}``.
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         if self.status == "invalid":
             named = {"id": self.id} if self.id else {}
             return {**named, "status": self.status, "errors": [e.as_dict() for e in self.errors]}
-        return {"id": self.id, "status": self.status, "runs": self.runs}
+        said = {"skipped": self.skipped} if self.skipped else {}
+        return {"id": self.id, "status": self.status, "runs": self.runs, **said}
 
 
 def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventResult]:
@@ -54,12 +57,17 @@ def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventR
                     results.append(EventResult(body["id"], "duplicate", list(previous.runs)))
                     continue
                 logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
+            skipped: list[dict[str, str]] = []
             run_ids = process(
-                deps, with_profile(deps, body, bool(routes[body["type"]]), now), routes[body["type"]], now
+                deps,
+                with_profile(deps, body, bool(routes[body["type"]]), now),
+                routes[body["type"]],
+                now,
+                skipped=skipped,
             )
             if routes[body["type"]]:
                 processed.append((body["id"], run_ids))
-            results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids))
+            results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids, skipped=skipped))
     deps.events.mark_processed(processed)
     return results
 
@@ -85,9 +93,16 @@ def with_profile(deps: Deps, event: dict[str, Any], matched: bool, now: datetime
     return {**event, "contact": live_contact(profile, contact)}
 
 
-def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: datetime) -> list[str]:
+def process(
+    deps: Deps,
+    event: dict[str, Any],
+    routes: list[RouteInfo],
+    now: datetime,
+    *,
+    skipped: list[dict[str, str]] | None = None,
+) -> list[str]:
     """Cancel what the event cancels, move what it reschedules, then start what it triggers; returns the ids of the
-    runs started."""
+    runs started, and adds to ``skipped`` why each automation it triggers started none."""
     started: list[str] = []
     for route in sorted(routes, key=lambda r: _ROLE_ORDER.get(r.role, len(_ROLE_ORDER))):
         try:
@@ -102,7 +117,7 @@ def process(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: dat
             if route.role == "reschedule":
                 _reschedule_runs(deps, automation, event, now)
                 continue
-            run_id = _trigger(deps, automation, route.version, event, now)
+            run_id = _trigger(deps, automation, route.version, event, now, skipped)
         except Exception as exc:
             if deps.is_transient(exc):
                 raise  # the cloud failed: the whole request is retried, and every step of it is idempotent
@@ -197,11 +212,33 @@ def _skip(deps: Deps, automation: Automation, now: datetime, counter: str) -> No
     deps.stats.increment(automation.id, now, {counter: 1})
 
 
-def _trigger(deps: Deps, automation: Automation, version: int, event: dict[str, Any], now: datetime) -> str | None:
+#: The counter of each reason an event of the automation's type starts no run (its prefix, as match_trigger says it).
+_UNMATCHED_COUNTERS = {
+    "filtered out by trigger.where": "skipped_filter",
+    "no person:": "skipped_no_person",
+    "no run key:": "skipped_no_run_key",
+}
+
+
+def _said(skipped: list[dict[str, str]] | None, automation: Automation, reason: str) -> None:
+    if skipped is not None:
+        skipped.append({"automation": automation.id, "reason": reason})
+
+
+def _trigger(
+    deps: Deps,
+    automation: Automation,
+    version: int,
+    event: dict[str, Any],
+    now: datetime,
+    skipped: list[dict[str, str]] | None = None,
+) -> str | None:
     match = match_trigger(automation, event)
     if not match.matched:
-        if match.reason == "filtered out by trigger.where":
-            _skip(deps, automation, now, "skipped_filter")
+        counter = next((c for prefix, c in _UNMATCHED_COUNTERS.items() if match.reason.startswith(prefix)), None)
+        if counter is not None:  # an event of another type is not one the automation considers
+            _skip(deps, automation, now, counter)
+            _said(skipped, automation, match.reason)
         logger.debug("not matched", extra={"automation": automation.id, "reason": match.reason})
         return None
     assert match.person is not None
@@ -215,15 +252,17 @@ def _trigger(deps: Deps, automation: Automation, version: int, event: dict[str, 
     trigger = automation.trigger
     if trigger.after_silence is not None:
         _restart_silence(deps, automation, version, event, match, now)
+        _said(skipped, automation, f"after_silence: starts after {trigger.after_silence} without {trigger.event}")
         return None
     if trigger.nth is not None:
         count = deps.counters.bump(automation.id, match.person, event["id"])
         if count != trigger.nth:
+            _said(skipped, automation, f"not the nth: the person's event number {count}, not {trigger.nth}")
             return None
         reason = f"the person's event number {count} of type {trigger.event}"
     else:
         reason = "matched trigger"
-    return _start(deps, automation, version, event, match, now, reason)
+    return _start(deps, automation, version, event, match, now, reason, skipped)
 
 
 def _start(
@@ -234,6 +273,7 @@ def _start(
     match: Match,
     now: datetime,
     reason: str,
+    skipped: list[dict[str, str]] | None = None,
 ) -> str | None:
     assert match.person is not None
     started = runner.start(
@@ -241,7 +281,15 @@ def _start(
     )
     if started.skipped:
         _skip(deps, automation, now, f"skipped_{started.skipped}")
+        _said(skipped, automation, _START_SKIPS.get(started.skipped, started.skipped).format(match=match))
     return started.run_id
+
+
+#: Why a matched event started no run, by what the runs store answered.
+_START_SKIPS = {
+    "frequency": "frequency: the person {match.person} already had a run within the automation's frequency",
+    "run_key": "run_key busy: a run of key {match.run_key} is in flight",
+}
 
 
 def silence_schedule_name(workspace: str, automation_id: str, person: str) -> str:
@@ -266,7 +314,8 @@ def _restart_silence(
     if due <= now:
         logger.info("event too old to start a countdown", extra={"event": event["id"], "automation": automation.id})
         return
-    if not deps.counters.set_silence(automation.id, match.person, event, due):
+    restarted = deps.counters.set_silence(automation.id, match.person, event, due)
+    if restarted is None:
         logger.info("a later event already restarted the countdown", extra={"event": event["id"]})
         return
     payload = {
@@ -278,7 +327,8 @@ def _restart_silence(
         "event": event["id"],
         "due_at": due.isoformat(),
     }
-    deps.scheduler.replace(silence_schedule_name(deps.settings.workspace, automation.id, match.person), due, payload)
+    name = silence_schedule_name(deps.settings.workspace, automation.id, match.person)
+    deps.scheduler.replace(name, due, payload, existing=restarted == "moved")  # a moved countdown has its schedule
 
 
 def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.StepResult:

@@ -15,7 +15,7 @@ from automations.language.loader import dump_definition, load_definition, parse_
 from automations.language.model import Automation
 from automations.language.program import flatten
 from automations.ports import AutomationInfo, ConflictError, NotFoundError
-from automations.services import runner, sending
+from automations.services import preview, runner, sending
 from automations.services.deps import Deps
 from automations.services.queries import QueryError
 
@@ -108,14 +108,27 @@ def load_for_stack(deps: Deps, source: str | bytes | dict[str, Any]) -> Automati
     return automation
 
 
-def validate(deps: Deps, source: str | bytes | dict[str, Any]) -> dict[str, Any]:
+def validate(
+    deps: Deps, source: str | bytes | dict[str, Any], event: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Check a definition without saving it: ``DefinitionError`` with every problem, or the definition as it
-    would be stored and what would stop it from being activated (empty when it could be)."""
+    would be stored and what would stop it from being activated (empty when it could be); with a sample
+    ``event``, also ``warnings``: each template value that sample leaves empty (as its preview says them)."""
     automation = load_for_stack(deps, source)
+    warnings: list[dict[str, str]] = []
+    if event is not None:
+        given = {"type": automation.trigger.event, **event}
+        [parsed] = parse_events(given)
+        now = deps.clock.now()
+        shown = preview.preview(
+            automation, parsed.normalized(now), now, timezone=deps.settings.timezone, locale=deps.settings.locale
+        )
+        warnings = shown["warnings"]
     return {
         "valid": True,
         "definition": dump_definition(automation),
         "activation_problems": activation_problems(deps, automation),
+        "warnings": warnings,
     }
 
 

@@ -37,6 +37,7 @@ from automations.ids import new_id
 from automations.language.conditions import explain
 from automations.language.model import Automation, CreateTask, DelayAt, DelayUntil, PutEvent, SendEmail, Webhook
 from automations.language.program import Node, flatten
+from automations.language.templates import shown_undefined
 from automations.services import sending
 from automations.services.deps import Deps
 
@@ -160,8 +161,10 @@ def preview(
 
     Returns ``trigger`` (does the sample start a run, and why), ``path`` (the steps a run would visit),
     ``outcome`` (how the run would end), ``timeline`` (the run's decisions, with the moments delays end),
-    ``steps`` (every step: reached or not, each condition's result and checks, each email rendered) and
-    ``emails`` (the emails the sample's run would send, in order).
+    ``steps`` (every step: reached or not, each condition's result and checks, each email rendered),
+    ``emails`` (the emails the sample's run would send, in order) and ``warnings`` (each template value the
+    sample leaves empty, at its step: ``{loc, message}``). A sample that starts no run says why in ``trigger``
+    and has the outcome ``not_started``, with no path and no email.
     """
     event = sample_event(automation, sample, now)
     match = match_trigger(automation, event)
@@ -197,6 +200,7 @@ def preview(
         called.extend(e for e in outcome.effects if isinstance(e, WebhookCall))
     context = state.context
     steps: list[dict[str, Any]] = []
+    warnings: list[dict[str, str]] = []
     for node in flatten(automation):
         entry: dict[str, Any] = {
             "id": node.id,
@@ -204,60 +208,86 @@ def preview(
             "kind": node.step.kind,
             "reached": node.id in state.visited,
         }
-        if node.step.kind == "if":
-            assert node.step.if_ is not None
-            result, checks = explain(node.step.if_, context)
-            entry.update(result=result, branch="then" if result else "else", checks=[c.as_dict() for c in checks])
-        elif node.step.kind == "delay":
-            entry["delay"] = _delay_view(node)
-            waits = [d for d in state.log if d.step == node.id and d.kind in ("wait", "past")]
-            if waits:
-                entry["decision"] = waits[-1].reason
-        elif node.step.send_email is not None:
-            entry["email"] = render_preview(node.step.send_email, context)
-        elif node.step.kind in ("create_task", "issue_coupon", "put_event"):
-            # What it would do (nothing is created, claimed or put by a preview)
-            done = (context.get("steps") or {}).get(node.id)
-            events = [{"type": e.detail_type, "data": e.data} for e in put if e.step == node.id]
-            spec = node.step.create_task or node.step.put_event
-            entry["action"] = {
-                "spec": getattr(node.step, node.step.kind).model_dump(exclude_defaults=True),
-                **({"result": done} if done is not None else {}),
-                **({"put": events[0]} if events else {}),
-                **(action_locales(spec, context, state.updated_at) if spec is not None else {}),
-            }
-        elif node.step.webhook is not None:
-            # The request it would send (signed at call time; nothing is called by a preview)
-            done = (context.get("steps") or {}).get(node.id)
-            requests = [c for c in called if c.step == node.id]
-            entry["action"] = {
-                "spec": node.step.webhook.model_dump(exclude_defaults=True),
-                **({"result": done} if done is not None else {}),
-                **(
-                    {
-                        "request": {
-                            "url": requests[0].url,
-                            "method": requests[0].method,
-                            "headers": requests[0].headers,
-                            "body": json.loads(requests[0].body),
-                            "id": requests[0].message_id,
+        with shown_undefined(context) as shown:
+            if node.step.kind == "if":
+                assert node.step.if_ is not None
+                result, checks = explain(node.step.if_, context)
+                entry.update(result=result, branch="then" if result else "else", checks=[c.as_dict() for c in checks])
+            elif node.step.kind == "delay":
+                entry["delay"] = _delay_view(node)
+                waits = [d for d in state.log if d.step == node.id and d.kind in ("wait", "past")]
+                if waits:
+                    entry["decision"] = waits[-1].reason
+            elif node.step.send_email is not None:
+                entry["email"] = render_preview(node.step.send_email, context)
+            elif node.step.kind in ("create_task", "issue_coupon", "put_event"):
+                # What it would do (nothing is created, claimed or put by a preview)
+                done = (context.get("steps") or {}).get(node.id)
+                events = [{"type": e.detail_type, "data": e.data} for e in put if e.step == node.id]
+                spec = node.step.create_task or node.step.put_event
+                entry["action"] = {
+                    "spec": getattr(node.step, node.step.kind).model_dump(exclude_defaults=True),
+                    **({"result": done} if done is not None else {}),
+                    **({"put": events[0]} if events else {}),
+                    **(action_locales(spec, context, state.updated_at) if spec is not None else {}),
+                }
+            elif node.step.webhook is not None:
+                # The request it would send (signed at call time; nothing is called by a preview)
+                done = (context.get("steps") or {}).get(node.id)
+                requests = [c for c in called if c.step == node.id]
+                entry["action"] = {
+                    "spec": node.step.webhook.model_dump(exclude_defaults=True),
+                    **({"result": done} if done is not None else {}),
+                    **(
+                        {
+                            "request": {
+                                "url": requests[0].url,
+                                "method": requests[0].method,
+                                "headers": requests[0].headers,
+                                "body": json.loads(requests[0].body),
+                                "id": requests[0].message_id,
+                            }
                         }
-                    }
-                    if requests
-                    else {}
-                ),
-                **action_locales(node.step.webhook, context, state.updated_at),
-            }
-        elif node.step.update_contact is not None:
-            # What it would do (nothing is changed by a preview), as the run's timeline records it
-            asked = [d for d in state.log if d.step == node.id and d.kind.startswith("contact_update")]
-            entry["contact_update"] = {
-                "person": (context.get("contact") or {}).get("id"),
-                "changes": node.step.update_contact.model_dump(exclude_defaults=True, exclude={"on_failure"}),
-                "on_failure": node.step.update_contact.on_failure,
-                **({"decision": asked[-1].reason} if asked else {}),
-            }
+                        if requests
+                        else {}
+                    ),
+                    **action_locales(node.step.webhook, context, state.updated_at),
+                }
+            elif node.step.update_contact is not None:
+                # What it would do (nothing is changed by a preview), as the run's timeline records it
+                asked = [d for d in state.log if d.step == node.id and d.kind.startswith("contact_update")]
+                entry["contact_update"] = {
+                    "person": (context.get("contact") or {}).get("id"),
+                    "changes": node.step.update_contact.model_dump(exclude_defaults=True, exclude={"on_failure"}),
+                    "on_failure": node.step.update_contact.on_failure,
+                    **({"decision": asked[-1].reason} if asked else {}),
+                }
+        warnings.extend(
+            {"loc": node.loc, "message": f"{{{{ {name} }}}} has no value for this sample event: it renders empty"}
+            for name in dict.fromkeys(shown)
+        )
         steps.append(entry)
+    if not match.matched:
+        # No run would start: nothing is visited, ended or sent (the steps still show what they would render).
+        for entry in steps:
+            entry["reached"] = False
+        return {
+            "automation": automation.id,
+            "event": event,
+            "trigger": {
+                "matched": False,
+                "reason": match.reason,
+                "person": None,
+                "run_key": None,
+                "checks": match.checks,
+            },
+            "path": [],
+            "outcome": {"status": "not_started", "reason": f"the sample does not start a run: {match.reason}"},
+            "timeline": [],
+            "steps": steps,
+            "emails": [],
+            "warnings": warnings,
+        }
     return {
         "automation": automation.id,
         "event": event,
@@ -273,6 +303,7 @@ def preview(
         "timeline": [decision.model_dump(mode="json") for decision in state.log],
         "steps": steps,
         "emails": [{"step": e.step, "type": e.type, "to": list(e.recipients), "subject": e.subject} for e in sent],
+        "warnings": warnings,
     }
 
 

@@ -48,7 +48,7 @@ def rate(numerator: int, denominator: int) -> float | None:
 def figures(counters: Mapping[str, int]) -> dict[str, Any]:
     """Every counter, the sums ``skipped`` and ``bounced``, and the rates."""
     out: dict[str, Any] = {name: int(counters.get(name, 0)) for name in COUNTERS}
-    out["skipped"] = out["skipped_filter"] + out["skipped_frequency"] + out["skipped_run_key"]
+    out["skipped"] = sum(out[name] for name in COUNTERS if name.startswith("skipped_"))
     out["bounced"] = out["bounced_hard"] + out["bounced_soft"]
     out["rates"] = {name: rate(out[num], out[den]) for name, (num, den) in RATES.items()}
     return out

@@ -35,6 +35,7 @@ from automations.ports import (
     Locks,
     NotFoundError,
     SkippedError,
+    StepCount,
     Task,
     schedule_name,
 )
@@ -71,8 +72,8 @@ def apply_effects(deps: Deps, outcome: Outcome) -> bool:
         if isinstance(effect, ContactUpdate):
             outcome_of = _contact_update(deps, outcome.state, effect)
             changed = changed or outcome_of != "done"
-            done = outcome_of == "done"
-            count_action(deps, outcome.state.automation_id, effect.step, "actions_done" if done else "actions_failed")
+            if outcome_of != "done":  # a done one is counted in the update's own write
+                count_action(deps, outcome.state.automation_id, effect.step, "actions_failed")
             if outcome_of == "stopped":
                 break
         elif isinstance(effect, BusEvent):
@@ -187,7 +188,10 @@ def _contact_update(deps: Deps, state: RunState, effect: ContactUpdate) -> str:
             attributes_set=effect.set_attributes,
             attributes_unset=effect.unset_attributes,
         )
-        contact_changes.change(deps, effect.person, patch, now, depth=effect.depth, ledger_key=effect.ledger_key)
+        done = StepCount(state.automation_id, effect.step, "actions_done")
+        contact_changes.change(
+            deps, effect.person, patch, now, depth=effect.depth, ledger_key=effect.ledger_key, count=done
+        )
         return "done"
     except InvalidInputError as exc:
         reason = f"the contact could not be updated: {exc}"

@@ -37,13 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from automations.addresses import is_address, normalize_address
 from automations.engine.email import SUBSCRIPTION_TYPES, level_subscriptions, subscriptions_of, unsubscribe_scope
@@ -61,6 +56,9 @@ from automations.ports import (
 from automations.services.contacts import preference_level
 from automations.services.deps import Deps
 from automations.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MAX_TOKEN_LENGTH = 2048
 NONCE_BYTES = 12
@@ -130,6 +128,11 @@ def _b64decode(text: str) -> bytes:
 
 @lru_cache(maxsize=4)
 def _cipher(secret: str) -> AESGCM:
+    """The token cipher of a secret (cryptography is loaded on first use: most handlers never seal a token)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CONTEXT).derive(secret.encode())
     return AESGCM(key)
 
@@ -156,6 +159,8 @@ def verify_token(secret: str, token: str, workspace: str | None = None) -> Claim
     nonce, sealed = _b64decode(nonce_text), _b64decode(sealed_text)
     if len(nonce) != NONCE_BYTES or len(sealed) <= TAG_BYTES:
         raise InvalidTokenError("malformed token")
+    from cryptography.exceptions import InvalidTag
+
     try:
         data = _cipher(secret).decrypt(nonce, sealed, _CONTEXT)
     except InvalidTag:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from automations.engine import Decision, RunStatus, WebhookCall, resume
 from automations.observability import logger, metrics
-from automations.ports import NotFoundError, WebhookSecret
+from automations.ports import NotFoundError, StepCount, WebhookSecret
 from automations.services import runner, webhook_signing
 from automations.services.deps import Deps
 
@@ -114,16 +114,6 @@ def secret_view(secret: WebhookSecret, now: datetime) -> dict[str, Any]:
     }
 
 
-def _count(deps: Deps, automation_id: str, step: str, counter: str) -> None:
-    try:
-        runner.count_action(deps, automation_id, step, counter)
-    except Exception as exc:  # a statistic is never worth a second call to the receiver
-        if deps.is_transient(exc):
-            logger.warning("webhook statistic not counted", extra={"step": step, "error": str(exc)})
-            return
-        raise
-
-
 def _overtaken() -> Attempt:
     """Another delivery of the same message changed the run between this one's read and its save. That one may
     have recorded an attempt to be retried (postponing the message), so this one must not drop the message: it is
@@ -166,9 +156,9 @@ def deliver(deps: Deps, call: WebhookCall, now: datetime) -> Attempt:
     if delay:
         logger.warning("webhook to be retried", extra={**log, "reason": reason, "retry_in": delay})
         metrics.add_metric(name="WebhooksRetried", unit="Count", value=1)
-        if not deps.runs.save(new, stored.revision, position=call.step, now=now):
+        retried = StepCount(state.automation_id, call.step, "actions_retried")
+        if not deps.runs.save(new, stored.revision, position=call.step, now=now, count=retried):
             return _overtaken()
-        _count(deps, state.automation_id, call.step, "actions_retried")
         return Attempt("retry", reason, delay=delay, status=response.status, number=number)
     if response.ok:
         result: dict[str, Any] = {"status": response.status, "body": response.body}
@@ -185,8 +175,7 @@ def deliver(deps: Deps, call: WebhookCall, now: datetime) -> Attempt:
         logger.error("webhook failed", extra={**log, "reason": failure})
     outcome = runner.complete(deps, automation, outcome)
     runner.apply_effects(deps, outcome)
-    if not deps.runs.save(outcome.state, stored.revision, position=call.step, now=now):
+    counted = StepCount(state.automation_id, call.step, "actions_done" if response.ok else "actions_failed")
+    if not deps.runs.save(outcome.state, stored.revision, position=call.step, now=now, count=counted):
         return _overtaken()
-    counter = "actions_done" if response.ok else "actions_failed"
-    _count(deps, state.automation_id, call.step, counter)
     return Attempt("delivered" if response.ok else "failed", reason, status=response.status, number=number)

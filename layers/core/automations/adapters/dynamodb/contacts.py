@@ -23,6 +23,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from automations.adapters.dynamodb.stats import add_actions, counter_item
 from automations.adapters.dynamodb.tables import ContactItem, ContactLabelItem, ContactLedgerItem
 from automations.adapters.dynamodb.writes import cancellation_codes, connection, epoch, lost_race, pause
 from automations.ports.errors import ConflictError, InvalidInputError
@@ -32,6 +33,7 @@ from automations.ports.values import (
     ContactListing,
     ContactPatch,
     ContactProfile,
+    StepCount,
     check_ledger_key,
     check_person,
     contact_cursor,
@@ -195,16 +197,24 @@ class DynamoContactStore:
     # --- changing ---------------------------------------------------------------------------------------------
 
     def apply(
-        self, person: str, patch: ContactPatch, now: datetime, *, ledger_key: str | None = None
+        self,
+        person: str,
+        patch: ContactPatch,
+        now: datetime,
+        *,
+        ledger_key: str | None = None,
+        count: StepCount | None = None,
     ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
         check_person(person)
         if ledger_key is not None:
             check_ledger_key(ledger_key)
+        elif count is not None:
+            raise ValueError("a count goes with a ledger key")
 
         def change(current: ContactProfile | None) -> tuple[ContactProfile, list[ContactChange]]:
             return apply_patch(current, patch, now, workspace=self.workspace, person=person)
 
-        return self._change(person, change, now, ledger_key)
+        return self._change(person, change, now, ledger_key, count)
 
     def upsert_from_event(self, person: str, event_contact: Mapping[str, Any], now: datetime) -> ContactProfile:
         check_person(person)
@@ -216,7 +226,7 @@ class DynamoContactStore:
         return self._change(person, change, now, None)[0]
 
     def _change(
-        self, person: str, change: Change, now: datetime, ledger_key: str | None
+        self, person: str, change: Change, now: datetime, ledger_key: str | None, count: StepCount | None = None
     ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
         for attempt in range(ATTEMPTS):
             current = self.get(person)
@@ -230,7 +240,7 @@ class DynamoContactStore:
             if unchanged and ledger_key is None:
                 return changed, []
             try:
-                self._write(person, current, None if unchanged else changed, ledger_key, now)
+                self._write(person, current, None if unchanged else changed, ledger_key, now, count)
             except TransactWriteError as exc:
                 reasons = cancellation_codes(exc)
                 if ledger_key is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
@@ -259,9 +269,11 @@ class DynamoContactStore:
         changed: ContactProfile | None,
         ledger_key: str | None,
         now: datetime,
+        count: StepCount | None = None,
     ) -> None:
         """One transaction: the profile (``changed``: put at the version read; None: only checked to still be
-        at it) and its labels' items, then the ledger key (the transaction's last item, its only update)."""
+        at it) and its labels' items, the step's count (with the ledger key only), then the ledger key (the
+        transaction's last item, its only conditional update)."""
         with TransactWrite(connection=connection()) as tx:
             if changed is not None:
                 at_version = (
@@ -280,6 +292,9 @@ class DynamoContactStore:
                     _PROFILE,
                     condition=ContactItem.version == current.version,
                 )
+            if ledger_key is not None and count is not None:
+                of_step = counter_item(self.workspace, count.automation_id, now, count.step)
+                tx.update(of_step, actions=add_actions({count.counter: 1}, of_step))
             if ledger_key is not None:
                 ledger = ContactLedgerItem(person_pk(self.workspace, person), f"ledger#{ledger_key}")
                 tx.update(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.constants import ALL_OLD
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from automations.adapters.dynamodb.tables import StateItem, state_key
-from automations.adapters.dynamodb.writes import conditional_failed, delete_if, epoch, save_if
+from automations.adapters.dynamodb.writes import conditional_failed, delete_if, epoch
 from automations.ports import Silence
 
 
@@ -49,10 +50,13 @@ class DynamoCounterStore:
             return None
         return silence_of(item)
 
-    def set_silence(self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime) -> bool:
-        """Remember the person's latest event; the countdown restarts from it.
+    def set_silence(
+        self, automation_id: str, person: str, event: dict[str, Any], due_at: datetime
+    ) -> Literal["started", "moved"] | None:
+        """Remember the person's latest event; the countdown restarts from it. One conditional put, whose reply
+        (the item it replaced, if any) tells a new countdown from a moved one.
 
-        False (and nothing changed) when the countdown already runs from a later event: an older event
+        None (and nothing changed) when the countdown already runs from a later event: an older event
         that arrives late never shortens the silence.
         """
         item = StateItem(*state_key(self.workspace, "silence", automation_id, person))
@@ -60,7 +64,14 @@ class DynamoCounterStore:
         item.until = epoch(due_at)
         item.data = event
         item.expires_at = epoch(due_at + timedelta(days=30))
-        return save_if(item, StateItem.pk.does_not_exist() | (StateItem.until <= epoch(due_at)))
+        args, kwargs = item._get_save_args(condition=StateItem.pk.does_not_exist() | (StateItem.until <= epoch(due_at)))
+        try:
+            reply = StateItem._get_connection().put_item(*args, **{**kwargs, "return_values": ALL_OLD})
+        except PutError as exc:
+            if conditional_failed(exc):
+                return None
+            raise
+        return "moved" if reply.get("Attributes") else "started"
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
         """Drop the countdown if it is still the one for ``event_id``; False if a newer event replaced it."""

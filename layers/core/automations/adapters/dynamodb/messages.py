@@ -18,10 +18,16 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from automations.adapters.dynamodb.stats import stats_updates
-from automations.adapters.dynamodb.suppressions import suppression_item, upsert_in
-from automations.adapters.dynamodb.tables import MessageItem
-from automations.adapters.dynamodb.writes import conditional_failed, connection, epoch
-from automations.ports import EmailRecord, FeedbackUpdate
+from automations.adapters.dynamodb.suppressions import (
+    DynamoSuppressionStore,
+    contact_key,
+    suppression_item,
+    upsert_in,
+)
+from automations.adapters.dynamodb.tables import MessageItem, SuppressionItem
+from automations.adapters.dynamodb.writes import cancellation_codes, conditional_failed, connection, epoch
+from automations.engine.email import SCOPE_STOPS, SUPPRESSION_SCOPES, scope_blocks
+from automations.ports import ConflictError, EmailRecord, FeedbackUpdate, Suppression
 
 MESSAGE_RETENTION = timedelta(days=400)
 
@@ -144,6 +150,42 @@ class DynamoMessageStore:
                 return False
             raise
         return True
+
+    def claim_unless_suppressed(self, record: EmailRecord) -> tuple[bool, Suppression | None]:
+        """One transaction: the claim (as :meth:`claim`) and a check of each kind of suppression of the address
+        (absent, or of a scope that lets the record's type through). When a suppression failed it, the address's
+        suppressions are read for the one that blocks (one read more, on that path only)."""
+        item = message_item(self.workspace, record)
+        free = MessageItem.pk.does_not_exist() | (MessageItem.state == "retrying")
+        passing = [scope for scope in SCOPE_STOPS if not scope_blocks(scope, record.type)]
+        kinds = tuple(SUPPRESSION_SCOPES)
+        for _ in range(3):
+            try:
+                with TransactWrite(connection=connection()) as tx:
+                    for kind in kinds:
+                        allowed: Any = SuppressionItem.pk.does_not_exist()
+                        if passing:
+                            allowed = allowed | SuppressionItem.scope.is_in(*passing)
+                        tx.condition_check(
+                            SuppressionItem,
+                            contact_key(self.workspace, record.address),
+                            f"suppressed#{kind}",
+                            condition=allowed,
+                        )
+                    tx.save(item, condition=free)
+            except TransactWriteError as exc:
+                # The transaction's items go in this order (condition checks before puts): the checks, the claim.
+                codes = cancellation_codes(exc)
+                if len(codes) > len(kinds) and codes[len(kinds)] == "ConditionalCheckFailed":
+                    return False, None  # the record exists: its state decides, not the suppressions
+                if "ConditionalCheckFailed" not in codes[: len(kinds)]:
+                    raise
+                blocking = DynamoSuppressionStore(self.workspace).blocking(record.address, record.type)
+                if blocking is not None:
+                    return False, blocking
+                continue  # the suppression went away meanwhile: claim again
+            return True, None
+        raise ConflictError(f"the suppressions of {record.address!r} kept changing: try again")  # pragma: no cover
 
     def record_outcome(self, record: EmailRecord, counts: Mapping[str, int], now: datetime) -> bool:
         """Store a final record (``skipped``, ``failed``) with its counters, unless one exists (a released

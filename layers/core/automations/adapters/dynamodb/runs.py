@@ -15,7 +15,7 @@ from automations.adapters.dynamodb.stats import add_actions, counter_item
 from automations.adapters.dynamodb.tables import RunItem, StateItem, state_key
 from automations.adapters.dynamodb.writes import connection, epoch, save_if
 from automations.engine.state import RunState, RunStatus
-from automations.ports import Locks, NotFoundError, SkippedError, StoredRun
+from automations.ports import Locks, NotFoundError, SkippedError, StepCount, StoredRun
 
 ENDED_RUN_RETENTION = timedelta(days=400)
 
@@ -129,12 +129,15 @@ class DynamoRunStore:
                 raise SkippedError("exists") from None
             raise SkippedError(with_locks[failed[0] - 1][0]) from None
 
-    def save(self, state: RunState, revision: int, *, position: str | None, now: datetime) -> bool:
+    def save(
+        self, state: RunState, revision: int, *, position: str | None, now: datetime, count: StepCount | None = None
+    ) -> bool:
         """Store an advanced run if still at ``revision`` and waiting on ``position``; False otherwise.
 
         A run that ends is stored, counted and freed of its run key in one transaction: a crash leaves all
         of it or none of it, and the retry of the step that ended it finds the run as it was. A run that
-        goes on waiting moves its run key's expiry past its new due time in the same transaction.
+        goes on waiting moves its run key's expiry past its new due time in the same transaction; so does
+        ``count`` go to its step's statistics.
         """
         item = _run_item(state, revision + 1)
         condition = RunItem.revision == revision
@@ -144,7 +147,7 @@ class DynamoRunStore:
         lock = None
         if state.run_key is not None and (ended or state.status is RunStatus.WAITING):
             lock = StateItem(*state_key(self.workspace, "runkey", state.automation_id, state.run_key))
-        if not ended and lock is None:
+        if not ended and lock is None and count is None:
             return save_if(item, condition)
         counts = {f"runs_{ended_counter(state.status)}": 1} if ended else {}
         for with_lock in (True, False) if lock is not None else (False,):
@@ -154,6 +157,9 @@ class DynamoRunStore:
                     if counts:
                         stats = counter_item(state.workspace, state.automation_id, now)
                         tx.update(stats, actions=add_actions(counts, stats))
+                    if count is not None:
+                        of_step = counter_item(state.workspace, count.automation_id, now, count.step)
+                        tx.update(of_step, actions=add_actions({count.counter: 1}, of_step))
                     if with_lock and lock is not None:
                         if ended:
                             tx.delete(lock, condition=StateItem.run_id == state.id)

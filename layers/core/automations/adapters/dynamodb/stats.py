@@ -4,6 +4,10 @@ A busy automation would put every counter update on one item; instead each updat
 ``SHARDS`` partition keys at random (``{ws}#stats#{automation}#{shard}``), and a read sums the shards
 (one query per shard, a few items each). The sort key is ``{day}#{step}``, with ``-`` for the
 automation as a whole, so a time range is a key condition.
+
+The counters the sender's reputation is judged by (:data:`~automations.ports.REPUTATION_COUNTERS`) are kept a
+second time, unsharded, on one item per automation and day (``{ws}#stats#{automation}#reputation``), in the same
+write as their shards: the reputation guard reads a month of them in one query, on every hard bounce or complaint.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 from pynamodb.transactions import TransactWrite
 
 from automations.adapters.dynamodb.tables import COUNTERS, StatsItem
+from automations.adapters.dynamodb.writes import connection
+from automations.ports import REPUTATION_COUNTERS
 from automations.ports import WHOLE as WHOLE
 
 SHARDS = 8
@@ -38,6 +44,23 @@ def counter_item(
     day = day_of(moment)
     pk, sk = stats_key(workspace, automation_id, day, step, chosen)
     return StatsItem(pk, sk, automation_id=automation_id, step=step or WHOLE, day=day)
+
+
+def reputation_pk(workspace: str, automation_id: str) -> str:
+    return f"{workspace}#stats#{automation_id}#reputation"
+
+
+def reputation_item(workspace: str, automation_id: str, moment: datetime) -> StatsItem:
+    """The item of the automation's reputation counters of ``moment``'s day."""
+    day = day_of(moment)
+    return StatsItem(
+        reputation_pk(workspace, automation_id), f"{day}#{WHOLE}", automation_id=automation_id, step=WHOLE, day=day
+    )
+
+
+def reputation_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """What of ``counts`` the reputation item keeps too."""
+    return {name: value for name, value in counts.items() if value and name in REPUTATION_COUNTERS}
 
 
 def add_actions(counts: Mapping[str, int], item: StatsItem) -> list[Any]:
@@ -66,6 +89,10 @@ def stats_updates(
     for target in (None, step) if step else (None,):
         item = counter_item(workspace, automation_id, now, target)
         tx.update(item, actions=add_actions(counts, item))
+    reputation = reputation_counts(counts)
+    if reputation:
+        item = reputation_item(workspace, automation_id, now)
+        tx.update(item, actions=add_actions(reputation, item))
 
 
 def increment(
@@ -80,6 +107,11 @@ def increment(
     """Add to counters of the automation (and of a step, when given; of the step alone unless ``whole``): one
     request each."""
     targets: list[str | None] = [None] if step is None else ([None, step] if whole else [step])
+    if None in targets and reputation_counts(counts):
+        # With their running total, in one write (an unknown counter name fails it before anything is sent).
+        with TransactWrite(connection=connection()) as tx:
+            stats_updates(tx, workspace, automation_id, step, moment, counts)
+        return
     for target in targets:
         item = counter_item(workspace, automation_id, moment, target)
         item.update(actions=add_actions(counts, item))
@@ -99,6 +131,18 @@ def _add_to(bucket: dict[str, int], item: StatsItem) -> None:
         value = getattr(item, name)
         if value:
             bucket[name] += int(value)
+
+
+def reputation(workspace: str, automation_id: str, start: date) -> dict[str, int]:
+    """The reputation counters of the automation summed over the days from ``start`` on (one query)."""
+    totals = dict.fromkeys(REPUTATION_COUNTERS, 0)
+    items = StatsItem.query(
+        reputation_pk(workspace, automation_id), StatsItem.sk >= start.isoformat(), consistent_read=True
+    )
+    for item in items:
+        for name in REPUTATION_COUNTERS:
+            totals[name] += int(getattr(item, name) or 0)
+    return totals
 
 
 def read(
@@ -142,6 +186,9 @@ class DynamoStatsStore:
 
     def read(self, automation_id: str, start: date | None = None, end: date | None = None) -> dict[str, dict[str, int]]:
         return read(self.workspace, automation_id, start, end)
+
+    def reputation(self, automation_id: str, start: date) -> dict[str, int]:
+        return reputation(self.workspace, automation_id, start)
 
     def daily(
         self, automation_id: str, start: date | None = None, end: date | None = None

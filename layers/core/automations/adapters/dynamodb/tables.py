@@ -213,6 +213,8 @@ class StatsItem(_Base):
     skipped_filter = NumberAttribute(null=True)
     skipped_frequency = NumberAttribute(null=True)
     skipped_run_key = NumberAttribute(null=True)
+    skipped_no_person = NumberAttribute(null=True)
+    skipped_no_run_key = NumberAttribute(null=True)
     sent = NumberAttribute(null=True)
     delivered = NumberAttribute(null=True)
     opened = NumberAttribute(null=True)

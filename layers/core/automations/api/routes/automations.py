@@ -85,10 +85,17 @@ def create_automation(
 def validate_automation(
     body: Annotated[
         dict[str, Any],
-        Body(description='A definition as JSON (see GET /v1/schema), or {"definition": "<YAML text>"}.'),
+        Body(
+            description='A definition as JSON (see GET /v1/schema), or {"definition": "<YAML text>"}; '
+            '{"definition": ..., "event": {...}} also renders every template for that sample event and warns about '
+            "each value it leaves empty."
+        ),
     ],
 ) -> Response[models.Validated]:
-    return ok(lifecycle.validate(request_deps(router.current_event), _source(body)))
+    sample = None
+    if set(body) == {"definition", "event"} and isinstance(body["event"], dict):
+        sample, body = lifecycle.event_in(body["event"]), {"definition": body["definition"]}
+    return ok(lifecycle.validate(request_deps(router.current_event), _source(body), sample))
 
 
 @router.get(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from automations.observability import logger, metrics
-from automations.ports import WHOLE, ConflictError, NotFoundError
+from automations.ports import ConflictError, NotFoundError
 from automations.services import lifecycle
 from automations.services.deps import Deps
 
@@ -46,7 +46,7 @@ def reputation_problem(totals: Mapping[str, int], deps: Deps) -> str | None:
 def guard_reputation(deps: Deps, automation_id: str, now: datetime) -> str | None:
     """Deactivate an active automation whose bounce or complaint rate reached SES's review levels; the reason
     when it did."""
-    totals = deps.stats.read(automation_id, start=(now - REPUTATION_WINDOW).date())[WHOLE]
+    totals = deps.stats.reputation(automation_id, (now - REPUTATION_WINDOW).date())
     problem = reputation_problem(totals, deps)
     if problem is None:
         return None

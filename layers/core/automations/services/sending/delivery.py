@@ -6,11 +6,14 @@ For each recipient:
 1. a suppression that covers the email's type makes it ``skipped``, with the reason, counted as ``suppressed``:
    a hard bounce or a complaint covers every type; an unsubscribe covers promotional email, or promotional and
    transactional email when the recipient chose essential email only (business-critical email still goes).
-   The recipient's preference level is kept on that suppression, so one read of the address's suppressions
-   decides (no read of the contact profile);
+   The recipient's preference level is kept on that suppression, so the address's suppressions alone decide
+   (no read of the contact profile); they are checked in the claim's own write (step 3), and read only when one
+   blocks;
 2. an email the provider could never take (no sender, a sender the stack may not use, an unusable address)
-   is ``failed`` before anything is claimed or called, counted ``send_failed``;
-3. the record is claimed with a conditional write (state ``sending``) *before* the provider is called;
+   is ``failed`` before anything is claimed or called, counted ``send_failed`` (``skipped`` when a suppression
+   blocks it too);
+3. the record is claimed with a conditional write (state ``sending``) *before* the provider is called, in one
+   transaction with the check that no suppression blocks it;
 4. the provider's answer decides: its message id makes it ``sent``; a failure a later attempt may cure makes it
    ``retrying`` and the request comes back (:class:`TransientSendError`); a final refusal makes it ``failed``
    with the reason (counted ``send_failed``); a request that may have reached the provider (its reply lost)
@@ -171,8 +174,7 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pac
 
     log = {"run": request.run_id, "step": request.step, "automation": request.automation_id, "test": request.test}
 
-    blocked = deps.suppressions.blocking(address, request.type)
-    if blocked is not None:
+    def skip(blocked: Suppression) -> Delivery:
         reason = skip_reason(blocked)
         skipped = record("skipped", reason=reason)
         if messages.record_outcome(skipped, _counts(request, "suppressed"), now):
@@ -184,7 +186,11 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pac
     try:
         prepared = deps.email_sender.prepare(outgoing(deps, request, address, claim.message_id), now)
     except SendRejectedError as exc:
-        # Nothing the provider could ever take (no sender, an unusable address): recorded before any claim or call.
+        # Nothing the provider could ever take (no sender, an unusable address): recorded before any claim or
+        # call, unless a suppression keeps the email from the address anyway (then it is skipped, as always).
+        blocked = deps.suppressions.blocking(address, request.type)
+        if blocked is not None:
+            return skip(blocked)
         reason = f"cannot be sent: {exc}"
         failed = record("failed", reason=reason)
         if messages.record_outcome(failed, _counts(request, "send_failed"), now):
@@ -194,7 +200,10 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pac
 
     if pace is not None:
         pace.wait()  # before the claim: a record is never left "sending" while its send waits its turn
-    if not _claim(deps, claim, attempt):
+    claimed, blocked = _claim(deps, claim, attempt)
+    if blocked is not None:
+        return skip(blocked)
+    if not claimed:
         return _already(messages, claim, now)
 
     try:
@@ -222,14 +231,15 @@ def _deliver(deps: Deps, request: EmailRequest, address: str, now: datetime, pac
     return Delivery(address, claim.message_id, "sent", ses_message_id=ses_message_id)
 
 
-def _claim(deps: Deps, record: EmailRecord, attempt: str) -> bool:
-    """Claim the record before the provider is called; a claim whose reply was lost is recognised by its attempt.
+def _claim(deps: Deps, record: EmailRecord, attempt: str) -> tuple[bool, Suppression | None]:
+    """Claim the record before the provider is called, in the same write as the check that no suppression of the
+    address blocks it (what blocks it, when one does); a claim whose reply was lost is recognised by its attempt.
 
     Without that check, the claim written by this very attempt would look like an earlier attempt that died
     after calling the provider, and the email would be marked ``unknown`` without the provider ever being called.
     """
     try:
-        return deps.messages.claim(record)
+        return deps.messages.claim_unless_suppressed(record)
     except Exception as exc:
         if not deps.is_transient(exc):
             raise
@@ -237,7 +247,7 @@ def _claim(deps: Deps, record: EmailRecord, attempt: str) -> bool:
         if found is None or found.attempt != attempt:
             raise  # not written (or another attempt's): the queue message comes back and claims it then
         logger.info("claim confirmed after a lost reply", extra={"message_id": record.message_id})
-        return True
+        return True, None
 
 
 def _already(messages: MessageStore, record: EmailRecord, now: datetime) -> Delivery:
