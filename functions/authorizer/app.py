@@ -24,9 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 from automations.observability import logger
-from automations.services import access
-from automations.services.access import presented_key
-from automations.services.deps import get_access
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
@@ -35,6 +32,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 #: The correlation id of an invocation's log lines: the API Gateway request id of the request it authorizes.
 CORRELATION_ID_PATH = "requestContext.requestId"
+
+
+def __getattr__(name: str) -> Any:
+    # The key's reader, from the access service, which loads on first use.
+    if name == "presented_key":
+        from automations.services.access import presented_key
+
+        return presented_key
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UnauthorizedError(Exception):
@@ -46,6 +52,9 @@ class UnauthorizedError(Exception):
 
 def is_root(presented: str) -> bool:
     """Whether the key is the stack's root key; never when the stack names no root secret."""
+    from automations.services import access
+    from automations.services.deps import get_access
+
     ports = get_access()
     if not ports.root_secret_arn or ports.secrets is None:
         return False
@@ -54,6 +63,11 @@ def is_root(presented: str) -> bool:
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The services load with the first invocation, not with the module.
+    from automations.services import access
+    from automations.services.access import presented_key
+    from automations.services.deps import get_access
+
     request = APIGatewayAuthorizerRequestEvent(event)
     presented = presented_key(event.get("headers"))
     if presented is None:

@@ -6,36 +6,58 @@ handled at all (a record that is not a webhook call, a workspace that does not e
 batch are processed either way.
 """
 
-# No ``from __future__ import annotations`` here: the record model is built when the module loads, which may be by
-# its path (the local stack, the tests), where postponed annotations could not be resolved.
-from typing import Any
+# No ``from __future__ import annotations`` here: the record model is built in this module (on first use), which may
+# be loaded by its path (the local stack, the tests), where postponed annotations could not be resolved.
+import functools
+from typing import TYPE_CHECKING, Any
 
 from automations.observability import logger, metrics
-from automations.ports import UnknownWorkspaceError
-from automations.services import webhooks
-from automations.services.deps import get_deps
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 
-class WebhookQueueRecord(SqsRecordModel):
-    """A record of the webhook queue: its body is the JSON of a webhook call (``WebhookCall.as_message()``)."""
+#: The name of the record model.
+RECORD_MODEL = "WebhookQueueRecord"
 
-    body: Json[webhooks.WebhookMessage]
+
+@functools.cache
+def record_model() -> "type[SqsRecordModel]":
+    """The model of a record of the webhook queue, built on first use (with the services it reads)."""
+    from automations.services import webhooks
+    from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+
+    class WebhookQueueRecord(SqsRecordModel):
+        """A record of the webhook queue: its body is the JSON of a webhook call (``WebhookCall.as_message()``)."""
+
+        body: Json[webhooks.WebhookMessage]
+
+    return WebhookQueueRecord
+
+
+def __getattr__(name: str) -> Any:
+    if name == RECORD_MODEL:
+        return record_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class WebhookLaterError(Exception):
     """A call to be made again later: the record goes back to the queue after its delay."""
 
 
-def record_handler(record: WebhookQueueRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+def record_handler(record: Any, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+    """One record, parsed by :func:`record_model`: one attempt of its webhook call."""
+    from automations.ports import UnknownWorkspaceError
+    from automations.services import webhooks
+    from automations.services.deps import get_deps
+
     logger.set_correlation_id(record.messageId)
     call = record.body.call()
     try:
@@ -59,5 +81,5 @@ def record_handler(record: WebhookQueueRecord, lambda_context: LambdaContext | N
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    processor = BatchProcessor(EventType.SQS, model=WebhookQueueRecord, raise_on_entire_batch_failure=False)
+    processor = BatchProcessor(EventType.SQS, model=record_model(), raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

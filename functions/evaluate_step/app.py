@@ -9,16 +9,13 @@ is the one whose run (or countdown) it resumes; one the stack does not have is i
 
 # No ``from __future__ import annotations`` here: the payload models are built when the module loads, which
 # may be by its path (the local stack, the tests), where postponed annotations could not be resolved.
+import functools
 import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from automations import settings as stack_settings
 from automations.observability import logger, metrics
-from automations.ports import UnknownWorkspaceError
-from automations.services.deps import get_deps
-from automations.services.ingest import silence_over
-from automations.services.runner import evaluate_step
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -58,9 +55,12 @@ class SilencePayload(BaseModel):
 
 
 _KINDS = ("step", "silence")
-_PAYLOAD: TypeAdapter[StepPayload | SilencePayload] = TypeAdapter(
-    Annotated[StepPayload | SilencePayload, Field(discriminator="kind")]
-)
+
+
+@functools.cache
+def _payload() -> TypeAdapter[StepPayload | SilencePayload]:
+    """The validator of either payload, built on first use."""
+    return TypeAdapter(Annotated[StepPayload | SilencePayload, Field(discriminator="kind")])
 
 
 def _reason(event: Any) -> str | None:
@@ -73,7 +73,7 @@ def _reason(event: Any) -> str | None:
             return "Scheduler's default notification (a schedule without Input), not a step or silence payload"
         return f"unknown kind {kind!r}: expected 'step' or 'silence'" if kind is not None else "no kind"
     try:
-        _PAYLOAD.validate_python(event)
+        _payload().validate_python(event)
     except ValidationError as exc:
         problems = [
             f"{'.'.join(str(part) for part in error['loc'][1:]) or kind}: {error['msg']}" for error in exc.errors()
@@ -93,6 +93,12 @@ def _excerpt(event: Any) -> str:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    # The services load with the first invocation, not with the module.
+    from automations.ports import UnknownWorkspaceError
+    from automations.services.deps import get_deps
+    from automations.services.ingest import silence_over
+    from automations.services.runner import evaluate_step
+
     reason = _reason(event)
     if reason is not None:
         schedule = event.get("resources") if isinstance(event, dict) else None

@@ -15,16 +15,14 @@ SES call fits in the invocation's remaining time: the records (and recipients) l
 reported as batch item failures and come back, instead of being cut off mid-send by the function's timeout.
 """
 
-# No ``from __future__ import annotations`` here: the record model is built when the module loads, which may be by
-# its path (the local stack, the tests), where postponed annotations could not be resolved.
+# No ``from __future__ import annotations`` here: the record model is built in this module (on first use), which may
+# be loaded by its path (the local stack, the tests), where postponed annotations could not be resolved.
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import settings as stack_settings
 from automations.observability import logger, metrics
-from automations.ports import UnknownWorkspaceError
-from automations.services import sending
-from automations.services.deps import get_deps
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -34,9 +32,12 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json, ValidationError
+
+if TYPE_CHECKING:
+    from automations.services import sending
+    from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 
 # Every email carries a signed unsubscribe link: a function deployed without the secret fails at start.
 stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
@@ -50,24 +51,44 @@ _METRICS = {
 }
 
 
-class EmailQueueRecord(SqsRecordModel):
-    """A record of the email queue: its body is the JSON of an email request (``EmailRequest.as_message()``)."""
+#: The name of the record model, which its validation errors carry as their title.
+RECORD_MODEL = "EmailQueueRecord"
 
-    body: Json[sending.EmailMessage]
+
+@functools.cache
+def record_model() -> "type[SqsRecordModel]":
+    """The model of a record of the email queue, built on first use (with the services it reads)."""
+    from automations.services import sending
+    from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+
+    class EmailQueueRecord(SqsRecordModel):
+        """A record of the email queue: its body is the JSON of an email request (``EmailRequest.as_message()``)."""
+
+        body: Json[sending.EmailMessage]
+
+    return EmailQueueRecord
+
+
+def __getattr__(name: str) -> Any:
+    if name == RECORD_MODEL:
+        return record_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class EmailBatchProcessor(BatchProcessor):
-    """Powertools' batch processor for the email queue: a record :class:`EmailQueueRecord` refuses fails, and is
+    """Powertools' batch processor for the email queue: a record :func:`record_model` refuses fails, and is
     logged and counted first."""
 
     def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
         error = exception[1]
-        if isinstance(error, ValidationError) and error.title == EmailQueueRecord.__name__:
+        if isinstance(error, ValidationError) and error.title == RECORD_MODEL:
             _refused(record, error)
         return super().failure_handler(record, exception)
 
 
 def _refused(record: SQSRecord, error: ValidationError) -> None:
+    from automations.services import sending
+
     # No retry can fix it, but it is not ours to delete: it goes back, then to the dead-letter queue.
     attributes = record.raw_event.get("attributes") or {}  # the record itself may be what the model refused
     logger.set_correlation_id(record.message_id)
@@ -82,7 +103,7 @@ def _refused(record: SQSRecord, error: ValidationError) -> None:
     metrics.add_metric(name="EmailMessagesInvalid", unit="Count", value=1)
 
 
-def _count(deliveries: list[sending.Delivery], test: bool) -> None:
+def _count(deliveries: "list[sending.Delivery]", test: bool) -> None:
     if test:
         return
     for delivery in deliveries:
@@ -95,7 +116,12 @@ def _seconds_left(context: LambdaContext | None) -> Callable[[], float] | None:
     return lambda: context.get_remaining_time_in_millis() / 1000
 
 
-def record_handler(record: EmailQueueRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+def record_handler(record: Any, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+    """One record, parsed by :func:`record_model`: its email request sent to each recipient."""
+    from automations.ports import UnknownWorkspaceError
+    from automations.services import sending
+    from automations.services.deps import get_deps
+
     logger.set_correlation_id(record.messageId)
     request = record.body.request()
     try:
@@ -143,5 +169,5 @@ def record_handler(record: EmailQueueRecord, lambda_context: LambdaContext | Non
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # One processor per invocation: it holds the batch it works on (its records, successes and failures).
-    processor = EmailBatchProcessor(EventType.SQS, model=EmailQueueRecord, raise_on_entire_batch_failure=False)
+    processor = EmailBatchProcessor(EventType.SQS, model=record_model(), raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -15,46 +15,68 @@ read, so that one record it cannot process is logged, counted and answered ``inv
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from automations import settings as stack_settings
-from automations.api.errors import register_unexpected
 from automations.observability import logger, metrics
-from automations.ports import UnknownWorkspaceError
-from automations.services import feedback, unsubscribe
-from automations.services.deps import Deps, get_deps
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+if TYPE_CHECKING:
+    from automations.services import unsubscribe
+    from automations.services.deps import Deps
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 # The unsubscribe pages read signed tokens: a function deployed without the secret fails at start.
 stack_settings.require("UNSUBSCRIBE_SECRET_ARN")
-
-app = APIGatewayRestResolver()
-register_unexpected(app)
 
 #: The outcomes of emails (not test emails) that the dashboard shows, from the counters SES's events add.
 _OUTCOME_METRICS = {"delivered": "EmailsDelivered", "bounced_hard": "EmailsBounced", "complained": "EmailsComplained"}
 
 _HTML = "text/html; charset=utf-8"
-_NO_STORE = {
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": unsubscribe.PAGE_CSP,
-}
+
+
+@functools.cache
+def resolver() -> APIGatewayRestResolver:
+    """The resolver of the preferences pages, built on the first request."""
+    from automations.api.errors import register_unexpected
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    app = APIGatewayRestResolver()
+    register_unexpected(app)
+    app.get("/u/<token>")(preferences_page)
+    app.post("/u/<token>")(preferences_post)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return resolver()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _page(status: int, body: str) -> Response[str]:
-    return Response(status_code=status, content_type=_HTML, body=body, headers=dict(_NO_STORE))
+    from automations.services import unsubscribe
+    from aws_lambda_powertools.event_handler import Response
+
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": unsubscribe.PAGE_CSP,
+    }
+    return Response(status_code=status, content_type=_HTML, body=body, headers=headers)
 
 
 def _claim(token: str) -> tuple[unsubscribe.Claim, Deps]:
     """What a link's token says, and the dependencies of its workspace; ``InvalidTokenError`` when it is not a
     token of this stack (or of a workspace it no longer has)."""
+    from automations.ports import UnknownWorkspaceError
+    from automations.services import unsubscribe
+    from automations.services.deps import get_deps
+
     stack = get_deps()
     claim = unsubscribe.read_token(stack.settings, stack.secrets, token)
     try:
@@ -65,23 +87,29 @@ def _claim(token: str) -> tuple[unsubscribe.Claim, Deps]:
 
 def _language(deps: Deps | None = None, shown: unsubscribe.Preferences | None = None) -> str:
     """The page's language: the contact's, else the browser's, else the workspace's."""
+    from automations.services import unsubscribe
+
     return unsubscribe.page_language(
         shown.profile.locale if shown is not None and shown.profile is not None else None,
-        accept_language=app.current_event.headers.get("accept-language"),
+        accept_language=resolver().current_event.headers.get("accept-language"),
         default=deps.settings.locale if deps is not None else None,
     )
 
 
 def _posted_body() -> str | None:
     """The POST's body as text; ``InvalidChoiceError`` when it is not (bad base64, not UTF-8)."""
+    from automations.services import unsubscribe
+
     try:
-        return app.current_event.decoded_body
+        return resolver().current_event.decoded_body
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise unsubscribe.InvalidChoiceError(unsubscribe.CHOICE_FIELD, "the body is not a form") from None
 
 
-@app.get("/u/<token>")
 def preferences_page(token: str) -> Response[str]:
+    """``GET /u/{token}``: the preferences page."""
+    from automations.services import unsubscribe
+
     try:
         claim, deps = _claim(token)
     except unsubscribe.InvalidTokenError as exc:
@@ -92,8 +120,10 @@ def preferences_page(token: str) -> Response[str]:
     return _page(200, unsubscribe.preferences_page(shown, brand=brand, language=_language(deps, shown)))
 
 
-@app.post("/u/<token>")
 def preferences_post(token: str) -> Response[str]:
+    """``POST /u/{token}``: the page's form, or one-click unsubscribe."""
+    from automations.services import unsubscribe
+
     try:
         claim, deps = _claim(token)
     except unsubscribe.InvalidTokenError as exc:
@@ -111,6 +141,11 @@ def preferences_post(token: str) -> Response[str]:
 
 
 def _sns(event: dict[str, Any]) -> dict[str, Any]:
+    from automations.services import feedback
+    from automations.services.deps import get_deps
+    from aws_lambda_powertools.utilities.parser import parse
+    from aws_lambda_powertools.utilities.parser.models import SnsModel
+
     stack = get_deps()
     results = []
     for record in parse(event, model=SnsModel).Records:
@@ -144,4 +179,4 @@ def _is_sns(event: dict[str, Any]) -> bool:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if _is_sns(event):
         return _sns(event)
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)

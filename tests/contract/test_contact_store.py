@@ -15,9 +15,9 @@ import pytest
 from automations.adapters.dynamodb.contacts import DynamoContactStore
 from automations.adapters.dynamodb.tables import bind
 from automations.ports import WHOLE, Ports, StepCount
-from automations.ports.errors import InvalidInputError
+from automations.ports.errors import InvalidInputError, SkippedError
 from automations.ports.protocols import ContactStore
-from automations.ports.values import MAX_LABEL_CHANGES, ContactChange, ContactPatch, ContactProfile
+from automations.ports.values import MAX_LABEL_CHANGES, ContactChange, ContactPatch, ContactProfile, StoredEvent
 
 from tests.contract.conftest import START
 from tests.support.aws import Stack
@@ -439,3 +439,43 @@ def test_a_steps_count_goes_with_its_ledger_key_once(ports: Ports) -> None:
     with pytest.raises(ValueError):
         ports.contacts.apply("p1", patch, LATER, count=done)
     assert ports.contacts.get("p1").points == 10  # type: ignore[union-attr]
+
+
+# --- an event's contact, read together and written with its event ------------------------------------------------
+
+
+def test_profiles_are_read_together(contacts: ContactStore) -> None:
+    _people(contacts)
+
+    found = contacts.get_many(["p3", "p1", "p404"])
+
+    assert sorted(found) == ["p1", "p3"] and found["p1"] == contacts.get("p1")
+    assert contacts.get_many([]) == {}
+    assert contacts.get_many(["p2"]) == {"p2": contacts.get("p2")}
+    with pytest.raises(InvalidInputError):
+        contacts.get_many(["p1", ""])
+
+
+def test_an_event_is_stored_with_the_profile_it_changes_and_only_once(ports: Ports) -> None:
+    received = StoredEvent.new({"id": "evt_u1", "type": "lead.created", "contact": {"id": "u1"}}, START, "received")
+    contact = {"id": "u1", "email": "ana@example.com"}
+
+    profile, stored = ports.contacts.upsert_with_event(received, "u1", contact, START, current=None)
+
+    assert stored and profile.email == "ana@example.com" and ports.contacts.get("u1") == profile
+    assert ports.events.get("evt_u1") == received
+    # the same event again changes nothing, even with other contact fields
+    with pytest.raises(SkippedError):
+        ports.contacts.upsert_with_event(received, "u1", {**contact, "first_name": "Ana"}, LATER, current=profile)
+    assert ports.contacts.get("u1") == profile
+    # a contact that brings nothing new writes nothing: the event is not stored
+    other = replace(received, id="evt_u2", body={**received.body, "id": "evt_u2"})
+    same, stored = ports.contacts.upsert_with_event(other, "u1", contact, LATER, current=profile)
+    assert (same, stored) == (profile, False) and ports.events.get("evt_u2") is None
+    # a profile read before another change is read again
+    ports.contacts.apply("u1", ContactPatch(labels_add=["vip"]), LATER)
+    newer, stored = ports.contacts.upsert_with_event(
+        other, "u1", {**contact, "first_name": "Ana"}, LATER, current=profile
+    )
+    assert stored and (newer.labels, newer.first_name, newer.version) == (("vip",), "Ana", 3)
+    assert ports.events.get("evt_u2") == other

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 from automations.engine.state import Decision, RunState, RunStatus
-from automations.ports import WHOLE, Locks, NotFoundError, Ports, SkippedError, StepCount, StoredRun
+from automations.ports import WHOLE, Locks, NotFoundError, Ports, SkippedError, StepCount, StoredEvent, StoredRun
 
 from tests.contract.conftest import START, Backend
 
@@ -82,6 +83,18 @@ def test_a_run_is_created_once(ports: Ports, run: Callable[..., RunState]) -> No
     assert refused.value.reason == "exists"
     assert ports.runs.get("r1").state.person == "p1"
     assert counted(ports, "runs_started") == 1
+
+
+def test_a_new_run_can_mark_its_event_processed_in_the_same_write(ports: Ports, run: Callable[..., RunState]) -> None:
+    received = StoredEvent.new({"id": "evt_r1", "type": "contact.created"}, START, "received")
+    ports.events.put_new([received])
+
+    ports.runs.create(run("r1"), Locks(run_key="k"), START, processed=("evt_r1", ("r0", "r1")))
+    with pytest.raises(SkippedError):  # refused: the event is left as it is
+        ports.runs.create(run("r2"), Locks(run_key="k"), START, processed=("evt_r1", ("r2",)))
+
+    assert ports.events.get("evt_r1") == replace(received, status="processed", runs=("r0", "r1"))
+    assert ports.runs.get("r1").revision == 0 and counted(ports, "runs_started") == 1
 
 
 def test_a_run_that_ended_at_once_is_counted_with_its_ending(ports: Ports, run: Callable[..., RunState]) -> None:

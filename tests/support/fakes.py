@@ -358,10 +358,11 @@ class _Run:
 class FakeRunStore(_Atomic):
     """Runs by id; a run is kept under its own workspace (as the adapter's key is), read in the store's."""
 
-    def __init__(self, workspace: str, stats: FakeStatsStore) -> None:
+    def __init__(self, workspace: str, stats: FakeStatsStore, events: FakeEventStore | None = None) -> None:
         super().__init__()
         self.workspace = workspace
         self.stats = stats
+        self.events = events if events is not None else FakeEventStore()
         self.runs: dict[tuple[str, str], _Run] = {}
         self.locks: dict[tuple[str, str, str], _Lock] = {}
 
@@ -383,10 +384,12 @@ class FakeRunStore(_Atomic):
             raise NotFoundError(f"run {run_id!r} not found")
         return StoredRun(RunState.model_validate(found.state), found.revision)
 
-    def create(self, state: RunState, locks: Locks, now: datetime) -> None:
+    def create(
+        self, state: RunState, locks: Locks, now: datetime, *, processed: tuple[str, Sequence[str]] | None = None
+    ) -> None:
         moment = _epoch(now)
         claims: list[tuple[tuple[str, str, str], _Lock]] = []
-        with self._lock:
+        with self._lock, self.events._lock:
             if (state.workspace, state.id) in self.runs:
                 raise SkippedError("exists")
             if locks.frequency_until is not None or locks.frequency_forever:
@@ -410,6 +413,8 @@ class FakeRunStore(_Atomic):
             self.runs[(state.workspace, state.id)] = self._row(state, 0)
             self.locks.update(claims)
             self.stats.increment(state.automation_id, now, counts)
+            if processed is not None:
+                self.events.mark_processed([processed])
 
     def save(
         self, state: RunState, revision: int, *, position: str | None, now: datetime, count: StepCount | None = None
@@ -1042,10 +1047,17 @@ class ContactBook(_Atomic):
 class FakeContactStore:
     """The contact profiles of one workspace, in a :class:`ContactBook`."""
 
-    def __init__(self, workspace: str, book: ContactBook | None = None, stats: FakeStatsStore | None = None) -> None:
+    def __init__(
+        self,
+        workspace: str,
+        book: ContactBook | None = None,
+        stats: FakeStatsStore | None = None,
+        events: FakeEventStore | None = None,
+    ) -> None:
         self.workspace = workspace
         self.book = book if book is not None else ContactBook()
         self.stats = stats if stats is not None else FakeStatsStore()
+        self.events = events if events is not None else FakeEventStore()
 
     def get(self, person: str) -> ContactProfile | None:
         check_person(person)
@@ -1089,6 +1101,36 @@ class FakeContactStore:
             changed, _ = apply_patch(current, patch, now, workspace=self.workspace, person=person)
             self.book.profiles[(self.workspace, person)] = _stored(changed)
             return changed
+
+    def get_many(self, people: Sequence[str]) -> dict[str, ContactProfile]:
+        found = {}
+        for person in people:
+            profile = self.get(person)
+            if profile is not None:
+                found[person] = profile
+        return found
+
+    def upsert_with_event(
+        self,
+        event: StoredEvent,
+        person: str,
+        event_contact: Mapping[str, Any],
+        now: datetime,
+        *,
+        current: ContactProfile | None,
+    ) -> tuple[ContactProfile, bool]:
+        check_person(person)
+        with self.book._lock, self.events._lock:
+            current = self.get(person)
+            patch = merge_event_contact(current, event_contact)
+            changed, _ = apply_patch(current, patch, now, workspace=self.workspace, person=person)
+            if current is not None and changed.version == current.version:
+                return changed, False
+            if event.id in self.events.events:
+                raise SkippedError("exists")
+            self.events.put_new([event])
+            self.book.profiles[(self.workspace, person)] = _stored(changed)
+            return changed, True
 
     def list(
         self, *, label: str | None = None, query: str | None = None, limit: int = 50, cursor: str | None = None
@@ -1260,10 +1302,10 @@ class Fakes:
 
     def __post_init__(self) -> None:
         self.automations = FakeAutomationStore(self.workspace)
-        self.runs = FakeRunStore(self.workspace, self.stats)
+        self.runs = FakeRunStore(self.workspace, self.stats, self.events)
         self.suppressions = FakeSuppressionStore(self.stats)
         self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
-        self.contacts = FakeContactStore(self.workspace, stats=self.stats)
+        self.contacts = FakeContactStore(self.workspace, stats=self.stats, events=self.events)
         self.tasks = FakeTaskStore(self.workspace)
         self.coupons = FakeCouponStore(self.workspace)
         self.webhook_secrets = FakeWebhookSecretStore(self.workspace)

@@ -141,9 +141,12 @@ class RunStore(Protocol):
         """The run and its revision, read consistently; ``NotFoundError`` when there is none."""
         ...
 
-    def create(self, state: RunState, locks: Locks, now: datetime) -> None:
+    def create(
+        self, state: RunState, locks: Locks, now: datetime, *, processed: tuple[str, Sequence[str]] | None = None
+    ) -> None:
         """Write a new run (revision 0), its locks and its counters (``runs_started``, and the ending's when it
-        ended at once) in one transaction, or nothing.
+        ended at once) in one transaction, or nothing; with ``processed`` (an event's id and its runs), that
+        stored event is marked processed with those runs in the same transaction.
 
         ``SkippedError`` says why nothing was written: ``exists`` (the run id is stored already), ``frequency``
         (the person's window for the automation is held, until ``frequency_until`` or forever) or ``run_key``
@@ -562,6 +565,27 @@ class ContactStore(Protocol):
     def upsert_from_event(self, person: str, event_contact: Mapping[str, Any], now: datetime) -> ContactProfile:
         """Merge what an event's ``contact`` carries into the person's profile (made when there is none):
         :func:`~automations.ports.profiles.merge_event_contact`. Answers the profile after it."""
+        ...
+
+    def get_many(self, people: Sequence[str]) -> dict[str, ContactProfile]:
+        """The profiles of these people that exist, by person id, read consistently (one request per hundred
+        people); ``InvalidInputError`` for a person id no profile can have."""
+        ...
+
+    def upsert_with_event(
+        self,
+        event: StoredEvent,
+        person: str,
+        event_contact: Mapping[str, Any],
+        now: datetime,
+        *,
+        current: ContactProfile | None,
+    ) -> tuple[ContactProfile, bool]:
+        """:meth:`upsert_from_event` from ``current`` (the profile as :meth:`get_many` read it, None for none; read
+        again only when another change came first), with ``event`` stored in the profile's own write, only if its
+        id is new. Answers the profile after it, and whether the event was stored with it (False: the profile
+        changed nothing and nothing was written). ``SkippedError("exists")`` when an event of that id was stored
+        before: nothing changed."""
         ...
 
     def list(

@@ -15,7 +15,16 @@ from automations.language.conditions import resolve
 from automations.language.durations import parse_duration
 from automations.language.model import Automation
 from automations.observability import logger, metrics
-from automations.ports import ContactProfile, InvalidInputError, NotFoundError, RouteInfo, StoredEvent, schedule_name
+from automations.ports import (
+    ContactProfile,
+    InvalidInputError,
+    NotFoundError,
+    RouteInfo,
+    SkippedError,
+    StoredEvent,
+    schedule_name,
+)
+from automations.ports.values import check_person
 from automations.services import runner
 from automations.services.contacts import live_contact
 from automations.services.deps import Deps
@@ -38,38 +47,116 @@ class EventResult:
         return {"id": self.id, "status": self.status, "runs": self.runs, **said}
 
 
+@dataclass
+class Mark:
+    """An event to mark processed: the creation of its last run carries the mark when it can (``done``)."""
+
+    event_id: str
+    done: bool = False
+
+
 def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventResult]:
     """Store and process validated events; the answer has, per event, its status and the runs started."""
     bodies = [event.normalized(now) for event in events]
     routes = {body["type"]: deps.automations.routes_for(body["type"]) for body in bodies}
-    stored = deps.events.put_new(
-        [StoredEvent.new(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
-    )
+    received = [StoredEvent.new(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
+    # The profiles the events need, read together; each event's contact is then merged into its person's profile,
+    # and a profile that changes stores its event in the same write (a duplicate changes nothing). The other
+    # events are stored together, before any is processed.
+    profiles = _read_profiles(deps, bodies, routes)
+    seen: list[bool | None] = []
+    views: list[dict[str, Any]] = []
+    for body, event in zip(bodies, received, strict=True):
+        view, stored = upsert_contact(deps, body, event, bool(routes[body["type"]]), profiles, now)
+        views.append(view)
+        seen.append(stored)
+    rest = [index for index, stored in enumerate(seen) if stored is None]
+    for index, new in zip(rest, deps.events.put_new([received[index] for index in rest]), strict=True):
+        seen[index] = new
     results: list[EventResult] = []
     processed: list[tuple[str, list[str]]] = []
     # The emails of a whole request leave in SQS batches of ten, and the events are marked processed
-    # together at the end: a request that fails halfway is retried whole, and every step of it is idempotent.
+    # together at the end (or each with its last run's creation, see runner.start): a request that fails
+    # halfway is retried whole, and every step of it is idempotent.
     with deps.email_queue.buffered():
-        for body, is_new in zip(bodies, stored, strict=True):
+        for body, view, is_new in zip(bodies, views, seen, strict=True):
             if not is_new:
                 previous = deps.events.get(body["id"])
                 if previous is not None and previous.status == "processed":
+                    runner.rearm(deps, previous.runs)  # the mark may have come with a run, before its schedule
                     results.append(EventResult(body["id"], "duplicate", list(previous.runs)))
                     continue
                 logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
+                if view is body:  # its contact was not merged (the event was stored before): read the profile
+                    view = with_profile(deps, body, bool(routes[body["type"]]), now)
             skipped: list[dict[str, str]] = []
-            run_ids = process(
-                deps,
-                with_profile(deps, body, bool(routes[body["type"]]), now),
-                routes[body["type"]],
-                now,
-                skipped=skipped,
-            )
-            if routes[body["type"]]:
+            mark = Mark(body["id"])
+            run_ids = process(deps, view, routes[body["type"]], now, skipped=skipped, mark=mark)
+            if routes[body["type"]] and not mark.done:
                 processed.append((body["id"], run_ids))
             results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids, skipped=skipped))
     deps.events.mark_processed(processed)
     return results
+
+
+def _person(event: dict[str, Any]) -> str | None:
+    """The person of an event's ``contact``, if it names one."""
+    contact = event.get("contact") or {}
+    person = contact.get("id") if isinstance(contact, dict) else None
+    return person if isinstance(person, str) and person else None
+
+
+def _read_profiles(
+    deps: Deps, bodies: list[dict[str, Any]], routes: dict[str, list[RouteInfo]]
+) -> dict[str, ContactProfile]:
+    """The profiles of the people whose events carry contact fields, or that an automation listens to, read
+    together (one request per hundred people)."""
+    people: set[str] = set()
+    for body in bodies:
+        person = _person(body)
+        if person is None or not (routes[body["type"]] or any(name != "id" for name in body["contact"])):
+            continue
+        try:
+            check_person(person)
+        except InvalidInputError:
+            continue  # refused by the profiles: the event goes on without one (see upsert_contact)
+        people.add(person)
+    return deps.contacts.get_many(sorted(people)) if people else {}
+
+
+def upsert_contact(
+    deps: Deps,
+    event: dict[str, Any],
+    stored: StoredEvent,
+    matched: bool,
+    profiles: dict[str, ContactProfile],
+    now: datetime,
+) -> tuple[dict[str, Any], bool | None]:
+    """:func:`with_profile` from the profiles read together (``profiles``, kept up to date), ``stored`` written
+    with the profile when it changes. The event as automations see it, and whether the event was stored so
+    (True), was stored before (False: nothing changed, and the event is answered unchanged) or is yet to be
+    stored (None)."""
+    person = _person(event)
+    if person is None:
+        return event, None
+    contact = event["contact"]
+    try:
+        check_person(person)
+        if any(name != "id" for name in contact):
+            profile, written = deps.contacts.upsert_with_event(
+                stored, person, contact, now, current=profiles.get(person)
+            )
+            profiles[person] = profile
+        elif matched:
+            return {**event, "contact": live_contact(profiles.get(person), contact)}, None
+        else:
+            return event, None
+    except SkippedError:
+        return event, False  # stored before: its profile is read again if it is to be processed again
+    except InvalidInputError as exc:  # a person id the profiles cannot hold: the event goes on without one
+        logger.warning("contact profile not updated", extra={"event": event.get("id"), "reason": str(exc)})
+        return event, None
+    return {**event, "contact": live_contact(profile, contact)}, True if written else None
 
 
 def with_profile(deps: Deps, event: dict[str, Any], matched: bool, now: datetime) -> dict[str, Any]:
@@ -100,11 +187,14 @@ def process(
     now: datetime,
     *,
     skipped: list[dict[str, str]] | None = None,
+    mark: Mark | None = None,
 ) -> list[str]:
     """Cancel what the event cancels, move what it reschedules, then start what it triggers; returns the ids of the
-    runs started, and adds to ``skipped`` why each automation it triggers started none."""
+    runs started, and adds to ``skipped`` why each automation it triggers started none. The last route's run
+    may carry ``mark`` (see :func:`runner.start`)."""
     started: list[str] = []
-    for route in sorted(routes, key=lambda r: _ROLE_ORDER.get(r.role, len(_ROLE_ORDER))):
+    ordered = sorted(routes, key=lambda r: _ROLE_ORDER.get(r.role, len(_ROLE_ORDER)))
+    for position, route in enumerate(ordered):
         try:
             automation = deps.definition(route.automation_id, route.version)
         except NotFoundError:
@@ -117,7 +207,8 @@ def process(
             if route.role == "reschedule":
                 _reschedule_runs(deps, automation, event, now)
                 continue
-            run_id = _trigger(deps, automation, route.version, event, now, skipped)
+            last = mark if position == len(ordered) - 1 else None
+            run_id = _trigger(deps, automation, route.version, event, now, skipped, (last, started) if last else None)
         except Exception as exc:
             if deps.is_transient(exc):
                 raise  # the cloud failed: the whole request is retried, and every step of it is idempotent
@@ -232,6 +323,7 @@ def _trigger(
     event: dict[str, Any],
     now: datetime,
     skipped: list[dict[str, str]] | None = None,
+    mark: tuple[Mark, list[str]] | None = None,
 ) -> str | None:
     match = match_trigger(automation, event)
     if not match.matched:
@@ -262,7 +354,7 @@ def _trigger(
         reason = f"the person's event number {count} of type {trigger.event}"
     else:
         reason = "matched trigger"
-    return _start(deps, automation, version, event, match, now, reason, skipped)
+    return _start(deps, automation, version, event, match, now, reason, skipped, mark)
 
 
 def _start(
@@ -274,11 +366,23 @@ def _start(
     now: datetime,
     reason: str,
     skipped: list[dict[str, str]] | None = None,
+    mark: tuple[Mark, list[str]] | None = None,
 ) -> str | None:
+    """Start the run; ``mark``: the event's mark and the runs it started before, for the run's creation."""
     assert match.person is not None
     started = runner.start(
-        deps, automation, version, event, person=match.person, run_key=match.run_key, now=now, reason=reason
+        deps,
+        automation,
+        version,
+        event,
+        person=match.person,
+        run_key=match.run_key,
+        now=now,
+        reason=reason,
+        mark=(mark[0].event_id, tuple(mark[1])) if mark is not None else None,
     )
+    if mark is not None and started.marked:
+        mark[0].done = True
     if started.skipped:
         _skip(deps, automation, now, f"skipped_{started.skipped}")
         _said(skipped, automation, _START_SKIPS.get(started.skipped, started.skipped).format(match=match))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -208,6 +209,8 @@ def _contact_update(deps: Deps, state: RunState, effect: ContactUpdate) -> str:
 class Started:
     run_id: str | None
     skipped: str | None = None
+    #: The event was marked processed in the run's creation (see :func:`start`).
+    marked: bool = False
 
 
 def locks_for(automation: Automation, run_key: str | None, now: datetime, *, ended: bool) -> Locks:
@@ -230,8 +233,13 @@ def start(
     run_key: str | None,
     now: datetime,
     reason: str = "matched trigger",
+    mark: tuple[str, Sequence[str]] | None = None,
 ) -> Started:
-    """Start a run for an event (the same event and automation always give the same run id)."""
+    """Start a run for an event (the same event and automation always give the same run id).
+
+    ``mark`` (the event's id and the runs it started before this one): when the run's only first effect is
+    the schedule of the step it waits on, the event is marked processed (with this run) in the run's own
+    creation. A retry of the event then finds it processed, and :func:`rearm` makes that schedule again."""
     run_id = derived_id("run", deps.settings.workspace, event["id"], automation.id)
     outcome = start_run(
         automation,
@@ -247,8 +255,10 @@ def start(
         default_locale=deps.settings.locale,
     )
     locks = locks_for(automation, run_key, now, ended=outcome.state.status.ended)
+    marked = mark is not None and _waits_only(outcome)
+    processed = (mark[0], (*mark[1], run_id)) if mark is not None and marked else None
     try:
-        deps.runs.create(outcome.state, locks, now)
+        deps.runs.create(outcome.state, locks, now, processed=processed)
     except SkippedError as exc:
         if exc.reason == "exists":
             return _resume_existing(deps, run_id)
@@ -263,7 +273,33 @@ def start(
     outcome = complete(deps, automation, outcome)
     if apply_effects(deps, outcome) or acted:
         deps.runs.save(outcome.state, 0, position=stored_at, now=now)
-    return Started(run_id)
+    return Started(run_id, marked=marked)
+
+
+def _waits_only(outcome: Outcome) -> bool:
+    """Whether a new run's only first effect is the schedule of the step it waits on (no action, no email)."""
+    state = outcome.state
+    if outcome.pending is not None or state.status is not RunStatus.WAITING or not state.position:
+        return False
+    wanted = ScheduleStep(state.workspace, state.id, state.position, state.due_at) if state.due_at else None
+    return outcome.effects == [wanted]
+
+
+def rearm(deps: Deps, run_ids: Sequence[str]) -> None:
+    """The runs of an event that comes again: each that waits makes the schedule of its step again (under its
+    fixed name: made once), for an event marked processed in its run's creation, before that schedule."""
+    for run_id in run_ids:
+        try:
+            state = deps.runs.get(run_id).state
+        except NotFoundError:
+            continue
+        _rearm(deps, state)
+
+
+def _rearm(deps: Deps, state: RunState) -> None:
+    if state.status is RunStatus.WAITING and state.position and state.due_at:
+        effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
+        deps.scheduler.create(run_schedule_name(state.id, state.position), state.due_at, step_payload(effect))
 
 
 def record_failure(
@@ -332,9 +368,8 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
         replay = complete(deps, deps.definition(state.automation_id, state.version), replay)
         if apply_effects(deps, replay) or acted:
             deps.runs.save(replay.state, 0, position=state.position, now=replay.state.updated_at)
-    elif state.status is RunStatus.WAITING and state.position and state.due_at:
-        effect = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
-        deps.scheduler.create(run_schedule_name(state.id, state.position), state.due_at, step_payload(effect))
+    else:
+        _rearm(deps, state)
     return Started(run_id)
 
 

@@ -23,10 +23,11 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from automations.adapters.dynamodb.events import event_item
 from automations.adapters.dynamodb.stats import add_actions, counter_item
-from automations.adapters.dynamodb.tables import ContactItem, ContactLabelItem, ContactLedgerItem
+from automations.adapters.dynamodb.tables import ContactItem, ContactLabelItem, ContactLedgerItem, EventItem
 from automations.adapters.dynamodb.writes import cancellation_codes, connection, epoch, lost_race, pause
-from automations.ports.errors import ConflictError, InvalidInputError
+from automations.ports.errors import ConflictError, InvalidInputError, SkippedError
 from automations.ports.profiles import apply_patch, merge_event_contact
 from automations.ports.values import (
     ContactChange,
@@ -34,6 +35,7 @@ from automations.ports.values import (
     ContactPatch,
     ContactProfile,
     StepCount,
+    StoredEvent,
     check_ledger_key,
     check_person,
     contact_cursor,
@@ -138,6 +140,12 @@ class DynamoContactStore:
             return None
         return profile_of(self.workspace, item)
 
+    def get_many(self, people: Iterable[str]) -> dict[str, ContactProfile]:
+        wanted = sorted(set(people))
+        for person in wanted:
+            check_person(person)
+        return {profile.id: profile for chunk in _chunks(wanted, _BATCH_READ) for profile in self._profiles(chunk)}
+
     def list(
         self, *, label: str | None = None, query: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> tuple[builtins.list[ContactProfile], str | None]:
@@ -225,11 +233,41 @@ class DynamoContactStore:
 
         return self._change(person, change, now, None)[0]
 
+    def upsert_with_event(
+        self,
+        event: StoredEvent,
+        person: str,
+        event_contact: Mapping[str, Any],
+        now: datetime,
+        *,
+        current: ContactProfile | None,
+    ) -> tuple[ContactProfile, bool]:
+        check_person(person)
+
+        def change(current: ContactProfile | None) -> tuple[ContactProfile, list[ContactChange]]:
+            patch = merge_event_contact(current, event_contact)
+            return apply_patch(current, patch, now, workspace=self.workspace, person=person)
+
+        stored: list[bool] = []
+        profile = self._change(person, change, now, None, event=event, read=(current,), written=stored)[0]
+        return profile, bool(stored)
+
     def _change(
-        self, person: str, change: Change, now: datetime, ledger_key: str | None, count: StepCount | None = None
+        self,
+        person: str,
+        change: Change,
+        now: datetime,
+        ledger_key: str | None,
+        count: StepCount | None = None,
+        *,
+        event: StoredEvent | None = None,
+        read: tuple[ContactProfile | None] | None = None,
+        written: builtins.list[bool] | None = None,
     ) -> tuple[ContactProfile, builtins.list[ContactChange]]:
+        """``read``: the profile as read already (for the first attempt); ``event``: stored in the profile's
+        write, only if its id is new (``SkippedError("exists")`` otherwise), ``written`` told so."""
         for attempt in range(ATTEMPTS):
-            current = self.get(person)
+            current = read[0] if read is not None and attempt == 0 else self.get(person)
             try:
                 changed, changes = change(current)
             except InvalidInputError:
@@ -240,9 +278,11 @@ class DynamoContactStore:
             if unchanged and ledger_key is None:
                 return changed, []
             try:
-                self._write(person, current, None if unchanged else changed, ledger_key, now, count)
+                self._write(person, current, None if unchanged else changed, ledger_key, now, count, event)
             except TransactWriteError as exc:
                 reasons = cancellation_codes(exc)
+                if event is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
+                    raise SkippedError("exists") from None  # the event was stored before: nothing changed
                 if ledger_key is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
                     # Applied before: nothing more to do (the profile may have moved on since).
                     found = self.get(person)
@@ -251,6 +291,8 @@ class DynamoContactStore:
                     raise
                 pause(attempt)
                 continue
+            if written is not None and event is not None:
+                written.append(True)
             return changed, changes
         raise ConflictError(f"the profile of {person!r} kept changing: try again")
 
@@ -270,10 +312,12 @@ class DynamoContactStore:
         ledger_key: str | None,
         now: datetime,
         count: StepCount | None = None,
+        event: StoredEvent | None = None,
     ) -> None:
         """One transaction: the profile (``changed``: put at the version read; None: only checked to still be
         at it) and its labels' items, the step's count (with the ledger key only), then the ledger key (the
-        transaction's last item, its only conditional update)."""
+        transaction's last item, its only conditional update). ``event`` (never with a ledger key) is the
+        transaction's last put, and last item: stored only if its id is new."""
         with TransactWrite(connection=connection()) as tx:
             if changed is not None:
                 at_version = (
@@ -305,6 +349,8 @@ class DynamoContactStore:
                     ],
                     condition=ContactLedgerItem.pk.does_not_exist(),
                 )
+            if event is not None:
+                tx.save(event_item(self.workspace, event), condition=EventItem.pk.does_not_exist())
 
     def delete(self, person: str) -> bool:
         check_person(person)

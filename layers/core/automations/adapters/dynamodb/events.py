@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -19,6 +19,18 @@ EVENT_RETENTION = timedelta(days=400)
 
 def event_key(workspace: str, event_id: str) -> tuple[str, str]:
     return f"{workspace}#event#{event_id}", "event"
+
+
+def event_item(workspace: str, event: StoredEvent) -> EventItem:
+    """The item of an event as received, to be stored only if its id is new."""
+    return EventItem(
+        *event_key(workspace, event.id),
+        type=event.type,
+        body=event.body,
+        received_at=event.received_at,
+        status=event.status,
+        expires_at=epoch(event.received_at + EVENT_RETENTION),
+    )
 
 
 def stored_event(item: EventItem) -> StoredEvent:
@@ -55,7 +67,7 @@ class DynamoEventStore:
         A batch is one transaction (up to 100 items); when some ids exist already, the new ones are
         stored one by one, each with its own condition.
         """
-        items = [self._item(event.body, event.received_at, event.status) for event in events]
+        items = [event_item(self.workspace, event) for event in events]
         if not items:
             return []
         if len(items) > 1:
@@ -91,13 +103,3 @@ class DynamoEventStore:
                         item,
                         actions=[EventItem.status.set("processed"), EventItem.runs.set(list(runs))],
                     )
-
-    def _item(self, body: dict[str, Any], now: datetime, status: str) -> EventItem:
-        return EventItem(
-            *event_key(self.workspace, body["id"]),
-            type=body["type"],
-            body=body,
-            received_at=now,
-            status=status,
-            expires_at=epoch(now + EVENT_RETENTION),
-        )

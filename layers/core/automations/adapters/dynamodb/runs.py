@@ -3,7 +3,7 @@ counters of the statistics, each change in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,8 +11,9 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from automations.adapters.dynamodb.events import event_key
 from automations.adapters.dynamodb.stats import add_actions, counter_item
-from automations.adapters.dynamodb.tables import RunItem, StateItem, state_key
+from automations.adapters.dynamodb.tables import EventItem, RunItem, StateItem, state_key
 from automations.adapters.dynamodb.writes import connection, epoch, save_if
 from automations.engine.state import RunState, RunStatus
 from automations.ports import Locks, NotFoundError, SkippedError, StepCount, StoredRun
@@ -87,8 +88,11 @@ class DynamoRunStore:
             raise NotFoundError(f"run {run_id!r} not found") from None
         return StoredRun(RunState.model_validate(item.state), int(item.revision))
 
-    def create(self, state: RunState, locks: Locks, now: datetime) -> None:
-        """Write a new run, its locks and its counter in one transaction; ``SkippedError`` if a lock holds."""
+    def create(
+        self, state: RunState, locks: Locks, now: datetime, *, processed: tuple[str, Sequence[str]] | None = None
+    ) -> None:
+        """Write a new run, its locks and its counter (and an event's processed mark) in one transaction;
+        ``SkippedError`` if a lock holds."""
         with_locks: list[tuple[str, StateItem, Any]] = []
         if locks.frequency_until is not None or locks.frequency_forever:
             lock = StateItem(*state_key(self.workspace, "freq", state.automation_id, state.person or "-"))
@@ -120,6 +124,10 @@ class DynamoRunStore:
                 for _, lock, condition in with_locks:
                     tx.save(lock, condition=condition)
                 tx.update(stats, actions=add_actions(counts, stats))
+                if processed is not None:  # the transaction's last item, with no condition
+                    event_id, runs = processed
+                    event = EventItem(*event_key(self.workspace, event_id))
+                    tx.update(event, actions=[EventItem.status.set("processed"), EventItem.runs.set(list(runs))])  # type: ignore[arg-type]
         except TransactWriteError as exc:
             reasons = getattr(exc, "cancellation_reasons", None) or []
             failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
