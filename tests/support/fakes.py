@@ -20,7 +20,7 @@ import itertools
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -746,40 +746,21 @@ class FakeScheduler(_Atomic):
             return [(name, self.schedules.pop(name)[1]) for _, name in fired]
 
 
-class FakeEmailQueue:
-    """Queued requests as the queue's message bodies (``EmailRequest.as_message()``, through JSON).
-
-    :meth:`receive` takes the messages as a consumer does (each with a receipt); a postponed one comes back at
-    once when postponed for 0 seconds, and otherwise stays away (this queue has no clock): :attr:`postponed`.
-    """
+class _FakeQueue:
+    """A queue's message bodies (through JSON). :meth:`receive` takes the messages as a consumer does (each with a
+    receipt); a postponed one comes back at once when postponed for 0 seconds, and otherwise stays away (this
+    queue has no clock): :attr:`postponed`."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.in_flight: dict[str, dict[str, Any]] = {}
         self.postponed: list[tuple[str, int, str | None]] = []
         self._receipts = itertools.count(1)
-        self._held = threading.local()
         self._lock = threading.Lock()
 
-    @contextmanager
-    def buffered(self) -> Iterator[None]:
-        if getattr(self._held, "requests", None) is not None:
-            yield
-            return
-        self._held.requests = []
-        try:
-            yield
-        finally:
-            held, self._held.requests = self._held.requests, None
-            self.send(held)
-
-    def send(self, requests: Sequence[EmailRequest]) -> None:
-        held: list[EmailRequest] | None = getattr(self._held, "requests", None)
-        if held is not None:
-            held.extend(requests)
-            return
+    def _put(self, bodies: Iterable[dict[str, Any]]) -> None:
         with self._lock:
-            self.messages.extend(_json(request.as_message()) for request in requests)
+            self.messages.extend(_json(body) for body in bodies)
 
     def drain(self) -> list[dict[str, Any]]:
         """Every queued message body, removed from the queue."""
@@ -805,41 +786,38 @@ class FakeEmailQueue:
                 self.messages.append(self.in_flight.pop(receipt))
 
 
-class FakeWebhookQueue:
-    """Queued webhook calls as the queue's message bodies (``WebhookCall.as_message()``, through JSON); received
-    and postponed as :class:`FakeEmailQueue`'s."""
+class FakeEmailQueue(_FakeQueue):
+    """Queued email requests (``EmailRequest.as_message()``); sends inside :meth:`buffered` are held until it ends."""
 
     def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.in_flight: dict[str, dict[str, Any]] = {}
-        self.postponed: list[tuple[str, int, str | None]] = []
-        self._receipts = itertools.count(1)
-        self._lock = threading.Lock()
+        super().__init__()
+        self._held = threading.local()
+
+    @contextmanager
+    def buffered(self) -> Iterator[None]:
+        if getattr(self._held, "requests", None) is not None:
+            yield
+            return
+        self._held.requests = []
+        try:
+            yield
+        finally:
+            held, self._held.requests = self._held.requests, None
+            self.send(held)
+
+    def send(self, requests: Sequence[EmailRequest]) -> None:
+        held: list[EmailRequest] | None = getattr(self._held, "requests", None)
+        if held is not None:
+            held.extend(requests)
+            return
+        self._put(request.as_message() for request in requests)
+
+
+class FakeWebhookQueue(_FakeQueue):
+    """Queued webhook calls (``WebhookCall.as_message()``)."""
 
     def send(self, calls: Sequence[WebhookCall]) -> None:
-        with self._lock:
-            self.messages.extend(_json(call.as_message()) for call in calls)
-
-    def drain(self) -> list[dict[str, Any]]:
-        with self._lock:
-            taken, self.messages = self.messages, []
-            return taken
-
-    def receive(self) -> list[tuple[dict[str, Any], str]]:
-        with self._lock:
-            taken, self.messages = self.messages, []
-            received = [(body, f"receipt-{next(self._receipts)}") for body in taken]
-            self.in_flight.update((receipt, body) for body, receipt in received)
-            return received
-
-    def postpone(self, receipt: str, seconds: int, source: str | None = None) -> None:
-        with self._lock:
-            body = self.in_flight.get(receipt)
-            if body is None:
-                raise NotFoundError(f"no message in flight with receipt {receipt!r}")
-            self.postponed.append((receipt, seconds, source))
-            if seconds <= 0:
-                self.messages.append(self.in_flight.pop(receipt))
+        self._put(call.as_message() for call in calls)
 
 
 @dataclass

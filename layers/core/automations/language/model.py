@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from datetime import time, timedelta
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -35,7 +34,7 @@ from automations.language.instants import parse_instant
 from automations.language.localtime import WEEKDAYS
 from automations.language.localtime import SendWindow as LocalWindow
 from automations.language.templates import check_template, known_zone, parse_locale
-from automations.language.webhooks import check_headers, check_url
+from automations.language.webhooks import WebhookRefusedError, check_headers, parse_url
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 PATH = r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$"
@@ -720,13 +719,14 @@ def _webhook_url(value: str) -> str:
     if start is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#{]+[/?]", value[: start.start()]):
         raise PydanticCustomError("webhook", "templates are allowed in a webhook URL's path and query only")
     literal = re.sub(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", "x", value)
-    problems = check_url(literal, allow_loopback_http=True)
-    if not problems and urlsplit(literal).scheme.lower() == "http":
-        host = (urlsplit(literal).hostname or "").lower()
-        if host != "localhost" and not host.startswith("127.") and host != "::1":
-            problems = ["a webhook URL starts with https:// (plain http:// only to a loopback address)"]
-    if problems:
-        raise PydanticCustomError("webhook", "{problem}", {"problem": problems[0]})
+    try:
+        # plain http passes here only to a loopback address literal (checked by parse_url) or a name
+        target = parse_url(literal, allow_loopback_http=True)
+    except WebhookRefusedError as exc:
+        raise PydanticCustomError("webhook", "{problem}", {"problem": str(exc)}) from None
+    if target.scheme == "http" and target.literal is None and target.host.lower() != "localhost":
+        problem = "a webhook URL starts with https:// (plain http:// only to a loopback address)"
+        raise PydanticCustomError("webhook", "{problem}", {"problem": problem})
     return value
 
 

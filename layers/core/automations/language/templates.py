@@ -878,41 +878,38 @@ def _money_filter(context: Context, value: Any, currency: Any = None) -> str:
     return _formatted("money", formatted)
 
 
-@pass_context
-def _number_filter(context: Context, value: Any, format: Any = None) -> str:
-    """A number as the reader writes it (``1.234,5`` in German), or by a CLDR pattern such as ``#,##0.00``."""
-    if _missing(value):
-        return ""
-    amount = _amount("number", value)
-    pattern = _number_format("number", format)
-    locale = _locale(context)
+def _numeric_filter(name: str, babel_function: str, description: str) -> Callable[..., str]:
+    """A filter that formats a number with one of Babel's number functions, in the reader's locale, or by a
+    CLDR pattern (``#,##0.00``)."""
 
-    def formatted() -> str:
-        from babel.numbers import format_decimal
+    @pass_context
+    def numeric(context: Context, value: Any, format: Any = None) -> str:
+        if _missing(value):
+            return ""
+        amount = _amount(name, value)
+        pattern = _number_format(name, format)
+        locale = _locale(context)
 
-        return format_decimal(amount, pattern, locale=locale)
+        def formatted() -> str:
+            from babel import numbers
 
-    return _formatted("number", formatted)
+            return str(getattr(numbers, babel_function)(amount, pattern, locale=locale))
 
+        return _formatted(name, formatted)
 
-@pass_context
-def _percent_filter(context: Context, value: Any, format: Any = None) -> str:
-    """A ratio as a percentage (``0.25`` is ``25%``, ``25 %`` in German), or by a pattern such as ``#,##0.0%``."""
-    if _missing(value):
-        return ""
-    amount = _amount("percent", value)
-    pattern = _number_format("percent", format)
-    locale = _locale(context)
-
-    def formatted() -> str:
-        from babel.numbers import format_percent
-
-        return format_percent(amount, pattern, locale=locale)
-
-    return _formatted("percent", formatted)
+    numeric.__doc__ = description
+    return numeric
 
 
-_FORMATTERS: Final = {
+_number_filter = _numeric_filter(
+    "number", "format_decimal", "A number as the reader writes it (``1.234,5`` in German), or by a CLDR pattern."
+)
+_percent_filter = _numeric_filter(
+    "percent", "format_percent", "A ratio as a percentage (``0.25`` is ``25%``, ``25 %`` in German), or by a pattern."
+)
+
+
+_FORMATTERS: Final[dict[str, Callable[..., str]]] = {
     "date": _date_filter,
     "time": _time_filter,
     "datetime": _datetime_filter,

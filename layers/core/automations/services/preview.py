@@ -182,9 +182,7 @@ def preview(
         default_locale=locale,
     )
     outcome = _acted(automation, outcome)
-    sent: list[EmailRequest] = [e for e in outcome.effects if isinstance(e, EmailRequest)]
-    put: list[BusEvent] = [e for e in outcome.effects if isinstance(e, BusEvent)]
-    called: list[WebhookCall] = [e for e in outcome.effects if isinstance(e, WebhookCall)]
+    effects = list(outcome.effects)
     state = outcome.state
     for _ in range(_MAX_WAITS):
         if state.status is not RunStatus.WAITING or state.position is None:
@@ -195,9 +193,10 @@ def preview(
             waited = advance(automation, state, now=state.due_at)
         outcome = _acted(automation, waited)
         state = outcome.state
-        sent.extend(e for e in outcome.effects if isinstance(e, EmailRequest))
-        put.extend(e for e in outcome.effects if isinstance(e, BusEvent))
-        called.extend(e for e in outcome.effects if isinstance(e, WebhookCall))
+        effects += outcome.effects
+    sent = [e for e in effects if isinstance(e, EmailRequest)]
+    put = [e for e in effects if isinstance(e, BusEvent)]
+    called = [e for e in effects if isinstance(e, WebhookCall)]
     context = state.context
     steps: list[dict[str, Any]] = []
     warnings: list[dict[str, str]] = []
