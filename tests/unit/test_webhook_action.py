@@ -157,6 +157,22 @@ def test_a_4xx_fails_the_step_at_once_as_on_failure_says(on_failure: str, status
     assert world.deps.stats.read("lead-to-crm")["crm"]["actions_failed"] == 1
 
 
+@pytest.mark.parametrize("answer", [WebhookResponse("delivered", 200, {}, True), WebhookResponse("failed", 404)])
+def test_the_steps_after_the_call_see_the_live_profile_whatever_the_answer(answer: WebhookResponse) -> None:
+    world = World()
+    hook = {**HOOK, "webhook": {**HOOK["webhook"], "on_failure": "continue"}}
+    hello = {
+        "id": "hello",
+        "send_email": {"to": {"trigger_contact": True}, "subject": "Hi", "html": "<p>{{ contact.first_name }}</p>"},
+    }
+    started(world, hook, hello)
+    # While the call waits in the queue, the person's profile changes
+    world.deps.contacts.upsert_from_event("c_1", {"id": "c_1", "first_name": "Anabel"}, world.now)
+    world.fakes.webhooks.answers.append(answer)
+    deliver_all(world)
+    assert [m["html"] for m in world.fakes.email_queue.drain()] == ["<p>Anabel</p>"]
+
+
 def test_a_call_of_a_run_that_ended_or_went_past_it_is_not_made_and_one_not_reached_yet_waits() -> None:
     world = World()
     run_id = started(world)

@@ -160,11 +160,12 @@ def deliver(deps: Deps, call: WebhookCall, now: datetime) -> Attempt:
         if not deps.runs.save(new, stored.revision, position=call.step, now=now, count=retried):
             return _overtaken()
         return Attempt("retry", reason, delay=delay, status=response.status, number=number)
+    new = runner.with_live_contact(deps, new)  # the steps after it see today's profile, as after a delay
     if response.ok:
         result: dict[str, Any] = {"status": response.status, "body": response.body}
         if response.truncated:
             result["truncated"] = True
-        outcome = resume(automation, runner.with_live_contact(deps, new), now=now, step=call.step, result=result)
+        outcome = resume(automation, new, now=now, step=call.step, result=result)
         metrics.add_metric(name="WebhooksDelivered", unit="Count", value=1)
         logger.info("webhook delivered", extra={**log, "status": response.status})
     else:
