@@ -49,9 +49,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo --no-cache
 
+# Each function's handler is a module named app: one mypy run per handler.
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests/support/fakes.py tests/contract
+	for handler in functions/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
 
 test: lint typecheck $(CHECKOV_STAMP) chromium
 	CHECKOV=$(CHECKOV) $(BIN)/python -m pytest

@@ -8,8 +8,10 @@ botocore call is recorded; a DynamoDB call is priced in request units from the s
 (read from moto's tables before and after the call), with the writes of the global secondary indexes:
 
 - a write takes 1 WRU per KB of the larger of the item before and after (a failed conditional write too), a
-  transactional one 2; an index takes 1 WRU per KB of the item it projects, for each entry it adds, changes or
-  removes (2 when the index key changes);
+  transactional one 2; an index takes 1 WRU per KB of its entry (the table's and the index's keys and the
+  attributes it projects: all of them, the ``INCLUDE`` list, or none for ``KEYS_ONLY``, as moto projects them),
+  for each entry it adds, changes or removes (2 when the index key changes); a write that changes neither an
+  entry's keys nor its projected attributes writes nothing to that index;
 - a read takes 1 RRU per 4 KB (half for an eventually consistent one), a query by the total size of what it
   returned, rounded up once per call; a transactional read 2.
 

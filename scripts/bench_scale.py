@@ -350,8 +350,8 @@ def simulate(sample: int) -> Outcome:
 def _watch(scheduler: Any, method_name: str, due: list[tuple[datetime, str]]) -> None:
     method = getattr(scheduler, method_name)
 
-    def watched(name: str, due_at: datetime, payload: dict[str, Any]) -> Any:
-        answer = method(name, due_at, payload)
+    def watched(name: str, due_at: datetime, payload: dict[str, Any], **options: Any) -> Any:
+        answer = method(name, due_at, payload, **options)
         if name in scheduler.schedules:
             heapq.heappush(due, (scheduler.schedules[name][0], name))
         return answer

@@ -58,14 +58,28 @@ def import_files(
     for logical_id, resource in resources.items():
         if resource.get("DeletionPolicy") != "Retain":
             raise ValueError(f"{logical_id} is not retained: it cannot have outlived a stack")
-    stage_parameter = template["Parameters"]["Stage"]
+    # Every parameter the imported resources refer to (the stage; the runs' indexes' projection), as declared
+    referred = {"Stage"} | set(_refs(resources)) & set(template["Parameters"])
     body = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{template.get('Description', '')} (retained resources, imported)",
-        "Parameters": {"Stage": stage_parameter},
+        "Parameters": {name: template["Parameters"][name] for name in sorted(referred)},
         "Resources": resources,
     }
     return body, to_import
+
+
+def _refs(value: Any) -> list[str]:
+    """The names a value refers to with ``Ref`` (and ``${Name}`` in ``Fn::Sub``)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return [str(value["Ref"])]
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            return re.findall(r"\$\{([^}!.]+)\}", value["Fn::Sub"])
+        return [name for item in value.values() for name in _refs(item)]
+    if isinstance(value, list):
+        return [name for item in value for name in _refs(item)]
+    return []
 
 
 def commands(stack: str, stage: str, out: Path) -> list[str]:

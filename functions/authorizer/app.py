@@ -64,6 +64,7 @@ def is_root(presented: str) -> bool:
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The services load with the first invocation, not with the module.
+    from automations.ports import ROOT
     from automations.services import access
     from automations.services.access import presented_key
     from automations.services.deps import get_access
@@ -75,22 +76,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise UnauthorizedError
     if not presented.startswith(f"{access.PREFIX}_") and is_root(presented):
         logger.info("key accepted", extra={"key_id": access.ROOT_KEY_ID})
-        context = {"workspace": "", "scopes": access.ROOT, "key_id": access.ROOT_KEY_ID}
+        claims = {"workspace": "", "scopes": ROOT, "key_id": access.ROOT_KEY_ID}
     else:
         key = access.authenticate(get_access(), presented)
         if key is None:
             logger.info("request refused", extra={"reason": "unknown or revoked key"})
             raise UnauthorizedError
         logger.info("key accepted", extra={"key_id": key.id, "workspace": key.workspace})
-        context = {"workspace": key.workspace, "scopes": ",".join(key.scopes), "key_id": key.id}
+        claims = {"workspace": key.workspace, "scopes": ",".join(key.scopes), "key_id": key.id}
     route = request.parsed_arn
     answer = APIGatewayAuthorizerResponse(
-        principal_id=context["key_id"],
+        principal_id=claims["key_id"],
         region=route.region,
         aws_account_id=route.aws_account_id,
         api_id=route.api_id,
         stage=route.stage,
-        context=context,
+        context=claims,
         partition=route.partition,
     )
     answer.allow_all_routes()  # every method of every resource of the stage: one cached answer serves them all

@@ -150,8 +150,11 @@ def _sns(event: dict[str, Any]) -> dict[str, Any]:
     results = []
     for record in parse(event, model=SnsModel).Records:
         sns_id = record.Sns.MessageId
+        message = record.Sns.Message
         try:
-            result = feedback.handle_in(get_deps, record.Sns.Message, stack.clock.now())
+            if not isinstance(message, str):  # the model allows a parsed model; the raw SNS record is a string
+                raise feedback.UnprocessableFeedbackError("the SNS message is not text")
+            result = feedback.handle_in(get_deps, message, stack.clock.now())
         except feedback.UnprocessableFeedbackError as exc:
             # Retrying cannot fix it: say why, count it, and let it go (SNS must not retry it forever).
             logger.error("SES event cannot be processed", extra={"sns_message_id": sns_id, "reason": str(exc)})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from automations.ports import Ports, Silence
+import pytest
+from automations.ports import Ports, Silence, SkippedError, StoredEvent
 
 from tests.contract.conftest import START
 
@@ -57,3 +59,51 @@ def test_a_restart_says_whether_the_countdown_was_started_or_moved(ports: Ports)
     assert ports.counters.set_silence("miss-you", "p1", event("e0"), START + timedelta(days=2)) is None
     assert ports.counters.clear_silence("miss-you", "p1", "e2")
     assert ports.counters.set_silence("miss-you", "p1", event("e5"), START + timedelta(days=9)) == "started"
+
+
+def stored(event_id: str, status: str = "received") -> StoredEvent:
+    return StoredEvent.new(event(event_id), START, status)
+
+
+def test_a_countdown_can_store_its_event_in_the_same_write(ports: Ports) -> None:
+    three, four = START + timedelta(days=3), START + timedelta(days=4)
+
+    started = ports.counters.restart_silence("miss-you", "p1", event("e1"), three, stored=stored("e1"), current=None)
+    current = ports.counters.silence("miss-you", "p1")
+    moved = ports.counters.restart_silence(
+        "miss-you", "p1", event("e2"), four, stored=stored("e2", "processed"), current=current
+    )
+
+    assert (started, moved) == ("started", "moved")
+    assert ports.counters.silence("miss-you", "p1") == Silence("e2", four, event("e2"))
+    assert ports.events.get("e1") == stored("e1")
+    assert ports.events.get("e2") == stored("e2", "processed")
+
+
+def test_an_older_event_stores_itself_and_leaves_the_countdown(ports: Ports) -> None:
+    five = START + timedelta(days=5)
+    ports.counters.set_silence("miss-you", "p1", event("e2"), five)
+    current = ports.counters.silence("miss-you", "p1")
+
+    for read in (current, None):  # as read, or read before the later event came
+        older = f"e1-{read is None}"
+        restarted = ports.counters.restart_silence(
+            "miss-you", "p1", event(older), START + timedelta(days=4), stored=stored(older), current=read
+        )
+        assert restarted is None
+        assert ports.events.get(older) == stored(older)
+    assert ports.counters.silence("miss-you", "p1") == Silence("e2", five, event("e2"))
+
+
+def test_a_countdown_whose_event_was_stored_before_writes_nothing(ports: Ports) -> None:
+    ports.events.put_new([stored("e1")])
+    later = replace(stored("e1"), received_at=START + timedelta(hours=1), status="processed")
+
+    for current in (None, Silence("e0", START + timedelta(days=9), event("e0"))):
+        with pytest.raises(SkippedError) as refused:
+            ports.counters.restart_silence(
+                "miss-you", "p1", event("e1"), START + timedelta(days=3), stored=later, current=current
+            )
+        assert refused.value.reason == "stored"
+    assert ports.counters.silence("miss-you", "p1") is None
+    assert ports.events.get("e1") == stored("e1")

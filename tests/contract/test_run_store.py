@@ -9,7 +9,18 @@ from datetime import datetime, timedelta
 
 import pytest
 from automations.engine.state import Decision, RunState, RunStatus
-from automations.ports import WHOLE, Locks, NotFoundError, Ports, SkippedError, StepCount, StoredEvent, StoredRun
+from automations.ports import (
+    WHOLE,
+    InvalidInputError,
+    Locks,
+    NotFoundError,
+    Ports,
+    Silence,
+    SkippedError,
+    StepCount,
+    StoredEvent,
+    StoredRun,
+)
 
 from tests.contract.conftest import START, Backend
 
@@ -95,6 +106,70 @@ def test_a_new_run_can_mark_its_event_processed_in_the_same_write(ports: Ports, 
 
     assert ports.events.get("evt_r1") == replace(received, status="processed", runs=("r0", "r1"))
     assert ports.runs.get("r1").revision == 0 and counted(ports, "runs_started") == 1
+
+
+def test_a_new_run_can_store_its_event_in_the_same_write(ports: Ports, run: Callable[..., RunState]) -> None:
+    first = StoredEvent.new({"id": "evt_r1", "type": "contact.created"}, START, "received")
+    second = StoredEvent.new({"id": "evt_r2", "type": "contact.created"}, START, "received")
+
+    ports.runs.create(run("r1"), Locks(), START, stored=first)  # stored as it is
+    ports.runs.create(run("r2"), Locks(), START, stored=second, processed=("evt_r2", ("r0", "r2")))
+
+    assert ports.events.get("evt_r1") == first
+    assert ports.events.get("evt_r2") == replace(second, status="processed", runs=("r0", "r2"))
+    assert ports.runs.get("r2").revision == 0 and counted(ports, "runs_started") == 2
+
+
+def test_a_run_whose_event_was_stored_before_is_not_created(ports: Ports, run: Callable[..., RunState]) -> None:
+    received = StoredEvent.new({"id": "evt_r1", "type": "contact.created"}, START, "received")
+    ports.events.put_new([received])
+    again = replace(received, received_at=START + DAY)
+
+    with pytest.raises(SkippedError) as refused:
+        ports.runs.create(run("r1", run_key="k"), Locks(run_key="k", frequency_until=START + DAY), START, stored=again)
+
+    assert refused.value.reason == "stored"
+    with pytest.raises(NotFoundError):
+        ports.runs.get("r1")
+    assert ports.runs.run_for_key("welcome", "k") is None
+    assert counted(ports, "runs_started") == 0
+    assert ports.events.get("evt_r1") == received
+    # The run's lock is free: nothing of the refused creation holds it
+    ports.runs.create(run("r2", run_key="k"), Locks(run_key="k", frequency_until=START + DAY), START)
+
+
+def test_a_stored_event_is_said_before_a_run_that_exists_too(ports: Ports, run: Callable[..., RunState]) -> None:
+    received = StoredEvent.new({"id": "evt_r1", "type": "contact.created"}, START, "received")
+    ports.runs.create(run("r1"), Locks(), START, stored=received)
+
+    with pytest.raises(SkippedError) as refused:  # a retry of the same creation: the event is what it finds
+        ports.runs.create(run("r1"), Locks(), START, stored=received, processed=("evt_r1", ("r1",)))
+
+    assert refused.value.reason == "stored"
+    assert ports.events.get("evt_r1") == received
+    assert counted(ports, "runs_started") == 1
+
+
+def test_ingest_reads_profiles_run_keys_and_countdowns_together(ports: Ports, run: Callable[..., RunState]) -> None:
+    ana = ports.contacts.upsert_from_event("p1", {"id": "p1", "email": "ana@example.com"}, START)
+    ports.runs.create(run("r1", run_key="inv_1"), Locks(run_key="inv_1"), START)
+    ports.runs.create(run("r2", run_key="inv_2"), Locks(run_key="inv_2"), START)
+    ports.runs.save(ended(ports.runs.get("r2").state, START), 0, position="wait", now=START)
+    visit = {"id": "e1", "type": "contact.visited", "contact": {"id": "p1"}}
+    ports.counters.set_silence("miss-you", "p1", visit, START + 3 * DAY)
+
+    reads = ports.runs.read_for_events(
+        ["p1", "p2"],
+        [("welcome", "inv_1"), ("welcome", "inv_2"), ("welcome", "inv_3"), ("other", "inv_1")],
+        [("miss-you", "p1"), ("miss-you", "p2")],
+    )
+
+    assert reads.profiles == {"p1": ana}
+    assert reads.holders == {("welcome", "inv_1"): "r1"}  # an ended run's key is free, as is a key never held
+    assert reads.countdowns == {("miss-you", "p1"): Silence("e1", START + 3 * DAY, visit)}
+    assert ports.runs.read_for_events([]) == ports.runs.read_for_events([], [("welcome", "inv_3")])
+    with pytest.raises(InvalidInputError):
+        ports.runs.read_for_events(["x" * 1000], [("welcome", "inv_1")])
 
 
 def test_a_run_that_ended_at_once_is_counted_with_its_ending(ports: Ports, run: Callable[..., RunState]) -> None:

@@ -1,15 +1,15 @@
 """The functions' IAM roles allow what the code does, and nothing it never does.
 
 Every AWS request a handler makes is recorded (who made it, which action on which resource; see
-``tests/support/recorder.py``) while the main flows run through the handlers: the three fault-injection
-scenarios, a welcome series (an email at once, two delays, a one-click unsubscribe, a throttled send), the
-reputation guard ending a waiting run, a run that outlived its automation's deactivation, the operators'
-routes (tasks and coupon pools among them), and the retries AWS makes (an event posted again, a reply lost, an
-SES event that names only its message id), a run that keeps its run key across two delays, an nth trigger,
-a sender paced to the account's SES rate, and webhooks (call_webhook going on with runs, retried, postponed and
-failed calls, and the webhook-secret routes). The template, translated offline by aws-sam-translator, gives each
-function's role; each recorded request must be allowed by it, and each grant of a role must allow at least one
-recorded request, unless :data:`UNUSED` says why not.
+``tests/support/recorder.py``) while the main flows run through the handlers: the fault-injection scenarios,
+a welcome series (an email at once, two delays, a one-click unsubscribe, a throttled send), the reputation guard
+ending a waiting run, a run that outlived its automation's deactivation, the operators' routes (tasks and coupon
+pools among them), and the retries AWS makes (an event posted again, a check-in posted again whose countdown
+moves its schedule again, a reply lost, an SES event that names only its message id), a run that keeps its run
+key across two delays, an nth trigger, a sender paced to the account's SES rate, and webhooks (call_webhook going
+on with runs, retried, postponed and failed calls, and the webhook-secret routes). The template, translated offline
+by aws-sam-translator, gives each function's role; each recorded request must be allowed by it, and each grant of a
+role must allow at least one recorded request, unless :data:`UNUSED` says why not.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ UNUSED: dict[tuple[str, str], str] = {
 
 
 def scenarios(scene: World) -> None:
-    """The three scenarios of the fault injection, without faults."""
+    """The scenarios of the fault injection, without faults."""
     for scenario in SCENARIOS:
         scene.fresh()
         scene.pipeline.bounces = scenario.bounces
@@ -193,8 +193,8 @@ def operators(scene: World) -> None:
 def retries(scene: World) -> None:
     """What AWS's retries and lost replies make the functions do: an event posted again (read back), an email
     claim whose reply was lost (read back by send_email, and by a test email), an SES event that carries only
-    SES's message id (found through the index), a run that keeps its run key across two delays, and the
-    ``nth`` counter of a check-in."""
+    SES's message id (found through the index), a run that keeps its run key across two delays, the ``nth``
+    counter of a check-in, and a check-in posted again, whose countdown is read back to move its schedule again."""
     scene.fresh()
     pipeline, stack = scene.pipeline, scene.stack
     pipeline.bounces = frozenset()
@@ -217,6 +217,11 @@ def retries(scene: World) -> None:
             "manage_api", "POST", "/v1/automations/overdue-invoice-reminder/test-email", {"to": "qa@acme.example"}
         )
     assert status == 202, answer
+    # A check-in posted again, processed before: its countdown is read back and its schedule made again
+    activate(stack, "we-miss-you")
+    checkin = sample("we-miss-you", "evt_silence", occurred_at=at(stack.clock.now()))
+    pipeline.post(checkin)
+    assert pipeline.post(checkin)["events"][0]["status"] == "duplicate"
 
 
 def paced(scene: World) -> None:

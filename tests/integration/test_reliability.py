@@ -23,7 +23,7 @@ from pynamodb.transactions import TransactWrite
 
 from tests.conftest import load_event
 from tests.support.aws import LambdaContextStub, Stack, load_handler
-from tests.support.email import ses_record, sns_event, verify_sender
+from tests.support.email import ses_record, sns_event, sqs_event, verify_sender
 from tests.support.flows import activate, sample
 
 INGEST = load_handler("ingest_trigger")
@@ -206,9 +206,20 @@ def test_an_automation_that_breaks_on_an_event_fails_alone(stack: Stack, monkeyp
     assert state.status is RunStatus.FAILED
     assert state.end_reason is not None and "RecursionError" in state.end_reason
     assert counters(stack, "a-broken") == {"runs_started": 1, "runs_failed": 1}
-    # And a retry of the same event changes nothing
-    assert post(sample("booking-approved", "evt_iso"))["statusCode"] == 202
-    assert stack.queued_emails() == []
+    # And a retry of the same event starts nothing and fails nothing again: the same runs, the same counters;
+    # the fine run's email is queued again (the event was marked processed in a run's creation, before the
+    # request's emails were queued), the same message, which the sender sends once
+    retry = post(sample("booking-approved", "evt_iso"))
+    assert retry["statusCode"] == 202
+    [answer] = json.loads(retry["body"])["events"]
+    assert answer["status"] == "duplicate" and sorted(answer["runs"]) == sorted(runs)
+    assert counters(stack, "a-broken") == {"runs_started": 1, "runs_failed": 1}
+    assert stack.deps.runs.get(broken).state == state
+    assert stack.queued_emails() == [email]
+    verify_sender()
+    for body in (email, email):
+        assert SEND.handler(sqs_event(body), LambdaContextStub()) == {"batchItemFailures": []}
+    assert ses_sent_count(stack) == 1
 
 
 def test_a_run_that_breaks_when_it_resumes_ends_failed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,6 +42,7 @@ from automations.ports import (
     BusEntry,
     ConflictError,
     EmailRecord,
+    EventReads,
     FeedbackUpdate,
     Locks,
     NotFoundError,
@@ -365,6 +366,9 @@ class FakeRunStore(_Atomic):
         self.events = events if events is not None else FakeEventStore()
         self.runs: dict[tuple[str, str], _Run] = {}
         self.locks: dict[tuple[str, str, str], _Lock] = {}
+        #: What :meth:`read_for_events` reads besides the locks (set by :class:`Fakes`).
+        self.contacts: FakeContactStore | None = None
+        self.counters: FakeCounterStore | None = None
 
     @staticmethod
     def _row(state: RunState, revision: int) -> _Run:
@@ -385,11 +389,19 @@ class FakeRunStore(_Atomic):
         return StoredRun(RunState.model_validate(found.state), found.revision)
 
     def create(
-        self, state: RunState, locks: Locks, now: datetime, *, processed: tuple[str, Sequence[str]] | None = None
+        self,
+        state: RunState,
+        locks: Locks,
+        now: datetime,
+        *,
+        processed: tuple[str, Sequence[str]] | None = None,
+        stored: StoredEvent | None = None,
     ) -> None:
         moment = _epoch(now)
         claims: list[tuple[tuple[str, str, str], _Lock]] = []
         with self._lock, self.events._lock:
+            if stored is not None and stored.id in self.events.events:
+                raise SkippedError("stored")
             if (state.workspace, state.id) in self.runs:
                 raise SkippedError("exists")
             if locks.frequency_until is not None or locks.frequency_forever:
@@ -413,6 +425,8 @@ class FakeRunStore(_Atomic):
             self.runs[(state.workspace, state.id)] = self._row(state, 0)
             self.locks.update(claims)
             self.stats.increment(state.automation_id, now, counts)
+            if stored is not None:
+                self.events.put_new([stored])
             if processed is not None:
                 self.events.mark_processed([processed])
 
@@ -447,6 +461,23 @@ class FakeRunStore(_Atomic):
         held = self.locks.get(("runkey", automation_id, run_key))
         return None if held is None else held.run_id
 
+    def read_for_events(
+        self,
+        people: Sequence[str],
+        run_keys: Sequence[tuple[str, str]] = (),
+        countdowns: Sequence[tuple[str, str]] = (),
+    ) -> EventReads:
+        reads = EventReads(profiles=self.contacts.get_many(people) if self.contacts is not None else {})
+        for automation_id, key in run_keys:
+            holder = self.run_for_key(automation_id, key)
+            if holder is not None:
+                reads.holders[(automation_id, key)] = holder
+        for automation_id, person in countdowns:
+            found = self.counters.silence(automation_id, person) if self.counters is not None else None
+            if found is not None:
+                reads.countdowns[(automation_id, person)] = found
+        return reads
+
     def _newest(self, keep: Any, limit: int) -> Iterator[RunState]:
         mine = (row for (workspace, _), row in self.runs.items() if workspace == self.workspace)
         rows = sorted((row for row in mine if keep(row)), key=lambda row: row.order, reverse=True)
@@ -477,8 +508,9 @@ class FakeRunStore(_Atomic):
 
 
 class FakeCounterStore(_Atomic):
-    def __init__(self) -> None:
+    def __init__(self, events: FakeEventStore | None = None) -> None:
         super().__init__()
+        self.events = events if events is not None else FakeEventStore()
         self.counts: dict[tuple[str, str], tuple[int, str]] = {}
         self.silences: dict[tuple[str, str], Silence] = {}
 
@@ -503,6 +535,27 @@ class FakeCounterStore(_Atomic):
                 return None
             self.silences[(automation_id, person)] = Silence(str(event["id"]), due, _json(event))
             return "started" if found is None else "moved"
+
+    def restart_silence(
+        self,
+        automation_id: str,
+        person: str,
+        event: dict[str, Any],
+        due_at: datetime,
+        *,
+        stored: StoredEvent,
+        current: Silence | None,
+    ) -> Literal["started", "moved"] | None:
+        with self._lock, self.events._lock:
+            if stored.id in self.events.events:
+                raise SkippedError("stored")
+            due = datetime.fromtimestamp(_epoch(due_at), UTC)
+            found = self.silences.get((automation_id, person))
+            self.events.put_new([stored])
+            if found is not None and found.due_at > due:
+                return None
+            self.silences[(automation_id, person)] = Silence(str(event["id"]), due, _json(event))
+            return "moved" if current is not None else "started"
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
         with self._lock:
@@ -1281,9 +1334,11 @@ class Fakes:
     def __post_init__(self) -> None:
         self.automations = FakeAutomationStore(self.workspace)
         self.runs = FakeRunStore(self.workspace, self.stats, self.events)
+        self.counters.events = self.events
         self.suppressions = FakeSuppressionStore(self.stats)
         self.messages = FakeMessageStore(self.workspace, self.stats, self.suppressions)
         self.contacts = FakeContactStore(self.workspace, stats=self.stats, events=self.events)
+        self.runs.contacts, self.runs.counters = self.contacts, self.counters
         self.tasks = FakeTaskStore(self.workspace)
         self.coupons = FakeCouponStore(self.workspace)
         self.webhook_secrets = FakeWebhookSecretStore(self.workspace)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from automations.adapters.dynamodb import stats
+from automations.adapters.dynamodb.tables import PackedJSONAttribute
 from automations.ids import derived_id
 from automations.ports import ContactPatch
 from automations.services import deps as deps_module
@@ -166,7 +167,10 @@ def check(world: World, expected: Outcome) -> list[str]:
     # No lost run: each run exists and ended as expected, with its reason.
     runs = {}
     for item in _items(stack, "runs_table"):
-        state = json.loads(item["state"]) if isinstance(item["state"], str) else item["state"]
+        if "packed" in item:  # a run's state as the run store packs it
+            state = PackedJSONAttribute().deserialize(bytes(item["packed"]))
+        else:
+            state = json.loads(item["state"]) if isinstance(item["state"], str) else item["state"]
         runs[state["id"]] = state
     for rid, status in expected.runs.items():
         found = runs.get(rid)
@@ -439,4 +443,34 @@ class Reward(Scenario):
         )
 
 
-SCENARIOS: tuple[Scenario, ...] = (DelayEmailFeedback(), CancelOn(), AfterSilence(), Reward())
+class ThankKnownClient(Scenario):
+    """A paid invoice of a client whose profile exists already, with the overdue reminder active (its cancel_on
+    looks for the invoice's run and finds none): the event is stored with the thank-you run's creation, marked
+    processed there, and the email is delivered once."""
+
+    name = "thank-known-client"
+    automation = "invoice-paid-thank-you"
+
+    def setup(self, stack: Stack) -> None:
+        activate(stack, self.automation)
+        activate(stack, "overdue-invoice-reminder")
+        contact = sample(self.automation, "evt_setup")["contact"]
+        stack.deps.contacts.upsert_from_event(contact["id"], contact, stack.clock.now())
+
+    def play(self, pipeline: Pipeline) -> None:
+        now = pipeline.stack.clock.now()
+        pipeline.post(sample(self.automation, "evt_paid", occurred_at=at(now)))
+        pipeline.settle()
+
+    def expected(self) -> Outcome:
+        run = run_id("evt_paid", self.automation)
+        return Outcome(
+            automation=self.automation,
+            automation_status="active",
+            runs={run: "completed"},
+            emails={(run, "thank-you", "ana@example.com"): "delivered"},
+            events=("evt_paid",),
+        )
+
+
+SCENARIOS: tuple[Scenario, ...] = (DelayEmailFeedback(), CancelOn(), AfterSilence(), Reward(), ThankKnownClient())

@@ -28,7 +28,8 @@ def test_the_import_template_holds_the_retained_resources_as_the_stack_declares_
     for logical_id, resource in body["Resources"].items():
         assert resource == template["Resources"][logical_id]
         assert resource["DeletionPolicy"] == "Retain"
-    assert set(body["Parameters"]) == {"Stage"}
+    # The parameters the resources refer to, as the stack declares them (the stage; the runs' index projection)
+    assert body["Parameters"] == {name: template["Parameters"][name] for name in ("Stage", "RunsIndexProjection")}
     # And each is identified by its physical name in that stage (the secret by its ARN)
     identifiers = {entry["LogicalResourceId"]: entry["ResourceIdentifier"] for entry in to_import}
     assert identifiers["RunsTable"] == {"TableName": "automations-prod-runs"}

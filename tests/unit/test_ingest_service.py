@@ -16,7 +16,9 @@ from automations.ports import TransientError
 from automations.services import ingest as ingest_service
 from automations.services import runner
 from automations.services.event_input import accept, events_from_body
+from automations.services.sending.queue_message import request_from_body
 
+from tests.support.mail import Mailroom
 from tests.support.services import WELCOME, World, automation, event
 
 WAIT_3D: dict[str, Any] = {"id": "wait", "delay": "3d"}
@@ -87,9 +89,11 @@ def test_the_same_event_twice_is_a_duplicate_with_the_same_runs(world: World) ->
     world.emails()
     # When it arrives again
     [again] = world.post(event("lead.created", "evt_1"))
-    # Then it is a duplicate naming the same run, and nothing more is done
+    # Then it is a duplicate naming the same run: no second run, and its email queued again under the same run and
+    # step (the event was marked in the run's creation, before the email left; the sender claims each message
+    # once, so it is never sent twice)
     assert (again.status, again.runs) == ("duplicate", first.runs)
-    assert world.emails() == []
+    assert world.emails() == [("welcome", "welcome", ("c_1@example.com",))]
     assert world.counters("welcome")["runs_started"] == 1
 
 
@@ -319,11 +323,12 @@ def test_a_failure_of_the_cloud_fails_the_request_and_its_retry_finishes_the_job
         real_send(requests)
 
     monkeypatch.setattr(world.fakes.email_queue, "send", send)
-    # When the event arrives: the run is stored, then its email cannot be queued
+    # When the event arrives: the run is stored (the event with it, marked processed), then its email cannot be
+    # queued
     with pytest.raises(TransientError):
         world.post(event("lead.created", "evt_1"))
     stored = world.fakes.events.get("evt_1")
-    assert stored is not None and stored.status == "received"
+    assert stored is not None and stored.status == "processed"
     # Then the retry answers with the same run, and queues its email once
     [retry] = world.post(event("lead.created", "evt_1"))
     assert retry.status == "duplicate" and len(retry.runs) == 1
@@ -350,3 +355,115 @@ def test_a_retry_of_an_event_whose_run_moved_on_makes_sure_of_the_schedule_it_wa
     [(due, payload)] = world.schedules().values()
     assert (payload["run"], payload["step"], due) == (first.runs[0], "wait", world.now + timedelta(days=3))
     assert world.emails() == []
+
+
+# --- duplicates of events stored in their first write --------------------------------------------------------
+
+
+def test_a_duplicate_of_an_event_whose_run_queued_an_email_queues_it_again_and_it_is_sent_once() -> None:
+    # Given an event whose run's creation stored it processed, and whose email was queued and sent
+    room = Mailroom()
+    room.create(automation("welcome", "lead.created"))
+    [first] = room.post(event("lead.created", "evt_1", "ana"))
+    stored = room.fakes.events.get("evt_1")
+    assert stored is not None and (stored.status, list(stored.runs)) == ("processed", first.runs)
+    [queued] = room.fakes.email_queue.drain()
+    [sent] = room.send(request_from_body(queued))
+    assert sent.state == "sent"
+    # When the event is delivered again (its sender cannot tell whether the email left before a crash)
+    [again] = room.post(event("lead.created", "evt_1", "ana"))
+    # Then the same message is queued again, and the sender finds it sent: the provider got it once
+    assert (again.status, again.runs) == ("duplicate", first.runs)
+    [requeued] = room.fakes.email_queue.drain()
+    assert requeued == queued
+    [resent] = room.send(request_from_body(requeued))
+    assert (resent.state, resent.reason) == ("done", "already sent") and room.sent_to() == ["ana@example.com"]
+    assert room.counters("welcome")["runs_started"] == 1
+
+
+def test_a_duplicate_of_a_processed_countdown_restart_makes_its_schedule_again_at_the_recorded_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a check-in of a known person (its contact changes nothing: its countdown's write stores it, processed),
+    # and a scheduler that fails after that write
+    miss_you(world)
+    world.deps.contacts.upsert_from_event("ana", event("client.checked_in", "evt_0", "ana")["contact"], world.now)
+    real_replace = world.fakes.scheduler.replace
+    outages = [TransientError("the scheduler is unavailable")]
+
+    def replace_once(*args: Any, **kwargs: Any) -> None:
+        if outages:
+            raise outages.pop()
+        real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(world.fakes.scheduler, "replace", replace_once)
+    checked_in = world.now
+    with pytest.raises(TransientError):
+        world.post(event("client.checked_in", "evt_1", "ana", at=checked_in))
+    stored = world.fakes.events.get("evt_1")
+    assert stored is not None and stored.status == "processed"
+    assert world.schedules() == {}
+    # When the event is delivered again, an hour later
+    world.fakes.clock.advance(timedelta(hours=1))
+    [again] = world.post(event("client.checked_in", "evt_1", "ana", at=checked_in))
+    # Then its countdown's schedule is made, at the time the countdown recorded (30 days after the check-in)
+    assert (again.status, again.runs) == ("duplicate", [])
+    countdown = world.fakes.counters.silence("miss-you", "ana")
+    assert countdown is not None and countdown.due_at == checked_in + timedelta(days=30)
+    [(name, (due, payload))] = world.schedules().items()
+    assert name == ingest_service.silence_schedule_name("default", "miss-you", "ana")
+    assert (due, payload["event"]) == (countdown.due_at, "evt_1")
+    # And the run starts when the silence is over, once
+    world.later(timedelta(days=30))
+    assert world.emails() == [("miss-you", "welcome", ("ana@example.com",))]
+
+
+def test_an_event_of_a_batch_sees_the_run_key_an_earlier_event_of_the_batch_took(world: World) -> None:
+    # Given an overdue reminder per invoice, cancelled when the invoice is paid
+    cancel_on = [{"event": "invoice.paid", "key": "data.invoice"}]
+    world.create(
+        automation("reminder", "invoice.overdue", WAIT_3D, WELCOME, run_key="data.invoice", cancel_on=cancel_on)
+    )
+    # When one request carries the overdue invoice and then its payment (the key free when the request began)
+    overdue, paid = world.post(
+        event("invoice.overdue", "evt_1", invoice="inv_1"), event("invoice.paid", "evt_paid", invoice="inv_1")
+    )
+    # Then the payment cancels the run the overdue event started in the same request
+    [run_id] = overdue.runs
+    assert (overdue.status, paid.status, paid.runs) == ("accepted", "accepted", [])
+    run = world.run(run_id)
+    assert (run.status, run.end_reason) == (RunStatus.CANCELLED, "cancelled by invoice.paid (evt_paid)")
+    assert world.schedules() == {} and world.fakes.runs.run_for_key("reminder", "inv_1") is None
+    for event_id, runs in (("evt_1", (run_id,)), ("evt_paid", ())):
+        stored = world.fakes.events.get(event_id)
+        assert stored is not None and (stored.status, stored.runs) == ("processed", runs)
+
+
+def test_a_retry_of_an_event_that_left_nothing_to_write_is_marked_processed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a waiting reminder, and a payment whose first delivery cancelled it but failed to mark itself processed
+    cancel_on = [{"event": "invoice.paid", "key": "data.invoice"}]
+    world.create(automation("reminder", "invoice.overdue", WAIT_3D, run_key="data.invoice", cancel_on=cancel_on))
+    [overdue] = world.post(event("invoice.overdue", "evt_1", invoice="inv_1"))
+    real_mark = world.fakes.events.mark_processed
+    outages = [TransientError("the table is unavailable")]
+
+    def mark_once(done: Any) -> None:
+        if outages:
+            raise outages.pop()
+        real_mark(done)
+
+    monkeypatch.setattr(world.fakes.events, "mark_processed", mark_once)
+    with pytest.raises(TransientError):
+        world.post(event("invoice.paid", "evt_paid", invoice="inv_1"))
+    stored = world.fakes.events.get("evt_paid")
+    assert stored is not None and stored.status == "received"
+    assert world.run(overdue.runs[0]).status is RunStatus.CANCELLED
+    # When it is delivered again (the key is free now: nothing is left to cancel, no write would store it)
+    [retry] = world.post(event("invoice.paid", "evt_paid", invoice="inv_1"))
+    # Then it is a duplicate, and it is processed at last
+    assert (retry.status, retry.runs) == ("duplicate", [])
+    stored = world.fakes.events.get("evt_paid")
+    assert stored is not None and stored.status == "processed"
+    assert world.counters("reminder") == {"runs_started": 1, "runs_cancelled": 1}

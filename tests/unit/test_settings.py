@@ -76,3 +76,10 @@ def test_every_function_fails_at_start_in_lambda_naming_a_missing_variable(
     assert spec is not None and spec.loader is not None
     with pytest.raises(ValidationError, match="EVENTS_TABLE"):
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def test_runs_are_saved_packed_unless_the_stack_says_plain_and_nothing_else_is_accepted() -> None:
+    assert Settings.from_environ(ENVIRON).run_state_format == "packed"
+    assert Settings.from_environ({**ENVIRON, "RUN_STATE_FORMAT": "plain"}).run_state_format == "plain"
+    with pytest.raises(ValidationError, match="run_state_format"):
+        Settings.from_environ({**ENVIRON, "RUN_STATE_FORMAT": "zip"})

@@ -271,6 +271,10 @@ def test_the_filters_and_their_arguments_are_accepted_at_save(source: str) -> No
         ("{{ x | date('full', format='short') }}", "filter 'date' takes at most one argument: format"),
         ("{{ x | number('abc') }}", "number: 'abc' is not a number pattern such as '#,##0.00'"),
         ("{{ x | percent(5) }}", "percent: the format must be a text, not int"),
+        ("{{ x | time('w') }}", "time: 'w' is a field of a date, not of a time of day; use datetime"),
+        ("{{ x | time('HH:mm, d MMM') }}", "time: 'M' is a field of a date, not of a time of day"),
+        ("{{ x | date('d.M.y HH:mm') }}", "date: 'H' is a field of a time of day, not of a date; use datetime"),
+        ("{{ x | date('zzzz') }}", "date: 'z' is a field of a time of day, not of a date"),
     ],
 )
 def test_a_filter_given_what_it_refuses_is_refused_at_save_with_its_line(source: str, message: str) -> None:
@@ -339,3 +343,18 @@ def test_babel_is_not_imported_with_the_templates_module() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "€1.00\n"
+
+
+def test_every_pattern_field_the_time_and_date_filters_accept_renders() -> None:
+    """What a pattern may hold at save, each filter can format: no accepted field fails when a run renders."""
+    from babel.dates import PATTERN_CHARS
+
+    values = {"moment": "2026-12-01T09:30:00Z"}
+    for name in ("time", "date", "datetime"):
+        for char in PATTERN_CHARS:
+            source = f"{{{{ moment | {name}('{char}') }}}}"
+            try:
+                check_template(source, html=False)
+            except TemplateError:
+                continue
+            assert render(source, values, html=False), source

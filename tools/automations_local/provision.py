@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +50,13 @@ NOT_CREATED = {
 }
 
 
-def table_definitions(template: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
-    """``create_table`` arguments for every DynamoDB table of the template, with the settings' names."""
+def table_definitions(
+    template: dict[str, Any], settings: Settings, parameters: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """``create_table`` arguments for every DynamoDB table of the template, with the settings' names; a parameter
+    its properties refer to (the projection of the runs' indexes) takes its value in ``parameters``, or else its
+    default."""
+    intrinsics = Intrinsics(template, parameters=dict(parameters or {}))
     out = []
     for logical_id, resource in resources_of(template, "AWS::DynamoDB::Table").items():
         setting = setting_for_resource(template, logical_id)
@@ -60,22 +65,25 @@ def table_definitions(template: dict[str, Any], settings: Settings) -> list[dict
         props = resource["Properties"]
         spec: dict[str, Any] = {
             "TableName": getattr(settings, setting),
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "KeySchema": props["KeySchema"],
-            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            "AttributeDefinitions": intrinsics.resolve(props["AttributeDefinitions"]),
+            "KeySchema": intrinsics.resolve(props["KeySchema"]),
+            "BillingMode": intrinsics.resolve(props.get("BillingMode", "PAY_PER_REQUEST")),
         }
         if props.get("GlobalSecondaryIndexes"):
-            spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        ttl = props.get("TimeToLiveSpecification")
+            spec["GlobalSecondaryIndexes"] = intrinsics.resolve(props["GlobalSecondaryIndexes"])
+        ttl = intrinsics.resolve(props.get("TimeToLiveSpecification"))
         out.append({"create": spec, "ttl": ttl})
     return out
 
 
-def create_tables(template: dict[str, Any], settings: Settings, dynamodb: Any) -> list[str]:
-    """Create the tables (idempotent) and their TTL settings; returns their names."""
+def create_tables(
+    template: dict[str, Any], settings: Settings, dynamodb: Any, parameters: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Create the tables (idempotent) and their TTL settings; returns their names. ``parameters``: the template's
+    parameters given (the others take their defaults)."""
     existing = set(dynamodb.list_tables().get("TableNames", []))
     names = []
-    for definition in table_definitions(template, settings):
+    for definition in table_definitions(template, settings, parameters):
         spec = definition["create"]
         names.append(spec["TableName"])
         if spec["TableName"] in existing:
@@ -346,5 +354,5 @@ def provision(
     values["region"] = region  # what Lambda's own AWS_REGION says in a deployed function
     values.update(overrides or {})
     settings = Settings.model_validate(values)
-    done.tables = create_tables(template, settings, client("dynamodb"))
+    done.tables = create_tables(template, settings, client("dynamodb"), intrinsics.parameters)
     return done, settings

@@ -79,7 +79,7 @@ def workspace_stores(
         ),
         "automations": DynamoAutomationStore(workspace, cache_seconds=settings.automation_cache_seconds),
         "events": DynamoEventStore(workspace),
-        "runs": DynamoRunStore(workspace),
+        "runs": DynamoRunStore(workspace, packed=settings.run_state_format == "packed"),
         "counters": DynamoCounterStore(workspace),
         "messages": DynamoMessageStore(workspace),
         "suppressions": DynamoSuppressionStore(workspace),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 #: each function that reads one has it defined.
 ENVIRONMENT = {
     "WORKSPACE": "workspace",
+    "RUN_STATE_FORMAT": "run_state_format",
     "AUTOMATIONS_TABLE": "automations_table",
     "EVENTS_TABLE": "events_table",
     "RUNS_TABLE": "runs_table",
@@ -106,6 +107,9 @@ class Settings(BaseModel):
     sending_concurrency: int = 1
     max_event_bytes: int = 64 * 1024
     automation_cache_seconds: float = 5.0
+    #: How runs' states are saved: ``packed`` (compressed, about half the write units) or ``plain`` (JSON, what
+    #: code from before packed states reads: for the first deploy of an upgrade, see docs/operations.md).
+    run_state_format: Literal["packed", "plain"] = "packed"
     min_sends_for_reputation: int = 100
     hard_bounce_rate_limit: float = 0.05
     complaint_rate_limit: float = 0.001

@@ -694,6 +694,12 @@ def _date_format(name: str, fmt: Any) -> str:
     return fmt
 
 
+#: Pattern fields of the calendar (era, year, quarter, month, week, day, weekday) and of the clock (period, hour,
+#: minute, second, zone name): Babel cannot format the first from a time of day, nor the second from a date.
+_DATE_FIELDS = frozenset("GyYuUrQqMLlwWdDFgEec")
+_CLOCK_FIELDS = frozenset("abBhHKkmsSAzvV")
+
+
 @lru_cache(maxsize=256)
 def _check_date_pattern(name: str, pattern: str) -> None:
     choices = "short, medium, long, full or a pattern such as 'EEEE d MMMM y, HH:mm'"
@@ -711,6 +717,11 @@ def _check_date_pattern(name: str, pattern: str) -> None:
     unknown = sorted(letters - set(PATTERN_CHARS))
     if unknown:
         raise TemplateError(f"{name}: {unknown[0]!r} is not a field of a date pattern ({choices})")
+    # A time of day has no calendar fields, and a date no clock fields: refused here, not when a run renders.
+    if name == "time" and (fields := sorted(letters & _DATE_FIELDS)):
+        raise TemplateError(f"time: {fields[0]!r} is a field of a date, not of a time of day; use datetime")
+    if name == "date" and (fields := sorted(letters & _CLOCK_FIELDS)):
+        raise TemplateError(f"date: {fields[0]!r} is a field of a time of day, not of a date; use datetime")
     try:
         parse_pattern(pattern)
     except ValueError as exc:

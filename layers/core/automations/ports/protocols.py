@@ -27,6 +27,7 @@ from automations.ports.values import (
     ContactProfile,
     CouponCounts,
     EmailRecord,
+    EventReads,
     FeedbackUpdate,
     Locks,
     OutgoingEmail,
@@ -142,15 +143,24 @@ class RunStore(Protocol):
         ...
 
     def create(
-        self, state: RunState, locks: Locks, now: datetime, *, processed: tuple[str, Sequence[str]] | None = None
+        self,
+        state: RunState,
+        locks: Locks,
+        now: datetime,
+        *,
+        processed: tuple[str, Sequence[str]] | None = None,
+        stored: StoredEvent | None = None,
     ) -> None:
         """Write a new run (revision 0), its locks and its counters (``runs_started``, and the ending's when it
         ended at once) in one transaction, or nothing; with ``processed`` (an event's id and its runs), that
-        stored event is marked processed with those runs in the same transaction.
+        stored event is marked processed with those runs in the same transaction. With ``stored`` (an event not
+        stored yet, whose id ``processed`` names if given), the event is stored in the same transaction instead,
+        only if its id is new: ``processed`` with those runs, or as it is without ``processed``.
 
-        ``SkippedError`` says why nothing was written: ``exists`` (the run id is stored already), ``frequency``
-        (the person's window for the automation is held, until ``frequency_until`` or forever) or ``run_key``
-        (another run holds the key and its lock has not expired; the run's own lock does not stop it).
+        ``SkippedError`` says why nothing was written: ``stored`` (an event of ``stored``'s id was stored before;
+        said first, whatever else failed), ``exists`` (the run id is stored already), ``frequency`` (the person's
+        window for the automation is held, until ``frequency_until`` or forever) or ``run_key`` (another run holds
+        the key and its lock has not expired; the run's own lock does not stop it).
         """
         ...
 
@@ -169,6 +179,19 @@ class RunStore(Protocol):
 
     def run_for_key(self, automation_id: str, run_key: str) -> str | None:
         """The run holding a run key's lock (even one past its expiry that nobody took), if any."""
+        ...
+
+    def read_for_events(
+        self,
+        people: Sequence[str],
+        run_keys: Sequence[tuple[str, str]] = (),
+        countdowns: Sequence[tuple[str, str]] = (),
+    ) -> EventReads:
+        """What ingest needs before it processes events, read consistently together (one request per hundred
+        keys, across tables): the profiles of ``people`` (as :meth:`ContactStore.get_many`), the run holding each
+        run key of ``run_keys`` ((automation, key), as :meth:`run_for_key`) and the running countdown of each
+        (automation, person) of ``countdowns`` (as :meth:`CounterStore.silence`). ``InvalidInputError`` for a
+        person id no profile can have."""
         ...
 
     def by_automation(self, automation_id: str, limit: int = 50) -> Iterator[RunState]:
@@ -202,6 +225,22 @@ class CounterStore(Protocol):
         """Restart the countdown from ``event`` (its ``id`` names it), in one write: ``started`` when the person had
         none, ``moved`` when one ran (from an earlier event, or from this one: a retry); None, with nothing
         changed, when it already runs from an event due later (a late older event never shortens the silence)."""
+        ...
+
+    def restart_silence(
+        self,
+        automation_id: str,
+        person: str,
+        event: dict[str, Any],
+        due_at: datetime,
+        *,
+        stored: StoredEvent,
+        current: Silence | None,
+    ) -> Literal["started", "moved"] | None:
+        """:meth:`set_silence` with ``stored`` (an event not stored yet) stored in the same write, only if its id is
+        new; ``current`` is the countdown as read before (None: none ran), which tells ``started`` from ``moved``.
+        None when the countdown runs from an event due later: the event is then stored alone. ``SkippedError``
+        (``stored``), with nothing written, when an event of that id was stored before."""
         ...
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:

@@ -156,6 +156,17 @@ class StoredEvent:
         return cls(id=str(body["id"]), type=str(body["type"]), body=dict(body), received_at=now, status=status)
 
 
+@dataclass(frozen=True)
+class EventReads:
+    """What ingest reads before it processes events, in one request per hundred keys: the people's profiles
+    (those that exist), the runs holding run keys (by (automation, key); a free key is absent) and the running
+    countdowns (by (automation, person); none is absent)."""
+
+    profiles: dict[str, ContactProfile] = field(default_factory=dict)
+    holders: dict[tuple[str, str], str] = field(default_factory=dict)
+    countdowns: dict[tuple[str, str], Silence] = field(default_factory=dict)
+
+
 # --- runs ---------------------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +17,11 @@ from automations.language.model import Automation
 from automations.observability import logger, metrics
 from automations.ports import (
     ContactProfile,
+    EventReads,
     InvalidInputError,
     NotFoundError,
     RouteInfo,
+    Silence,
     SkippedError,
     StoredEvent,
     schedule_name,
@@ -53,6 +55,39 @@ class Mark:
 
     event_id: str
     done: bool = False
+    #: The event when it is not stored yet: the first write of its processing (a run's creation, a countdown's
+    #: restart) stores it, only if its id is new (``SkippedError("stored")`` otherwise, nothing written).
+    pending: StoredEvent | None = None
+
+    def to_store(self, last: bool) -> StoredEvent | None:
+        """The event for a write to store, if it is still to be stored (processed, with no run, by the last
+        route's write; the mark of a run's creation says so itself)."""
+        return None if self.pending is None else replace(self.pending, status="processed" if last else "received")
+
+
+@dataclass
+class Known:
+    """What ingest read before processing a request's events (:meth:`RunStore.read_for_events`), kept up to date
+    with the request's own writes: the run keys and the countdowns asked for, and what was found."""
+
+    reads: EventReads = field(default_factory=EventReads)
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    countdowns: set[tuple[str, str]] = field(default_factory=set)
+
+    def holder(self, deps: Deps, automation_id: str, key: str) -> str | None:
+        """The run holding a run key: as read (and kept up to date) when it was asked for, else read now."""
+        if (automation_id, key) in self.keys:
+            return self.reads.holders.get((automation_id, key))
+        return deps.runs.run_for_key(automation_id, key)
+
+    def held(self, automation_id: str, key: str, run_id: str | None) -> None:
+        """A run of this request took a run key (``run_id``) or freed it (None)."""
+        if (automation_id, key) not in self.keys:
+            return
+        if run_id is None:
+            self.reads.holders.pop((automation_id, key), None)
+        else:
+            self.reads.holders[(automation_id, key)] = run_id
 
 
 def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventResult]:
@@ -60,41 +95,81 @@ def ingest(deps: Deps, events: list[TriggerEvent], now: datetime) -> list[EventR
     bodies = [event.normalized(now) for event in events]
     routes = {body["type"]: deps.automations.routes_for(body["type"]) for body in bodies}
     received = [StoredEvent.new(body, now, "received" if routes[body["type"]] else "processed") for body in bodies]
-    # The profiles the events need, read together; each event's contact is then merged into its person's profile,
-    # and a profile that changes stores its event in the same write (a duplicate changes nothing). The other
-    # events are stored together, before any is processed.
-    profiles = _read_profiles(deps, bodies, routes)
+    # The profiles the events need, read together with the run keys their cancel_on and reschedule_on rules
+    # name and their countdowns; each event's contact is then merged into its person's profile, and a profile
+    # that changes stores its event in the same write (a duplicate changes nothing). An event whose processing
+    # begins with a write (a run's creation, a countdown's restart: nothing to cancel or move) is stored by that
+    # write; the other events are stored together, before any is processed.
+    known = _read(deps, bodies, routes)
+    profiles = known.reads.profiles
     seen: list[bool | None] = []
     views: list[dict[str, Any]] = []
     for body, event in zip(bodies, received, strict=True):
         view, stored = upsert_contact(deps, body, event, bool(routes[body["type"]]), profiles, now)
         views.append(view)
         seen.append(stored)
-    rest = [index for index, stored in enumerate(seen) if stored is None]
+    deferred = {
+        index
+        for index, stored in enumerate(seen)
+        if stored is None and _deferrable(deps, views[index], routes[bodies[index]["type"]], known)
+    }
+    rest = [index for index, stored in enumerate(seen) if stored is None and index not in deferred]
     for index, new in zip(rest, deps.events.put_new([received[index] for index in rest]), strict=True):
         seen[index] = new
     results: list[EventResult] = []
     processed: list[tuple[str, list[str]]] = []
+    unstored: list[tuple[int, StoredEvent]] = []  # deferred events that no write stored: stored processed at the end
     # The emails of a whole request leave in SQS batches of ten, and the events are marked processed
     # together at the end (or each with its last run's creation, see runner.start): a request that fails
     # halfway is retried whole, and every step of it is idempotent.
     with deps.email_queue.buffered():
-        for body, view, is_new in zip(bodies, views, seen, strict=True):
+        for index, (body, view, is_new) in enumerate(zip(bodies, views, seen, strict=True)):
+            event_routes = routes[body["type"]]
+            if index in deferred and not _deferrable(deps, view, event_routes, known):
+                is_new = deps.events.put_new([received[index]])[0]  # an earlier event of the request changed that
+            elif index in deferred:
+                skipped: list[dict[str, str]] = []
+                mark = Mark(body["id"], pending=received[index])
+                try:
+                    run_ids = process(deps, view, event_routes, now, skipped=skipped, mark=mark, known=known)
+                except SkippedError as exc:
+                    if exc.reason != "stored":
+                        raise
+                    is_new = False  # stored before: nothing was written
+                else:
+                    if mark.pending is not None:
+                        unstored.append((len(results), replace(mark.pending, status="processed", runs=tuple(run_ids))))
+                    elif not mark.done:
+                        processed.append((body["id"], run_ids))
+                    results.append(EventResult(body["id"], "accepted", run_ids, skipped=skipped))
+                    continue
             if not is_new:
                 previous = deps.events.get(body["id"])
                 if previous is not None and previous.status == "processed":
-                    runner.rearm(deps, previous.runs)  # the mark may have come with a run, before its schedule
+                    # The mark may have come with a run's creation (or a countdown's), before its effects.
+                    runner.rearm(deps, previous.runs)
+                    _rearm_silence(deps, view, event_routes, now)
                     results.append(EventResult(body["id"], "duplicate", list(previous.runs)))
                     continue
                 logger.info("re-processing an event received before but not finished", extra={"event": body["id"]})
                 if view is body:  # its contact was not merged (the event was stored before): read the profile
-                    view = with_profile(deps, body, bool(routes[body["type"]]), now)
-            skipped: list[dict[str, str]] = []
+                    view = with_profile(deps, body, bool(event_routes), now)
+            skipped = []
             mark = Mark(body["id"])
-            run_ids = process(deps, view, routes[body["type"]], now, skipped=skipped, mark=mark)
-            if routes[body["type"]] and not mark.done:
+            run_ids = process(deps, view, event_routes, now, skipped=skipped, mark=mark, known=known)
+            if event_routes and not mark.done:
                 processed.append((body["id"], run_ids))
             results.append(EventResult(body["id"], "accepted" if is_new else "duplicate", run_ids, skipped=skipped))
+    if unstored:
+        for (at, event), new in zip(unstored, deps.events.put_new([event for _, event in unstored]), strict=True):
+            if new:
+                continue
+            # Stored before: by an earlier delivery that failed after it stored the event received (its runs'
+            # changes were made, and this one found nothing left to write), or meanwhile by a concurrent one.
+            results[at].status = "duplicate"
+            previous = deps.events.get(event.id)
+            if previous is not None and previous.status != "processed":
+                processed.append((event.id, list(event.runs)))
     deps.events.mark_processed(processed)
     return results
 
@@ -106,13 +181,17 @@ def _person(event: dict[str, Any]) -> str | None:
     return person if isinstance(person, str) and person else None
 
 
-def _read_profiles(
-    deps: Deps, bodies: list[dict[str, Any]], routes: dict[str, list[RouteInfo]]
-) -> dict[str, ContactProfile]:
-    """The profiles of the people whose events carry contact fields, or that an automation listens to, read
-    together (one request per hundred people)."""
+def _read(deps: Deps, bodies: list[dict[str, Any]], routes: dict[str, list[RouteInfo]]) -> Known:
+    """The profiles of the people whose events carry contact fields, or that an automation listens to, with the
+    run keys that the events' cancel_on and reschedule_on rules name and the countdowns their after_silence
+    triggers restart (as the events say them before their profiles are merged), read together (one request per
+    hundred keys)."""
     people: set[str] = set()
+    known = Known()
     for body in bodies:
+        keys, countdowns = _keys_of(deps, body, routes[body["type"]])
+        known.keys.update(keys)
+        known.countdowns.update(countdowns)
         person = _person(body)
         if person is None or not (routes[body["type"]] or any(name != "id" for name in body["contact"])):
             continue
@@ -121,7 +200,71 @@ def _read_profiles(
         except InvalidInputError:
             continue  # refused by the profiles: the event goes on without one (see upsert_contact)
         people.add(person)
-    return deps.contacts.get_many(sorted(people)) if people else {}
+    if known.keys or known.countdowns:
+        known.reads = deps.runs.read_for_events(sorted(people), sorted(known.keys), sorted(known.countdowns))
+    elif people:
+        known.reads = EventReads(profiles=deps.contacts.get_many(sorted(people)))
+    return known
+
+
+def _keys_of(
+    deps: Deps, event: dict[str, Any], routes: list[RouteInfo]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """The run keys (automation, key) an event's cancel and reschedule routes look for, and the countdowns
+    (automation, person) its after_silence triggers restart."""
+    keys: set[tuple[str, str]] = set()
+    countdowns: set[tuple[str, str]] = set()
+    for route in routes:
+        try:
+            automation = deps.definition(route.automation_id, route.version)
+            if route.role in ("cancel", "reschedule"):
+                keys.update((automation.id, key) for key in _route_keys(automation, route.role, event))
+            elif route.role == "trigger" and automation.trigger.after_silence is not None:
+                match = match_trigger(automation, event)
+                if match.matched and match.person is not None:
+                    countdowns.add((automation.id, match.person))
+        except Exception as exc:  # a broken automation is isolated when the event is processed
+            if deps.is_transient(exc):
+                raise
+    return keys, countdowns
+
+
+def _route_keys(automation: Automation, role: str, event: dict[str, Any]) -> list[str]:
+    """The run keys an event's cancel_on (``cancel``) or reschedule_on (``reschedule``) rules name."""
+    context = build_context(event)
+    rules = automation.cancel_on if role == "cancel" else automation.reschedule_on
+    keys = [scalar_key(resolve(context, rule.key)) for rule in rules if rule.event == event["type"]]
+    return [key for key in keys if key is not None]
+
+
+def _deferrable(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], known: Known) -> bool:
+    """Whether the event's processing begins with a write that can store it: it cancels and moves nothing (the
+    run keys its rules name are free, as read), and every automation it triggers matches it and starts a run or
+    restarts a countdown as read (no nth count, no chain stopped)."""
+    if not routes:
+        return False
+    try:
+        for route in routes:
+            automation = deps.definition(route.automation_id, route.version)
+            if route.role in ("cancel", "reschedule"):
+                for key in _route_keys(automation, route.role, event):
+                    if (automation.id, key) not in known.keys or known.holder(deps, automation.id, key) is not None:
+                        return False
+                continue
+            if route.role != "trigger" or automation.trigger.nth is not None:
+                return False
+            match = match_trigger(automation, event)
+            if not match.matched or match.person is None:
+                return False
+            if chain_depth({"event": event, "data": event.get("data")}) > MAX_CHAIN_DEPTH:
+                return False
+            if automation.trigger.after_silence is not None and (automation.id, match.person) not in known.countdowns:
+                return False
+    except Exception as exc:  # a broken automation: processed the usual way, which isolates it
+        if deps.is_transient(exc):
+            raise
+        return False
+    return True
 
 
 def upsert_contact(
@@ -188,10 +331,14 @@ def process(
     *,
     skipped: list[dict[str, str]] | None = None,
     mark: Mark | None = None,
+    known: Known | None = None,
 ) -> list[str]:
     """Cancel what the event cancels, move what it reschedules, then start what it triggers; returns the ids of the
     runs started, and adds to ``skipped`` why each automation it triggers started none. The last route's run
-    may carry ``mark`` (see :func:`runner.start`)."""
+    may carry ``mark`` (see :func:`runner.start`), and the first write stores the event when it is pending
+    (``SkippedError("stored")`` when it was stored before). ``known``: what was read before (run keys, countdowns).
+    """
+    known = known if known is not None else Known()
     started: list[str] = []
     ordered = sorted(routes, key=lambda r: _ROLE_ORDER.get(r.role, len(_ROLE_ORDER)))
     for position, route in enumerate(ordered):
@@ -202,13 +349,18 @@ def process(
             continue
         try:
             if route.role == "cancel":
-                _cancel_runs(deps, automation, event, now)
+                _cancel_runs(deps, automation, event, now, known)
                 continue
             if route.role == "reschedule":
-                _reschedule_runs(deps, automation, event, now)
+                _reschedule_runs(deps, automation, event, now, known)
                 continue
-            last = mark if position == len(ordered) - 1 else None
-            run_id = _trigger(deps, automation, route.version, event, now, skipped, (last, started) if last else None)
+            last = position == len(ordered) - 1
+            with_mark = (mark, started, last) if mark is not None else None
+            run_id = _trigger(deps, automation, route.version, event, now, skipped, with_mark, known)
+        except SkippedError as exc:
+            if exc.reason == "stored":
+                raise  # the event was stored before, and nothing was written: a duplicate
+            run_id = _isolate(deps, automation, route, event, now, exc)
         except Exception as exc:
             if deps.is_transient(exc):
                 raise  # the cloud failed: the whole request is retried, and every step of it is idempotent
@@ -233,7 +385,7 @@ def _isolate(
     return runner.record_failure(deps, automation, route.version, event, now, reason)
 
 
-def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime) -> None:
+def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime, known: Known) -> None:
     context = build_context(event)
     for rule in automation.cancel_on:
         if rule.event != event["type"]:
@@ -242,7 +394,7 @@ def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now:
         key = scalar_key(key)
         if key is None:
             continue
-        run_id = deps.runs.run_for_key(automation.id, str(key))
+        run_id = known.holder(deps, automation.id, str(key))
         if run_id is None:
             continue
         try:
@@ -251,10 +403,12 @@ def _cancel_runs(deps: Deps, automation: Automation, event: dict[str, Any], now:
             continue
         reason = f"cancelled by {event['type']} ({event['id']})"
         result = runner.end_run(deps, stored.state, stored.revision, now, reason)
+        if result.status == "ended":
+            known.held(automation.id, str(key), None)
         logger.info("cancel_on", extra={"run": run_id, "result": result.status, "automation": automation.id})
 
 
-def _reschedule_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime) -> None:
+def _reschedule_runs(deps: Deps, automation: Automation, event: dict[str, Any], now: datetime, known: Known) -> None:
     """Move the waiting run of the event's key (``reschedule_on``): its data updated, its delay computed again."""
     context = build_context(event)
     done: set[str] = set()
@@ -262,7 +416,7 @@ def _reschedule_runs(deps: Deps, automation: Automation, event: dict[str, Any], 
         if rule.event != event["type"]:
             continue
         key = scalar_key(resolve(context, rule.key))
-        run_id = deps.runs.run_for_key(automation.id, key) if key is not None else None
+        run_id = known.holder(deps, automation.id, key) if key is not None else None
         if run_id is None or run_id in done:
             continue
         done.add(run_id)
@@ -323,8 +477,11 @@ def _trigger(
     event: dict[str, Any],
     now: datetime,
     skipped: list[dict[str, str]] | None = None,
-    mark: tuple[Mark, list[str]] | None = None,
+    mark: tuple[Mark, list[str], bool] | None = None,
+    known: Known | None = None,
 ) -> str | None:
+    """Start the automation's run for the event, or restart its countdown; ``mark``: the event's mark, the runs
+    it started before, and whether this is its last route."""
     match = match_trigger(automation, event)
     if not match.matched:
         counter = next((c for prefix, c in _UNMATCHED_COUNTERS.items() if match.reason.startswith(prefix)), None)
@@ -343,7 +500,7 @@ def _trigger(
         return runner.record_failure(deps, automation, version, event, now, reason, status=RunStatus.SKIPPED)
     trigger = automation.trigger
     if trigger.after_silence is not None:
-        _restart_silence(deps, automation, version, event, match, now)
+        _restart_silence(deps, automation, version, event, match, now, mark, known)
         _said(skipped, automation, f"after_silence: starts after {trigger.after_silence} without {trigger.event}")
         return None
     if trigger.nth is not None:
@@ -354,7 +511,7 @@ def _trigger(
         reason = f"the person's event number {count} of type {trigger.event}"
     else:
         reason = "matched trigger"
-    return _start(deps, automation, version, event, match, now, reason, skipped, mark)
+    return _start(deps, automation, version, event, match, now, reason, skipped, mark, known)
 
 
 def _start(
@@ -366,10 +523,13 @@ def _start(
     now: datetime,
     reason: str,
     skipped: list[dict[str, str]] | None = None,
-    mark: tuple[Mark, list[str]] | None = None,
+    mark: tuple[Mark, list[str], bool] | None = None,
+    known: Known | None = None,
 ) -> str | None:
-    """Start the run; ``mark``: the event's mark and the runs it started before, for the run's creation."""
+    """Start the run; ``mark``: the event's mark, the runs it started before and whether this is its last route,
+    for the run's creation (which stores the event when it is pending)."""
     assert match.person is not None
+    last = mark is not None and mark[2]
     started = runner.start(
         deps,
         automation,
@@ -379,10 +539,15 @@ def _start(
         run_key=match.run_key,
         now=now,
         reason=reason,
-        mark=(mark[0].event_id, tuple(mark[1])) if mark is not None else None,
+        mark=(mark[0].event_id, tuple(mark[1])) if mark is not None and last else None,
+        stored=mark[0].to_store(False) if mark is not None else None,
     )
+    if mark is not None and started.stored:
+        mark[0].pending = None
     if mark is not None and started.marked:
         mark[0].done = True
+    if known is not None and started.run_id is not None and started.holds_key and match.run_key is not None:
+        known.held(automation.id, match.run_key, started.run_id)  # a later event of the request finds it
     if started.skipped:
         _skip(deps, automation, now, f"skipped_{started.skipped}")
         _said(skipped, automation, _START_SKIPS.get(started.skipped, started.skipped).format(match=match))
@@ -401,11 +566,9 @@ def silence_schedule_name(workspace: str, automation_id: str, person: str) -> st
     return schedule_name("silence", workspace, automation_id, person)
 
 
-def _restart_silence(
-    deps: Deps, automation: Automation, version: int, event: dict[str, Any], match: Match, now: datetime
-) -> None:
-    """Every event restarts the person's countdown: the run starts ``after_silence`` after the last one."""
-    assert match.person is not None and automation.trigger.after_silence is not None
+def _silence_due(automation: Automation, event: dict[str, Any], now: datetime) -> datetime | None:
+    """When the silence after the event is over; None when no countdown is to start from it."""
+    assert automation.trigger.after_silence is not None
     silence = parse_duration(automation.trigger.after_silence)
     occurred = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
     try:
@@ -414,25 +577,89 @@ def _restart_silence(
         due = LATEST
     if due >= LATEST:  # intake keeps occurred_at within 1970-2200; an event stored before may not be
         logger.warning("occurred_at too late for a countdown", extra={"event": event["id"]})
-        return
+        return None
     if due <= now:
         logger.info("event too old to start a countdown", extra={"event": event["id"], "automation": automation.id})
-        return
-    restarted = deps.counters.set_silence(automation.id, match.person, event, due)
-    if restarted is None:
-        logger.info("a later event already restarted the countdown", extra={"event": event["id"]})
-        return
-    payload = {
+        return None
+    return due
+
+
+def _silence_payload(
+    deps: Deps, automation: Automation, version: int, event: dict[str, Any], person: str, due: datetime
+) -> dict[str, Any]:
+    return {
         "kind": "silence",
         "workspace": deps.settings.workspace,
         "automation": automation.id,
         "version": version,
-        "person": match.person,
+        "person": person,
         "event": event["id"],
         "due_at": due.isoformat(),
     }
+
+
+def _restart_silence(
+    deps: Deps,
+    automation: Automation,
+    version: int,
+    event: dict[str, Any],
+    match: Match,
+    now: datetime,
+    mark: tuple[Mark, list[str], bool] | None = None,
+    known: Known | None = None,
+) -> None:
+    """Every event restarts the person's countdown: the run starts ``after_silence`` after the last one. A pending
+    event is stored (processed, when this is its last route) in the countdown's own write; a replay of it finds it
+    processed and moves the schedule again (:func:`_rearm_silence`)."""
+    assert match.person is not None and automation.trigger.after_silence is not None
+    due = _silence_due(automation, event, now)
+    if due is None:
+        return
+    countdown = (automation.id, match.person)
+    if mark is not None and mark[0].pending is not None and known is not None and countdown in known.countdowns:
+        store = mark[0].to_store(mark[2])
+        assert store is not None
+        current = known.reads.countdowns.get(countdown)
+        restarted = deps.counters.restart_silence(
+            automation.id, match.person, event, due, stored=store, current=current
+        )
+        mark[0].pending = None
+        mark[0].done = mark[2]
+    else:
+        restarted = deps.counters.set_silence(automation.id, match.person, event, due)
+    if restarted is None:
+        logger.info("a later event already restarted the countdown", extra={"event": event["id"]})
+        return
+    if known is not None and countdown in known.countdowns:
+        known.reads.countdowns[countdown] = Silence(str(event["id"]), due, event)
+    payload = _silence_payload(deps, automation, version, event, match.person, due)
     name = silence_schedule_name(deps.settings.workspace, automation.id, match.person)
     deps.scheduler.replace(name, due, payload, existing=restarted == "moved")  # a moved countdown has its schedule
+
+
+def _rearm_silence(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: datetime) -> None:
+    """An event that comes again, processed before: each countdown still running from it moves its schedule to
+    the time it recorded again (the event was marked processed in the countdown's own write, before the schedule
+    moved); one whose time has passed is left as it is (its schedule fired; a retry that late makes none)."""
+    for route in routes:
+        if route.role != "trigger":
+            continue
+        try:
+            automation = deps.definition(route.automation_id, route.version)
+        except NotFoundError:
+            continue
+        if automation.trigger.after_silence is None:
+            continue
+        match = match_trigger(automation, event)
+        if not match.matched or match.person is None:
+            continue
+        countdown = deps.counters.silence(automation.id, match.person)
+        if countdown is None or countdown.event_id != event["id"] or countdown.due_at <= now:
+            continue
+        due = countdown.due_at
+        payload = _silence_payload(deps, automation, route.version, event, match.person, due)
+        name = silence_schedule_name(deps.settings.workspace, automation.id, match.person)
+        deps.scheduler.replace(name, due, payload, existing=True)
 
 
 def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.StepResult:

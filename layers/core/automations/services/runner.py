@@ -14,6 +14,7 @@ from automations.engine import (
     ContactUpdate,
     Decision,
     EmailRequest,
+    Finish,
     Outcome,
     RunState,
     RunStatus,
@@ -37,6 +38,7 @@ from automations.ports import (
     NotFoundError,
     SkippedError,
     StepCount,
+    StoredEvent,
     Task,
     schedule_name,
 )
@@ -211,6 +213,10 @@ class Started:
     skipped: str | None = None
     #: The event was marked processed in the run's creation (see :func:`start`).
     marked: bool = False
+    #: The event was stored in the run's creation (see :func:`start`).
+    stored: bool = False
+    #: The run was created now, and holds its run key (it has not ended).
+    holds_key: bool = False
 
 
 def locks_for(automation: Automation, run_key: str | None, now: datetime, *, ended: bool) -> Locks:
@@ -234,12 +240,15 @@ def start(
     now: datetime,
     reason: str = "matched trigger",
     mark: tuple[str, Sequence[str]] | None = None,
+    stored: StoredEvent | None = None,
 ) -> Started:
     """Start a run for an event (the same event and automation always give the same run id).
 
-    ``mark`` (the event's id and the runs it started before this one): when the run's only first effect is
-    the schedule of the step it waits on, the event is marked processed (with this run) in the run's own
-    creation. A retry of the event then finds it processed, and :func:`rearm` makes that schedule again."""
+    ``mark`` (the event's id and the runs it started before this one): when the run's only first effects are
+    the schedule of the step it waits on and emails, the event is marked processed (with this run) in the run's
+    own creation. A retry of the event then finds it processed, and :func:`rearm` makes that schedule again and
+    queues those emails again (the sender sends each message once). ``stored``: the event, not stored yet, stored
+    in the run's creation only if its id is new (``SkippedError("stored")`` otherwise, nothing written)."""
     run_id = derived_id("run", deps.settings.workspace, event["id"], automation.id)
     outcome = start_run(
         automation,
@@ -258,8 +267,10 @@ def start(
     marked = mark is not None and _waits_only(outcome)
     processed = (mark[0], (*mark[1], run_id)) if mark is not None and marked else None
     try:
-        deps.runs.create(outcome.state, locks, now, processed=processed)
+        deps.runs.create(outcome.state, locks, now, processed=processed, stored=stored)
     except SkippedError as exc:
+        if exc.reason == "stored":
+            raise
         if exc.reason == "exists":
             return _resume_existing(deps, run_id)
         logger.info(
@@ -273,26 +284,38 @@ def start(
     outcome = complete(deps, automation, outcome)
     if apply_effects(deps, outcome) or acted:
         deps.runs.save(outcome.state, 0, position=stored_at, now=now)
-    return Started(run_id, marked=marked)
+    holds_key = run_key is not None and not outcome.state.status.ended
+    return Started(run_id, marked=marked, stored=stored is not None, holds_key=holds_key)
 
 
 def _waits_only(outcome: Outcome) -> bool:
-    """Whether a new run's only first effect is the schedule of the step it waits on (no action, no email)."""
+    """Whether a new run's only first effects are the schedule of the step it waits on and emails (no action, no
+    contact update, no bus event, no webhook call): what :func:`rearm` makes again."""
     state = outcome.state
-    if outcome.pending is not None or state.status is not RunStatus.WAITING or not state.position:
+    if outcome.pending is not None:
         return False
-    wanted = ScheduleStep(state.workspace, state.id, state.position, state.due_at) if state.due_at else None
-    return outcome.effects == [wanted]
+    wanted = None
+    if state.status is RunStatus.WAITING and state.position and state.due_at:
+        wanted = ScheduleStep(state.workspace, state.id, state.position, state.due_at)
+    return all(isinstance(effect, EmailRequest | Finish) or effect == wanted for effect in outcome.effects)
 
 
 def rearm(deps: Deps, run_ids: Sequence[str]) -> None:
     """The runs of an event that comes again: each that waits makes the schedule of its step again (under its
-    fixed name: made once), for an event marked processed in its run's creation, before that schedule."""
+    fixed name: made once), and each untouched since its creation that was marked with it queues its first emails
+    again (the sender claims each message once: never sent twice), for an event marked processed in its run's
+    creation, before those effects."""
     for run_id in run_ids:
         try:
-            state = deps.runs.get(run_id).state
+            stored = deps.runs.get(run_id)
         except NotFoundError:
             continue
+        state = stored.state
+        if stored.revision == 0 and state.status is not RunStatus.FAILED:
+            replay = _replay(deps, state)
+            emails = [effect for effect in replay.effects if isinstance(effect, EmailRequest)]
+            if emails and _waits_only(replay):
+                deps.email_queue.send(emails)
         _rearm(deps, state)
 
 
@@ -348,22 +371,7 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
     if state.status is RunStatus.FAILED:
         return Started(run_id)  # recorded as failed when it started: nothing of it is to be repeated
     if stored.revision == 0:
-        context = state.context
-        event = {**context.get("event", {}), "contact": context.get("contact"), "data": context.get("data")}
-        replay = start_run(
-            deps.definition(state.automation_id, state.version),
-            state.version,
-            event,
-            now=state.started_at,
-            run_id=state.id,
-            workspace=state.workspace,
-            person=state.person,
-            run_key=state.run_key,
-            reason=state.log[0].reason if state.log else "matched trigger",
-            # the defaults the run started with (its own are the automation's, which have not changed)
-            default_timezone=(context.get("automation") or {}).get("timezone"),
-            default_locale=(context.get("automation") or {}).get("locale"),
-        )
+        replay = _replay(deps, state)
         acted = replay.pending is not None
         replay = complete(deps, deps.definition(state.automation_id, state.version), replay)
         if apply_effects(deps, replay) or acted:
@@ -371,6 +379,27 @@ def _resume_existing(deps: Deps, run_id: str) -> Started:
     else:
         _rearm(deps, state)
     return Started(run_id)
+
+
+def _replay(deps: Deps, state: RunState) -> Outcome:
+    """The start of a stored run made again from its stored event, version and moment (the engine is pure: the
+    same effects)."""
+    context = state.context
+    event = {**context.get("event", {}), "contact": context.get("contact"), "data": context.get("data")}
+    return start_run(
+        deps.definition(state.automation_id, state.version),
+        state.version,
+        event,
+        now=state.started_at,
+        run_id=state.id,
+        workspace=state.workspace,
+        person=state.person,
+        run_key=state.run_key,
+        reason=state.log[0].reason if state.log else "matched trigger",
+        # the defaults the run started with (its own are the automation's, which have not changed)
+        default_timezone=(context.get("automation") or {}).get("timezone"),
+        default_locale=(context.get("automation") or {}).get("locale"),
+    )
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pynamodb.constants import ALL_OLD
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
-from automations.adapters.dynamodb.tables import StateItem, state_key
-from automations.adapters.dynamodb.writes import conditional_failed, delete_if, epoch
-from automations.ports import Silence
+from automations.adapters.dynamodb.events import event_item
+from automations.adapters.dynamodb.tables import EventItem, StateItem, state_key
+from automations.adapters.dynamodb.writes import (
+    cancellation_codes,
+    conditional_failed,
+    connection,
+    delete_if,
+    epoch,
+    save_if,
+)
+from automations.ports import Silence, SkippedError, StoredEvent
 
 
 def silence_of(item: StateItem) -> Silence:
@@ -72,6 +81,41 @@ class DynamoCounterStore:
                 return None
             raise
         return "moved" if reply.get("Attributes") else "started"
+
+    def restart_silence(
+        self,
+        automation_id: str,
+        person: str,
+        event: dict[str, Any],
+        due_at: datetime,
+        *,
+        stored: StoredEvent,
+        current: Silence | None,
+    ) -> Literal["started", "moved"] | None:
+        """The countdown put as :meth:`set_silence` puts it and the event put only if its id is new, in one
+        transaction; ``current`` (as read before) tells a new countdown from a moved one."""
+        item = StateItem(*state_key(self.workspace, "silence", automation_id, person))
+        item.run_id = event["id"]
+        item.until = epoch(due_at)
+        item.data = event
+        item.expires_at = epoch(due_at + timedelta(days=30))
+        later = StateItem.pk.does_not_exist() | (StateItem.until <= epoch(due_at))
+        if current is None or current.due_at <= due_at:
+            try:
+                with TransactWrite(connection=connection()) as tx:
+                    tx.save(item, condition=later)
+                    tx.save(event_item(self.workspace, stored), condition=EventItem.pk.does_not_exist())
+                return "moved" if current is not None else "started"
+            except TransactWriteError as exc:
+                codes = cancellation_codes(exc)
+                if len(codes) < 2 or "ConditionalCheckFailed" not in codes:
+                    raise
+                if codes[1] == "ConditionalCheckFailed":
+                    raise SkippedError("stored") from None
+        # A countdown due later runs (from a later event): the event is stored alone.
+        if not save_if(event_item(self.workspace, stored), EventItem.pk.does_not_exist()):
+            raise SkippedError("stored")
+        return None
 
     def clear_silence(self, automation_id: str, person: str, event_id: str) -> bool:
         """Drop the countdown if it is still the one for ``event_id``; False if a newer event replaced it."""

@@ -29,6 +29,7 @@ def event_item(workspace: str, event: StoredEvent) -> EventItem:
         body=event.body,
         received_at=event.received_at,
         status=event.status,
+        runs=list(event.runs) if event.status == "processed" else None,
         expires_at=epoch(event.received_at + EVENT_RETENTION),
     )
 
