@@ -88,9 +88,10 @@ LATENCY_MS = {
 #: The email queue's event source mapping (template: BatchSize 10): full batches at volume, each received
 #: with one ReceiveMessage and deleted with one DeleteMessageBatch by Lambda's pollers.
 SQS_BATCH = 10
-#: SES events published per email sent (the configuration set publishes send, delivery, open, click, ...):
-#: every email has a send and a delivery; the open and click rates are assumptions.
-SES_EVENTS_PER_EMAIL = {"Send": 1.0, "Delivery": 1.0, "Open": 0.25, "Click": 0.03}
+#: SES events published per email sent (the configuration set publishes delivery, open, click, ... but not send:
+#: the sender counts ``sent`` when SES accepts the email): every email has a delivery; the open and click rates are
+#: assumptions.
+SES_EVENTS_PER_EMAIL = {"Delivery": 1.0, "Open": 0.25, "Click": 0.03}
 #: X-Ray's default sampling rule records 5% of requests beyond a reservoir of one a second (a fixed amount that
 #: does not grow with volume); each Lambda invocation from Scheduler, SQS or SNS, and each API request, is a trace.
 XRAY_SAMPLED = 0.05

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from automations.ports import WHOLE, Confirmation, EmailRecord, FeedbackUpdate, Ports, Suppression
+from automations.ports import SENT_RANK, WHOLE, Confirmation, EmailRecord, FeedbackUpdate, Ports, Suppression
 
 from tests.contract.conftest import START, Backend
 
@@ -15,7 +15,8 @@ LATER = START + timedelta(minutes=5)
 
 
 def sent(ports: Ports, **changes: object) -> EmailRecord:
-    """A record claimed and sent (the provider's ids are unique: the moto backend's index spans workspaces)."""
+    """A record claimed and sent (the provider's ids are unique: the moto backend's index spans workspaces): at
+    status ``sent`` (rank 10), counted ``sent`` once by its mark."""
     fields: dict[str, object] = {
         "automation_id": "welcome",
         "version": 3,
@@ -37,7 +38,10 @@ def sent(ports: Ports, **changes: object) -> EmailRecord:
 
 
 def update(digest: str, **changes: object) -> FeedbackUpdate:
+    """An event's update, read against a sent record (a new status replaces its mark's) unless told otherwise."""
     fields: dict[str, object] = {"digest": digest, "automation_id": "welcome", "step": "hello", "now": LATER}
+    if "status" in changes and "create" not in changes:
+        fields["expected_rank"] = SENT_RANK
     fields.update(changes)
     return FeedbackUpdate(**fields)  # type: ignore[arg-type]
 
@@ -73,7 +77,7 @@ def test_an_event_is_applied_once_with_its_counts(ports: Ports) -> None:
         "2026-11-24T10:00:02Z",
     )
     assert (found.seen, found.updated_at, found.state) == (frozenset({"d1"}), LATER, "sent")
-    assert counted(ports) == counted(ports, "hello") == {"delivered": 1}
+    assert counted(ports) == counted(ports, "hello") == {"sent": 1, "delivered": 1}
 
 
 def test_an_event_read_against_an_older_record_is_not_applied(ports: Ports) -> None:
@@ -82,7 +86,7 @@ def test_an_event_read_against_an_older_record_is_not_applied(ports: Ports) -> N
     assert apply(ports, record, first_open)
 
     # read before the Open was applied: the status it expected to replace is no longer there
-    stale = update("c1", at="t2", counts={"clicked": 1}, status="clicked", rank=50, expected_rank=None)
+    stale = update("c1", at="t2", counts={"clicked": 1}, status="clicked", rank=50, expected_rank=SENT_RANK)
     assert not apply(ports, record, stale)
     assert not apply(ports, record, update("o2", at="t3", first="opened_at", counts={"opened_unique": 1}))
     assert apply(ports, record, replace(stale, expected_rank=40))
@@ -91,7 +95,7 @@ def test_an_event_read_against_an_older_record_is_not_applied(ports: Ports) -> N
     found = reread(ports, record)
     assert (found.status, found.status_at, found.opened_at, found.opens, found.clicks) == ("clicked", "t2", "t1", 1, 0)
     assert found.seen == frozenset({"o1", "c1", "o3"})
-    assert counted(ports) == {"opened": 1, "clicked": 1}
+    assert counted(ports) == {"sent": 1, "opened": 1, "clicked": 1}
 
 
 def test_running_counts_and_the_bounce_type_are_kept(ports: Ports) -> None:
@@ -103,7 +107,7 @@ def test_running_counts_and_the_bounce_type_are_kept(ports: Ports) -> None:
 
     found = reread(ports, record)
     assert (found.clicks, found.opens, found.bounce_type) == (3, 0, "Transient/MailboxFull")
-    assert counted(ports) == {"clicked": 3, "bounced_soft": 1}
+    assert counted(ports) == {"sent": 1, "clicked": 3, "bounced_soft": 1}
 
 
 def test_a_hard_bounce_suppresses_in_the_same_write(ports: Ports) -> None:
@@ -118,7 +122,7 @@ def test_a_hard_bounce_suppresses_in_the_same_write(ports: Ports) -> None:
 
     assert ports.suppressions.of("ana@example.com") == [bounce]
     assert ports.suppressions.blocking("ana@example.com", "business_critical") == bounce
-    assert counted(ports) == {"bounced_hard": 1}
+    assert counted(ports) == {"sent": 1, "bounced_hard": 1}
 
 
 def test_a_refused_event_writes_nothing_at_all(ports: Ports) -> None:
@@ -127,10 +131,10 @@ def test_a_refused_event_writes_nothing_at_all(ports: Ports) -> None:
     complaint = Suppression.new("ana@example.com", "complaint", reason="c", source="ses", automation_id=None, now=LATER)
 
     refused = update("c1", status="complained", rank=100, counts={"complained": 1}, suppressions=(complaint,))
-    assert not apply(ports, record, refused)  # expects no status: there is one now
+    assert not apply(ports, record, refused)  # expects the mark's status: there is another one now
 
     assert ports.suppressions.of("ana@example.com") == []
-    assert counted(ports) == {}
+    assert counted(ports) == {"sent": 1}
     assert reread(ports, record).seen == frozenset({"d1"})
 
 
@@ -197,9 +201,10 @@ def test_an_events_counts_keep_the_reputation_in_the_same_write(ports: Ports) ->
     record = sent(ports)
     bounce = update("d-bounce", counts={"bounced_hard": 1}, status="bounced", rank=90, at="2026-11-24T10:05:00Z")
 
-    assert apply(ports, record, update("d-send", counts={"sent": 1}))
+    assert ports.stats.reputation("welcome", START.date())["sent"] == 1  # the mark's, in its own write
+    assert apply(ports, record, update("d-unknown", counts={"sent": 1}))  # one settled by its event
     assert apply(ports, reread(ports, record), bounce)
     assert not apply(ports, reread(ports, record), bounce)  # applied once
 
     window = ports.stats.reputation("welcome", START.date())
-    assert (window["sent"], window["bounced_hard"], window["complained"]) == (1, 1, 0)
+    assert (window["sent"], window["bounced_hard"], window["complained"]) == (2, 1, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from automations.ports import WHOLE, EmailRecord, Ports, Suppression, message_id_for
+from automations.ports import SENT_RANK, WHOLE, EmailRecord, Ports, Suppression, message_id_for
 
 from tests.contract.conftest import START, Backend
 
@@ -101,6 +101,59 @@ def test_a_sent_record_is_found_by_the_providers_id(ports: Ports) -> None:
     assert ports.messages.by_ses_id("ses-1") == sent
     assert ports.messages.by_ses_id("ses-2") is None
     assert not ports.messages.claim(record(ports, attempt="attempt-2"))
+
+
+def test_a_mark_counts_sent_once_with_its_status(ports: Ports) -> None:
+    new = record(ports)
+    ports.messages.claim(new)
+
+    assert ports.messages.mark_sent(new, "ses-1", "attempt-1", LATER)
+    assert not ports.messages.mark_sent(new, "ses-1", "attempt-1", LATER)  # retried: its condition fails
+
+    found = ports.messages.get("run_1", "hello", new.message_id)
+    assert found is not None
+    assert (found.status, found.status_rank, found.status_at) == ("sent", SENT_RANK, "2026-11-24T10:00:02.000Z")
+    assert counted(ports, "sent") == counted(ports, "sent", "hello") == 1
+    assert ports.stats.reputation("welcome", START.date())["sent"] == 1
+
+
+def test_a_record_given_up_as_unknown_before_its_mark_is_settled_by_it(ports: Ports) -> None:
+    # A concurrent delivery of the same request gave it up as unknown (counted so) while SES took it
+    given_up = record(ports)
+    ports.messages.claim(given_up)
+    assert ports.messages.finish(
+        given_up, state="unknown", now=LATER, expected_state="sending", counts={"send_unknown": 1}
+    )
+
+    assert ports.messages.mark_sent(given_up, "ses-1", "attempt-1", LATER)
+    assert not ports.messages.mark_sent(given_up, "ses-1", "attempt-1", LATER)
+
+    found = ports.messages.get("run_1", "hello", given_up.message_id)
+    assert found is not None and (found.state, found.ses_message_id, found.status) == ("sent", "ses-1", "sent")
+    assert (counted(ports, "sent"), counted(ports, "send_unknown")) == (1, 0)
+
+
+def test_a_record_settled_by_the_providers_event_is_not_marked_again(ports: Ports) -> None:
+    settled = record(ports)
+    ports.messages.claim(settled)
+    assert ports.messages.finish(settled, state="sent", now=LATER, expected_state="sending")  # as an event does
+
+    assert not ports.messages.mark_sent(settled, "ses-1", "attempt-1", LATER)
+
+    found = ports.messages.get("run_1", "hello", settled.message_id)
+    assert found is not None and (found.state, found.ses_message_id, found.status) == ("sent", None, None)
+    assert counted(ports, "sent") == 0
+
+
+def test_a_test_email_is_marked_without_counts(ports: Ports) -> None:
+    new = record(ports, test=True)
+    ports.messages.claim(new)
+
+    assert ports.messages.mark_sent(new, "ses-1", "attempt-1", LATER)
+
+    found = ports.messages.get("run_1", "hello", new.message_id)
+    assert found is not None and (found.state, found.status) == ("sent", "sent")
+    assert counted(ports, "sent") == 0
 
 
 def test_a_dangling_claim_is_settled_once_with_its_count(ports: Ports) -> None:

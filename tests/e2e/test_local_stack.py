@@ -72,7 +72,7 @@ def test_an_event_s_email_appears_in_the_outbox(local_stack: LocalStackClient) -
     assert SENDER in email["from"] and "Acme Studio" in email["from"]
     assert "Rita" in email["html"] and "Rita" in email["text"]
     assert "new-lead-welcome" in email["tags"].values()
-    assert email["events"] == ["Send", "Delivery"]
+    assert email["events"] == ["Delivery"]
     datetime.fromisoformat(email["sent_at"])
     # And the page shows it, without the tracking pixel (looking is not opening), with a link to open it
     page = local_stack.request("GET", "/_local/outbox.html", key=None)
@@ -136,8 +136,8 @@ def test_a_paid_invoice_cancels_the_waiting_reminder(local_stack: LocalStackClie
 @pytest.mark.parametrize(
     ("address", "reported", "kind", "counter"),
     [
-        ("bounce@simulator.amazonses.com", ["Send", "Bounce"], "bounce", "bounced_hard"),
-        ("complaint@simulator.amazonses.com", ["Send", "Delivery", "Complaint"], "complaint", "complained"),
+        ("bounce@simulator.amazonses.com", ["Bounce"], "bounce", "bounced_hard"),
+        ("complaint@simulator.amazonses.com", ["Delivery", "Complaint"], "complaint", "complained"),
     ],
     ids=["bounce", "complaint"],
 )
@@ -310,7 +310,7 @@ def test_opening_and_clicking_a_link_of_the_outbox_are_counted(local_stack: Loca
     # Then they are sent on to the link, and SES reported an open and a click
     assert answer.status == 302 and answer.headers["Location"] == link
     [email] = local_stack.outbox(address)
-    assert email["events"] == ["Send", "Delivery", "Open", "Click"]
+    assert email["events"] == ["Delivery", "Open", "Click"]
     after = local_stack.totals("booking-declined")
     assert delta(after, before, "opened") == 1 and delta(after, before, "clicked") == 1
 
@@ -368,4 +368,4 @@ def test_an_event_put_on_the_bus_is_ingested(local_stack: LocalStackClient) -> N
     assert put["FailedEntryCount"] == 0
     # Then the rule delivers it to ingest_trigger and the welcome email goes out
     email = local_stack.wait_for_email(address, "Welcome to Acme Studio, Bea")
-    assert email["events"] == ["Send", "Delivery"]
+    assert email["events"] == ["Delivery"]

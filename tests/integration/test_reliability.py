@@ -288,13 +288,21 @@ def test_a_lost_reply_to_the_claim_still_sends_the_email_once(stack: Stack, monk
     assert counters(stack, "booking-approved").get("send_unknown", 0) == 0
 
 
-def test_an_unknown_email_confirmed_by_ses_stops_counting_as_unknown(stack: Stack) -> None:
-    # Given an email whose send crashed after SES was called (its record left "unknown", counted so)
+def test_an_unknown_email_confirmed_by_ses_stops_counting_as_unknown(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an email whose send crashed after SES was called, before its mark (its record left "unknown", counted so)
+    def crash(*args: Any) -> bool:
+        raise RuntimeError("Lambda timed out")
+
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", crash)
     activate(stack, "booking-approved")
     accepted(sample("booking-approved", "evt_unknown"))
     record = queued_record(stack)
     SEND.handler({"Records": [record]}, LambdaContextStub())
+    monkeypatch.undo()
     [item] = MessageItem.scan()
+    assert item.state == "sending"
     item.update(actions=[MessageItem.state.set("unknown")])
     stats.increment(stack.settings.workspace, "booking-approved", stack.clock.now(), {"send_unknown": 1})
     assert counters(stack, "booking-approved")["send_unknown"] == 1

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from automations.adapters.dynamodb.contacts import DynamoContactStore
 from automations.adapters.dynamodb.messages import DynamoMessageStore, email_record
+from automations.adapters.dynamodb.stats import DynamoStatsStore
 from automations.adapters.dynamodb.suppressions import DynamoSuppressionStore
 from automations.adapters.dynamodb.tables import MessageItem
 from automations.ports import ContactPatch
@@ -68,7 +69,7 @@ def reread(item: MessageItem) -> MessageItem:
 @pytest.mark.parametrize(
     ("name", "counts", "status"),
     [
-        ("ses_send.json", {"sent": 1}, "sent"),
+        ("ses_send.json", {}, "sent"),  # counted by send_email's mark, not by SES's Send event
         ("ses_delivery.json", {"delivered": 1}, "delivered"),
         ("ses_open.json", {"opened": 1, "opened_unique": 1}, "opened"),
         ("ses_click.json", {"clicked": 1, "clicked_unique": 1}, "clicked"),
@@ -88,8 +89,8 @@ def test_each_ses_event_type_is_counted_for_the_automation_and_the_step(
     [result] = deliver(webhook, ses_record(name, sent))
     # Then it is counted once, for the automation and for its step, and the message shows it
     assert result["status"] == "counted", result
-    assert nonzero(counters()) == counts
-    assert nonzero(counters(step="reminder")) == counts
+    assert nonzero(counters()) == {"sent": 1, **counts}  # ``sent`` by send_email's mark
+    assert nonzero(counters(step="reminder")) == {"sent": 1, **counts}
     assert reread(sent).status == status
 
 
@@ -98,7 +99,7 @@ def test_a_subscription_event_unsubscribes_from_promotional_mail_only(
 ) -> None:
     [result] = deliver(webhook, ses_record("ses_subscription.json", sent))
     assert result["status"] == "counted"
-    assert nonzero(counters()) == {"unsubscribed": 1}
+    assert nonzero(counters()) == {"sent": 1, "unsubscribed": 1}
     [item] = DynamoSuppressionStore("default").of("ana@example.com")
     assert (item.kind, item.scope) == ("unsubscribe", "promotional")
 
@@ -111,7 +112,7 @@ def test_a_duplicate_delivery_by_sns_is_counted_once(stack: Stack, webhook: Any,
     deliver(webhook, json.dumps(record, indent=2))
     # Then nothing more is counted
     assert again["status"] == "duplicate"
-    assert nonzero(counters()) == {"delivered": 1}
+    assert nonzero(counters()) == {"sent": 1, "delivered": 1}
 
 
 def test_an_open_before_its_delivery_keeps_the_message_opened(stack: Stack, webhook: Any, sent: MessageItem) -> None:
@@ -138,7 +139,7 @@ def test_an_open_before_its_delivery_keeps_the_message_opened(stack: Stack, webh
 def test_a_record_of_another_sender_is_ignored(stack: Stack, webhook: Any, sent: MessageItem) -> None:
     [result] = deliver(webhook, ses_record("ses_delivery_foreign.json", sent, ses_message_id="ses-not-ours"))
     assert result["status"] == "ignored"
-    assert nonzero(counters()) == {}
+    assert nonzero(counters()) == {"sent": 1}
 
 
 def test_a_record_with_only_ses_tags_is_found_by_its_ses_message_id(
@@ -150,7 +151,7 @@ def test_a_record_with_only_ses_tags_is_found_by_its_ses_message_id(
     # When it arrives, SES's message id still names the email the product sent
     [result] = deliver(webhook, record)
     assert result["status"] == "counted" and result["message_id"] == sent.message_id
-    assert nonzero(counters()) == {"delivered": 1}
+    assert nonzero(counters()) == {"sent": 1, "delivered": 1}
 
 
 def test_a_record_that_can_never_be_processed_is_logged_and_let_go(
@@ -162,7 +163,7 @@ def test_a_record_that_can_never_be_processed_is_logged_and_let_go(
     del no_detail["bounce"]
     results = deliver(webhook, "{not json", unknown_kind, no_detail, json.dumps({"eventType": "Send"}))
     assert [r["status"] for r in results] == ["invalid"] * 4
-    assert nonzero(counters()) == {}
+    assert nonzero(counters()) == {"sent": 1}
 
 
 def test_events_of_a_message_we_have_no_record_of_still_count(stack: Stack, webhook: Any) -> None:
@@ -214,7 +215,7 @@ def test_a_bounce_on_ses_suppression_list_counts_as_suppressed_not_as_a_new_hard
     record = ses_record("ses_bounce_permanent.json", sent)
     record["bounce"]["bounceSubType"] = "OnAccountSuppressionList"
     deliver(webhook, record)
-    assert nonzero(counters()) == {"suppressed": 1}
+    assert nonzero(counters()) == {"sent": 1, "suppressed": 1}
     assert DynamoSuppressionStore("default").of("ana@example.com")[0].kind == "bounce"
 
 
@@ -230,10 +231,8 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 
 def _sends(webhook: Any, count: int) -> None:
-    records = []
-    for n in range(count):
-        records.append(ses_record("ses_send.json", None, message=f"msg_{n:04d}", ses_message_id=f"ses-{n:04d}"))
-    deliver(webhook, *records)
+    """``count`` emails sent, as send_email's marks count them (SES publishes no Send event)."""
+    DynamoStatsStore("default").increment("overdue-invoice-reminder", START, {"sent": count}, "reminder")
 
 
 def test_a_hard_bounce_rate_at_the_limit_deactivates_the_automation(guarded: Stack) -> None:
@@ -494,3 +493,29 @@ def test_an_ses_event_settles_a_send_that_crashed_before_its_record(
     load_handler("send_email").handler(sqs_event(request(), receive_count=2), LambdaContextStub())
     assert len(sent_messages()) == 1
     assert nonzero(counters()) == {"sent": 1}
+
+
+def test_a_delivery_of_a_send_that_crashed_before_its_mark_counts_it_sent_once(
+    stack: Stack, webhook: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given send_email died after SES accepted the email, before the mark that counts it (nothing counted)
+    def crash(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("Lambda timed out")
+
+    original = DynamoMessageStore.mark_sent
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", crash)
+    verify_sender()
+    load_handler("send_email").handler(sqs_event(request()), LambdaContextStub())
+    monkeypatch.setattr(DynamoMessageStore, "mark_sent", original)
+    item = message("run_0001", "reminder", "ana@example.com")
+    assert item.state == "sending" and nonzero(counters()) == {}
+    # When its Delivery arrives (SNS delivering it twice), and the queue's retry comes
+    delivery = ses_record("ses_delivery.json", item, ses_message_id="ses-0001")
+    deliver(webhook, delivery, delivery)
+    load_handler("send_email").handler(sqs_event(request(), receive_count=2), LambdaContextStub())
+    # Then it is sent under SES's id, counted sent once (and its reputation too), never sent again
+    item = reread(item)
+    assert (item.state, item.ses_message_id, item.status) == ("sent", "ses-0001", "delivered")
+    assert len(sent_messages()) == 1
+    assert nonzero(counters()) == {"sent": 1, "delivered": 1}
+    assert DynamoStatsStore("default").reputation(item.automation_id, item.created_at.date())["sent"] == 1

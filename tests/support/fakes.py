@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+from automations import ses_records
 from automations.adapters import ses
 from automations.adapters.dynamodb.automations import routes_of
 from automations.adapters.dynamodb.runs import ended_counter, run_key_expiry
@@ -34,6 +35,8 @@ from automations.engine.effects import EmailRequest, WebhookCall
 from automations.engine.state import RunState, RunStatus
 from automations.ports import (
     REPUTATION_COUNTERS,
+    SENT_RANK,
+    SENT_STATUS,
     TOUCH_INTERVAL,
     WHOLE,
     AccessPorts,
@@ -658,8 +661,12 @@ class FakeMessageStore(_Atomic):
         with self._lock:
             key = self._key(record)
             found = self.records.get(key)
-            if found is None or found.attempt != attempt:
+            if found is None or found.attempt != attempt or found.state not in ("sending", "unknown"):
                 return False
+            counts = {"sent": 1, "send_unknown": -1} if found.state == "unknown" else {"sent": 1}
+            status = (found.status, found.status_rank, found.status_at)
+            if found.status_rank is None:
+                status = (SENT_STATUS, SENT_RANK, ses_records.iso(now))
             self.records[key] = replace(
                 found,
                 state="sent",
@@ -667,9 +674,13 @@ class FakeMessageStore(_Atomic):
                 sent_at=_utc(now),
                 updated_at=_utc(now),
                 reason=None,
+                status=status[0],
+                status_rank=status[1],
+                status_at=status[2],
             )
             self.by_ses = {ses_id: indexed for ses_id, indexed in self.by_ses.items() if indexed != key}
             self.by_ses[ses_message_id] = key
+            self.stats.count_with(record.automation_id, record.step, now, {} if record.test else counts)
             return True
 
     def apply_feedback(self, run_id: str, step: str, message_id: str, update: FeedbackUpdate) -> bool:

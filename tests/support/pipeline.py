@@ -5,9 +5,9 @@
   invokes it again with the same input when the invocation fails, and deletes the schedule once it succeeded;
 - Lambda's SQS event source hands the email queue to ``send_email`` and deletes the records it did not report
   as failed; the others come back (their backoff skipped);
-- SES accepts each ``SendEmail`` and publishes its events (Send, then Delivery, or a hard Bounce for the
-  addresses told to bounce) through SNS to ``stats_webhook``, which gets the same notification again when it
-  fails.
+- SES accepts each ``SendEmail`` and publishes its events (a Delivery, or a hard Bounce for the addresses told
+  to bounce: the configuration set publishes no Send) through SNS to ``stats_webhook``, which gets the same
+  notification again when it fails.
 
 Each hop is retried a few times at most; one that keeps failing raises :class:`UndeliveredError`, as AWS would
 give up and keep the message in a dead-letter queue. Requests the pipeline makes itself (receiving messages,
@@ -254,7 +254,7 @@ class Pipeline:
             sent = self.ses_sends[self.published]
             self.published += 1
             outcome = "Bounce" if sent.recipient.lower() in self.bounces else "Delivery"
-            for kind in ("Send", outcome):
+            for kind in (outcome,):
                 record = self.ses_record(sent, kind)
                 self._notifications += 1
                 notification = sns_event(record, message_id=f"95df01b4-ee98-5cb9-9903-4c22{self._notifications:08d}")

@@ -3,6 +3,8 @@ a suppressed address gets nothing, and every outcome is recorded (and counted) w
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from automations.ports import (
     EmailRecord,
@@ -107,8 +109,9 @@ def test_an_email_is_claimed_before_it_is_sent_and_sent_once(room: Mailroom) -> 
         "Hello Ana",
     )
     assert room.deps.messages.by_ses_id(str(first[0].ses_message_id)) == record
-    # And sending is counted from the provider's own events, not here
-    assert room.counted() == {}
+    assert (record.status, record.status_rank) == ("sent", 10)
+    # And each is counted sent once, when the provider took it (in the write that marks it)
+    assert room.counted() == room.counted(step="hello") == {"sent": 2}
 
 
 def test_a_failure_the_provider_may_recover_from_releases_the_claim_for_the_retry(room: Mailroom) -> None:
@@ -127,7 +130,7 @@ def test_a_failure_the_provider_may_recover_from_releases_the_claim_for_the_retr
     # Then both go out, once each
     assert [d.state for d in deliveries] == ["sent", "sent"]
     assert room.sent_to() == ["ana@example.com", "bo@example.com"]
-    assert room.counted() == {}
+    assert room.counted() == {"sent": 2}
 
 
 def test_a_message_coming_back_is_kept_away_for_its_backoff(room: Mailroom) -> None:
@@ -239,7 +242,33 @@ def test_a_claim_whose_reply_was_lost_still_sends_once(room: Mailroom, monkeypat
     assert delivery.state == "sent"
     assert again.state == "done"
     assert room.sent_to() == ["ana@example.com"]
-    assert room.counted() == {}
+    assert room.counted() == {"sent": 1}
+
+
+def test_a_mark_whose_reply_was_lost_counts_sent_once(room: Mailroom, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a store whose mark is written (with its count), but whose reply is lost, and then retried
+    mark = room.fakes.messages.mark_sent
+    lost = [TransientError("the reply was lost")]
+    marks: list[bool] = []
+
+    def mark_then_lose_the_reply(*args: Any) -> bool:
+        marks.append(mark(*args))
+        if lost:
+            marks.append(mark(*args))  # the client's own retry of the write: its condition fails
+            raise lost.pop()
+        return marks[-1]
+
+    monkeypatch.setattr(room.fakes.messages, "mark_sent", mark_then_lose_the_reply)
+    # When the email is sent, the request fails, and its message is delivered again
+    with pytest.raises(TransientError):
+        room.send(request())
+    [again] = room.send(request())
+    # Then the second mark changed nothing: sent once, counted once
+    assert marks == [True, False]
+    assert (again.state, again.reason) == ("done", "already sent")
+    assert room.sent_to() == ["ana@example.com"]
+    assert room.record().state == "sent"
+    assert room.counted() == room.counted(step="hello") == {"sent": 1}
 
 
 def test_a_claim_that_failed_before_it_was_written_fails_the_request(

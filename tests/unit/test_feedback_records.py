@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from automations.ports import EmailRecord, FeedbackUpdate
 from automations.services.feedback import (
     RANKS,
     UnprocessableFeedbackError,
@@ -15,16 +18,20 @@ from automations.services.feedback import (
     parse,
     reputation_problem,
     tags_of,
+    update_for,
 )
+from automations.services.feedback.records import Target
 
 from tests.conftest import load_event
 from tests.support.settings import settings_with
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("name", "counts", "status", "suppress"),
     [
-        ("ses_send.json", {"sent": 1}, "sent", None),
+        ("ses_send.json", {}, "sent", None),  # ``sent`` is counted when SES takes the email, not by this event
         ("ses_delivery.json", {"delivered": 1}, "delivered", None),
         ("ses_open.json", {"opened": 1}, "opened", None),
         ("ses_click.json", {"clicked": 1}, "clicked", None),
@@ -58,6 +65,51 @@ def test_a_hard_bounce_names_the_addresses_to_suppress() -> None:
 def test_statuses_only_move_up() -> None:
     order = ["sent", "delayed", "delivered", "opened", "clicked", "rejected", "bounced", "complained"]
     assert [RANKS[s] for s in order] == sorted(RANKS[s] for s in order)
+
+
+def sending_record(state: str, **changes: Any) -> EmailRecord:
+    fields: dict[str, Any] = {
+        "automation_id": "welcome",
+        "version": 1,
+        "run_id": "run_1",
+        "step": "hello",
+        "address": "ana@example.com",
+        "type_": "promotional",
+        "state": state,
+        "now": NOW,
+        "attempt": "attempt-1",
+    }
+    fields.update(changes)
+    return EmailRecord.new("default", **fields)
+
+
+def update_of(name: str, found: EmailRecord, *, test: bool = False) -> FeedbackUpdate:
+    record = parse(json.dumps(load_event(name)))
+    target = Target("default", found.run_id, found.step, found.message_id, "welcome", test)
+    return update_for(effect_of(record), found, target, record["mail"], digest_of(record), NOW)
+
+
+@pytest.mark.parametrize("name", ["ses_send.json", "ses_delivery.json", "ses_bounce_permanent.json"])
+def test_an_event_that_settles_an_interrupted_send_counts_it_sent(name: str) -> None:
+    # A record left ``sending`` (SES took it, the sender stopped before its mark, which would have counted it)
+    update = update_of(name, sending_record("sending"))
+    assert update.confirm is not None and update.confirm.from_state == "sending"
+    assert update.counts["sent"] == 1
+    # One the sender gave up on as ``unknown`` stops being counted so
+    update = update_of(name, sending_record("unknown"))
+    assert update.confirm is not None and (update.counts["sent"], update.counts["send_unknown"]) == (1, -1)
+    # A test email is settled, never counted
+    update = update_of(name, sending_record("sending", test=True), test=True)
+    assert update.confirm is not None and update.counts == {}
+
+
+def test_an_event_of_a_marked_email_counts_no_send() -> None:
+    marked = replace(sending_record("sent"), ses_message_id="ses-1", status="sent", status_rank=RANKS["sent"])
+    send = update_of("ses_send.json", marked)
+    assert (send.confirm, send.counts, send.status) == (None, {}, None)
+    delivery = update_of("ses_delivery.json", marked)
+    assert (delivery.confirm, delivery.counts) == (None, {"delivered": 1})
+    assert (delivery.status, delivery.expected_rank) == ("delivered", RANKS["sent"])
 
 
 def test_the_same_record_has_the_same_digest_whatever_its_key_order() -> None:

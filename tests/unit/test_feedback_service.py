@@ -34,7 +34,7 @@ def sent(room: Mailroom, **changes: Any) -> EmailRecord:
 @pytest.mark.parametrize(
     ("kind", "detail", "counts", "status"),
     [
-        ("Send", {}, {"sent": 1}, "sent"),
+        ("Send", {}, {}, "sent"),
         ("Delivery", {}, {"delivered": 1}, "delivered"),
         ("Open", {}, {"opened": 1, "opened_unique": 1}, "opened"),
         ("Click", {}, {"clicked": 1, "clicked_unique": 1}, "clicked"),
@@ -53,17 +53,19 @@ def test_each_event_moves_its_email_and_counts(
     email = sent(room)
     # When SES publishes one event about it
     [result] = room.feed(room.ses_event(email, kind, **detail))
-    # Then its record and the automation's (and the step's) counters follow
+    # Then its record and the automation's (and the step's) counters follow (``sent`` counted when SES took it;
+    # SES's Send event counts nothing more)
     assert (result.status, result.event_type, result.counts) == ("counted", kind, counts)
     assert room.record().status == status
-    assert room.counted() == room.counted(step="hello") == counts
+    assert room.counted() == room.counted(step="hello") == {"sent": 1, **counts}
 
 
 def test_a_rendering_failure_is_counted_from_ses_s_own_sample(room: Mailroom) -> None:
     email = sent(room)
     [result] = room.feed(room.sample_event("ses_rendering_failure.json", email))
-    assert (result.status, room.record().status, room.counted()) == ("counted", "rendering_failed", result.counts)
+    assert (result.status, room.record().status) == ("counted", "rendering_failed")
     assert result.counts == {"rendering_failed": 1}
+    assert room.counted() == {"sent": 1, "rendering_failed": 1}
 
 
 def test_a_delivery_sets_the_time_it_happened(room: Mailroom) -> None:
@@ -82,7 +84,7 @@ def test_an_event_delivered_twice_counts_once(room: Mailroom) -> None:
     delivery = room.ses_event(email, "Delivery")
     first, second = room.feed(delivery, delivery)
     assert (first.status, second.status, second.reason) == ("counted", "duplicate", "already counted")
-    assert room.counted() == {"delivered": 1}
+    assert room.counted() == {"sent": 1, "delivered": 1}
     assert len(room.record().seen) == 1
 
 
@@ -145,7 +147,7 @@ def test_an_unsubscribe_reported_by_ses_stops_promotional_mail_counted_once(room
     first, again = room.feed(subscription, subscription)
     assert (first.status, again.status) == ("counted", "duplicate")
     assert [s.kind for s in room.deps.suppressions.of("ana@example.com")] == ["unsubscribe"]
-    assert room.counted() == room.counted(step="hello") == {"unsubscribed": 1}
+    assert room.counted() == room.counted(step="hello") == {"sent": 1, "unsubscribed": 1}
     assert room.send(request("run_2", type="promotional"))[0].state == "skipped"
     assert room.send(request("run_3"))[0].state == "sent"
 
@@ -180,6 +182,43 @@ def test_an_email_whose_send_reply_was_lost_is_settled_by_ses_s_send_event(room:
     assert room.deps.messages.by_ses_id("ses-confirmed") == found
 
 
+def test_ses_s_send_event_counts_nothing(room: Mailroom) -> None:
+    # Given an email SES took, counted ``sent`` by the sender's mark
+    email = sent(room)
+    assert (room.counted(), room.record().status, room.record().status_rank) == ({"sent": 1}, "sent", 10)
+    # When SES's Send event for it still arrives (a stack being upgraded), twice
+    first, again = room.feed(room.ses_event(email, "Send"), room.ses_event(email, "Send"))
+    # Then it counts nothing and leaves the status as it was
+    assert [(r.status, r.counts) for r in (first, again)] == [("counted", {}), ("duplicate", {})]
+    assert room.counted() == room.counted(step="hello") == {"sent": 1}
+    assert room.record().status == "sent"
+
+
+def test_an_email_whose_mark_crashed_is_counted_sent_once_by_its_delivery(
+    room: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an email SES took, the sender stopping before its mark (the record left ``sending``, nothing counted)
+    def crash(*args: Any) -> bool:
+        raise TimeoutError("the function timed out")
+
+    monkeypatch.setattr(room.deps.messages, "mark_sent", crash)
+    with pytest.raises(TimeoutError):
+        room.send(request())
+    monkeypatch.undo()
+    left = room.record()
+    assert (left.state, room.counted()) == ("sending", {})
+    # When its Delivery arrives (twice), and the queue message comes back
+    delivery = room.ses_event(replace(left, ses_message_id="ses-took-it"), "Delivery")
+    first, again = room.feed(delivery, delivery)
+    [retried] = room.send(request())
+    # Then it is settled as sent and counted once
+    found = room.record()
+    assert (found.state, found.ses_message_id, found.status) == ("sent", "ses-took-it", "delivered")
+    assert (first.counts, again.status, retried.state) == ({"sent": 1, "delivered": 1}, "duplicate", "done")
+    assert room.counted() == room.counted(step="hello") == {"sent": 1, "delivered": 1}
+    assert room.sent_to() == ["ana@example.com"]
+
+
 def test_an_event_of_an_email_with_no_record_makes_one(room: Mailroom) -> None:
     email = sent(room)
     stranger = replace(email, run_id="run_gone", message_id="msg_gone")
@@ -199,7 +238,7 @@ def test_events_of_other_senders_or_workspaces_are_ignored(room: Mailroom) -> No
     other = room.ses_event(email, "Delivery").replace('"workspace": ["default"]', '"workspace": ["elsewhere"]')
     results = room.feed(foreign, other)
     assert [r.status for r in results] == ["ignored", "ignored"]
-    assert room.counted() == {} and room.record().status is None
+    assert room.counted() == {"sent": 1} and room.record().status == "sent"
 
 
 def test_an_event_with_only_ses_s_own_tags_is_found_by_ses_s_message_id(room: Mailroom) -> None:
@@ -259,7 +298,7 @@ def test_a_redelivered_bounce_runs_the_guard_that_failed_the_first_time(monkeypa
     # When SNS delivers it again
     [result] = room.feed(bounce)
     # Then it counts nothing more, and the guard runs
-    assert (result.status, room.counted()) == ("duplicate", {"bounced_hard": 1})
+    assert (result.status, room.counted()) == ("duplicate", {"sent": 1, "bounced_hard": 1})
     assert room.deps.automations.head("welcome").status == "inactive"
 
 

@@ -104,30 +104,31 @@ def kinds(events: list[dict[str, Any]]) -> list[str]:
     return [e["eventType"] for e in events]
 
 
-def test_a_normal_address_gets_send_and_delivery() -> None:
+def test_a_normal_address_gets_a_delivery_and_no_send() -> None:
+    # The configuration set does not publish Send (the sender counts ``sent`` when SES takes the email)
     events = outcome_events(sent_to("ana@example.com"), NOW, "us-east-1")
-    assert kinds(events) == ["Send", "Delivery"]
-    delivery = events[1]["delivery"]
+    assert kinds(events) == ["Delivery"]
+    delivery = events[0]["delivery"]
     assert delivery["recipients"] == ["ana@example.com"] and delivery["timestamp"] == "2026-11-24T10:00:01.250Z"
 
 
 def test_the_bounce_address_gets_a_permanent_bounce_and_no_delivery() -> None:
     events = outcome_events(sent_to("bounce@simulator.amazonses.com"), NOW, "us-east-1")
-    assert kinds(events) == ["Send", "Bounce"]
-    bounce = events[1]["bounce"]
+    assert kinds(events) == ["Bounce"]
+    bounce = events[0]["bounce"]
     assert bounce["bounceType"] == "Permanent" and bounce["bounceSubType"] == "General"
     assert bounce["bouncedRecipients"][0]["emailAddress"] == "bounce@simulator.amazonses.com"
 
 
 def test_the_complaint_address_gets_a_delivery_then_a_complaint() -> None:
     events = outcome_events(sent_to("complaint@simulator.amazonses.com"), NOW, "us-east-1")
-    assert kinds(events) == ["Send", "Delivery", "Complaint"]
-    assert events[2]["complaint"]["complainedRecipients"] == [{"emailAddress": "complaint@simulator.amazonses.com"}]
+    assert kinds(events) == ["Delivery", "Complaint"]
+    assert events[1]["complaint"]["complainedRecipients"] == [{"emailAddress": "complaint@simulator.amazonses.com"}]
 
 
 def test_every_event_carries_ses_s_mail_object_with_the_tags_as_lists() -> None:
-    [send, _] = outcome_events(sent_to("ana@example.com"), NOW, "us-east-1")
-    mail = send["mail"]
+    [delivery] = outcome_events(sent_to("ana@example.com"), NOW, "us-east-1")
+    mail = delivery["mail"]
     assert mail["messageId"] == "ses-1"
     assert mail["destination"] == ["ana@example.com"]
     assert mail["source"] == "hello@example.com"
@@ -141,14 +142,13 @@ def test_the_feedback_service_reads_what_the_simulator_publishes() -> None:
     sent = sent_to("ana@example.com")
     records = [
         *outcome_events(sent, NOW, "us-east-1"),
-        *outcome_events(sent_to("bounce@simulator.amazonses.com"), NOW, "us-east-1")[1:],
-        *outcome_events(sent_to("complaint@simulator.amazonses.com"), NOW, "us-east-1")[2:],
+        *outcome_events(sent_to("bounce@simulator.amazonses.com"), NOW, "us-east-1"),
+        *outcome_events(sent_to("complaint@simulator.amazonses.com"), NOW, "us-east-1")[1:],
         engagement_event("Open", sent, NOW, "us-east-1"),
         engagement_event("Click", sent, NOW, "us-east-1", link="https://acme.example/book"),
     ]
     counted = [feedback.effect_of(feedback.parse(json.dumps(r))).counts for r in records]
     assert counted == [
-        {"sent": 1},
         {"delivered": 1},
         {"bounced_hard": 1},
         {"complained": 1},

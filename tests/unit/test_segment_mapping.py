@@ -391,6 +391,8 @@ def _named_in_segment_s_names(errors: list[FieldError], where: str = "") -> None
             loc = loc[len(where) + 1 :]
             if loc in ("", "type"):
                 continue
+        if loc == "":  # the whole message (its size): no one place of it
+            continue
         assert loc.split(".")[0].split("[")[0] in SEGMENT_PLACES, error
 
 

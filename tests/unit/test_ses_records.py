@@ -60,7 +60,7 @@ def _sent(to: str) -> SentEmail:
 
 def test_the_tests_records_and_the_local_stack_s_have_the_same_shape() -> None:
     made = feedback.simulated_record(_message(), "Delivery", NOW, sender="Acme Studio <hello@acme.example>")
-    published = outcome_events(_sent("ana@example.com"), NOW, "us-east-1")[1]
+    [published] = outcome_events(_sent("ana@example.com"), NOW, "us-east-1")
     sample = json.loads((EVENTS / "ses_delivery.json").read_text())
     assert set(made["mail"]) == set(published["mail"]) >= set(sample["mail"])
     assert set(made["delivery"]) == set(published["delivery"]) >= set(sample["delivery"])
@@ -71,7 +71,7 @@ def test_the_tests_records_and_the_local_stack_s_have_the_same_shape() -> None:
 @pytest.mark.parametrize(
     ("kind", "counts"),
     [
-        ("Send", {"sent": 1}),
+        ("Send", {}),  # still read (a stack being upgraded), counted by the sender's mark instead
         ("Delivery", {"delivered": 1}),
         ("Bounce", {"bounced_hard": 1}),
         ("Complaint", {"complained": 1}),
@@ -93,15 +93,14 @@ def test_feedback_reads_every_record_the_model_makes(kind: str, counts: dict[str
 def test_feedback_reads_what_the_local_stack_publishes_for_the_mailbox_simulator() -> None:
     records = [
         *outcome_events(_sent("ana@example.com"), NOW, "us-east-1"),
-        *outcome_events(_sent("bounce@simulator.amazonses.com"), NOW, "us-east-1")[1:],
-        *outcome_events(_sent("suppressionlist@simulator.amazonses.com"), NOW, "us-east-1")[1:],
-        *outcome_events(_sent("complaint@simulator.amazonses.com"), NOW, "us-east-1")[2:],
+        *outcome_events(_sent("bounce@simulator.amazonses.com"), NOW, "us-east-1"),
+        *outcome_events(_sent("suppressionlist@simulator.amazonses.com"), NOW, "us-east-1"),
+        *outcome_events(_sent("complaint@simulator.amazonses.com"), NOW, "us-east-1")[1:],
         engagement_event("Open", _sent("ana@example.com"), NOW, "us-east-1"),
         engagement_event("Click", _sent("ana@example.com"), NOW, "us-east-1", link="https://acme.example/book"),
     ]
     effects = [feedback.effect_of(feedback.parse(json.dumps(r))) for r in records]
     assert [e.counts for e in effects] == [
-        {"sent": 1},
         {"delivered": 1},
         {"bounced_hard": 1},
         {"suppressed": 1},

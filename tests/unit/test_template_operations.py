@@ -22,6 +22,7 @@ from automations.services import segment, sending
 from automations.settings import Settings
 from automations_local.cfn import Intrinsics
 from automations_local.provision import CREATED, NOT_CREATED
+from automations_local.ses_simulator import SentEmail, outcome_events
 from automations_local.template import global_environment, load_template, resources_of
 
 from tests.conftest import ROOT, TEMPLATE
@@ -406,6 +407,26 @@ def test_the_configuration_set_requires_tls_suppresses_and_tracks_reputation(tem
     assert props["DeliveryOptions"]["TlsPolicy"] == "REQUIRE"
     assert set(props["SuppressionOptions"]["SuppressedReasons"]) == {"BOUNCE", "COMPLAINT"}
     assert props["ReputationOptions"]["ReputationMetricsEnabled"] is True
+
+
+def test_ses_publishes_every_event_feedback_reads_but_send_and_the_local_stack_agrees(
+    template: dict[str, Any],
+) -> None:
+    # ``sent`` is counted when SES takes an email (the sender's mark): a Send event would be one more SNS publish
+    # and stats_webhook invocation per email for nothing, so the configuration set does not publish it
+    [destination] = [
+        resource["Properties"]["EventDestination"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SES::ConfigurationSetEventDestination"
+    ]
+    published = set(destination["MatchingEventTypes"])
+    assert "send" not in published
+    assert {"delivery", "bounce", "complaint", "reject", "open", "click", "deliveryDelay"} <= published
+    mailboxes = ["ana@example.com", "bounce@simulator.amazonses.com", "complaint@simulator.amazonses.com"]
+    sent = SentEmail(id="ses-1", source="hello@example.com", to=mailboxes, subject="Hi", tags={"automation": "a"})
+    simulated = {event["eventType"] for event in outcome_events(sent, sent.sent_at, REGION)}
+    as_named = {kind[0].lower() + kind[1:] for kind in simulated}
+    assert as_named <= published
 
 
 # --- sending rate and time budget --------------------------------------------------------------------------

@@ -6,9 +6,11 @@ the request, and reads moto's in-process SES backend for every message it accept
 
 For each message the simulator makes the events SES's event publishing would send to the configuration
 set's SNS topic, in SES's own shapes (:mod:`automations.ses_records`, the model the feedback service
-reads): ``Send`` always, then ``Delivery``, a permanent ``Bounce`` for
+reads): ``Delivery``, a permanent ``Bounce`` for
 ``bounce@simulator.amazonses.com`` (and ``suppressionlist@``), ``Delivery`` then ``Complaint`` for
-``complaint@simulator.amazonses.com``; ``Open`` and ``Click`` when a link of the outbox is followed.
+``complaint@simulator.amazonses.com``; ``Open`` and ``Click`` when a link of the outbox is followed. No ``Send``:
+the stack's configuration set does not publish it (``MatchingEventTypes`` in ``infra/template.yaml``; the sender
+counts ``sent`` when SES accepts the email).
 """
 
 from __future__ import annotations
@@ -280,12 +282,12 @@ def ses_event(kind: str, sent: SentEmail, region: str, detail: dict[str, Any]) -
 
 
 def outcome_events(sent: SentEmail, now: datetime, region: str) -> list[dict[str, Any]]:
-    """What SES publishes after accepting a message: Send, then Delivery, Bounce and Complaint as the
-    mailbox simulator's addresses say."""
+    """What SES publishes after accepting a message (the configuration set publishes no ``Send``): Delivery,
+    Bounce and Complaint as the mailbox simulator's addresses say."""
     recipients = sent.destination
     bounced = [r for r in recipients if simulator_mailbox(r) in ("bounce", "suppressionlist")]
     delivered = [r for r in recipients if r not in bounced]
-    events = [ses_event("Send", sent, region, {})]
+    events: list[dict[str, Any]] = []
     if delivered:
         events.append(ses_event("Delivery", sent, region, ses_records.delivery(now, map(address_of, delivered))))
     if bounced:

@@ -304,7 +304,11 @@ class MessageStore(Protocol):
 
     def mark_sent(self, record: EmailRecord, ses_message_id: str, attempt: str, now: datetime) -> bool:
         """The provider took it: state ``sent``, its message id (found by :meth:`by_ses_id` from then on), no
-        reason; only if ``attempt`` still owns the record (False otherwise)."""
+        reason, status :data:`~automations.ports.SENT_STATUS` (at :data:`~automations.ports.SENT_RANK`, timed
+        ``now`` as the provider writes times) unless it has one, and ``sent`` counted (not for a test record) in
+        the same write; only if ``attempt`` owns the record and it is still ``sending``, or ``unknown`` (given up
+        by a concurrent delivery of the same request: its ``send_unknown`` is taken back). False, nothing changed
+        nor counted, otherwise: a second mark, or a record the provider's own event settled first (counting it)."""
         ...
 
     def apply_feedback(self, run_id: str, step: str, message_id: str, update: FeedbackUpdate) -> bool:

@@ -284,6 +284,11 @@ class EmailRecord:
 FirstTime = Literal["delivered_at", "opened_at", "clicked_at"]
 RunningCount = Literal["opens", "clicks"]
 
+#: The status a record gets when the provider accepts its email (:meth:`MessageStore.mark_sent
+#: <automations.ports.MessageStore.mark_sent>`), and its rank: the lowest, so that every provider event ranks above.
+SENT_STATUS = "sent"
+SENT_RANK = 10
+
 
 @dataclass(frozen=True)
 class Confirmation:

@@ -3,8 +3,9 @@ a run's timeline can list its emails, and found by SES's message id.
 
 Every change that a counter depends on is one DynamoDB transaction together with that counter's ``ADD`` (on a
 random shard, see :mod:`automations.adapters.dynamodb.stats`), so a retry can neither lose nor double a count:
-the message's claim, its ``skipped``/``failed``/``unknown`` outcome, and each SES event (its digest joins the
-message's ``seen`` set under the condition that it was not there, with the suppressions it makes).
+the message's claim, its ``skipped``/``failed``/``unknown`` outcome, its ``sent`` mark once SES took it, and each SES
+event (its digest joins the message's ``seen`` set under the condition that it was not there, with the suppressions
+it makes).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from automations import ses_records
 from automations.adapters.dynamodb.stats import stats_updates
 from automations.adapters.dynamodb.suppressions import (
     DynamoSuppressionStore,
@@ -25,9 +27,9 @@ from automations.adapters.dynamodb.suppressions import (
     upsert_in,
 )
 from automations.adapters.dynamodb.tables import MessageItem, SuppressionItem
-from automations.adapters.dynamodb.writes import cancellation_codes, conditional_failed, connection, epoch
+from automations.adapters.dynamodb.writes import cancellation_codes, conditional_failed, connection, epoch, pause
 from automations.engine.email import SCOPE_STOPS, SUPPRESSION_SCOPES, scope_blocks
-from automations.ports import ConflictError, EmailRecord, FeedbackUpdate, Suppression
+from automations.ports import SENT_RANK, SENT_STATUS, ConflictError, EmailRecord, FeedbackUpdate, Suppression
 
 MESSAGE_RETENTION = timedelta(days=400)
 
@@ -232,26 +234,55 @@ class DynamoMessageStore:
         return True
 
     def mark_sent(self, record: EmailRecord, ses_message_id: str, attempt: str, now: datetime) -> bool:
-        """SES took it: its MessageId on the record (and in the index), unless another attempt owns it."""
+        """SES took it: one transaction of its MessageId on the record (and in the index), its status ``sent``
+        (unless an event of SES's set one) and the ``sent`` counters, while the attempt still owns the ``sending``
+        record: a second mark, or one after SES's own event settled the record (counting it), changes nothing.
+        A record a concurrent delivery of the same queue message gave up as ``unknown`` meanwhile (counted so) is
+        settled too, its ``send_unknown`` taken back: a second write, on that path only. A transaction that lost
+        to another one on the record (SES's event) is tried again: its condition decides."""
         item = self._key(record)
-        try:
-            item.update(
-                actions=[
-                    MessageItem.state.set("sent"),
-                    MessageItem.ses_message_id.set(ses_message_id),
-                    MessageItem.sent_at.set(now),
-                    MessageItem.updated_at.set(now),
-                    MessageItem.reason.remove(),
-                    MessageItem.gsi1pk.set(ses_index_key(ses_message_id)),
-                    MessageItem.gsi1sk.set(item.sk),
-                ],
-                condition=MessageItem.attempt == attempt,
-            )
-        except UpdateError as exc:
-            if conditional_failed(exc):
-                return False
-            raise
-        return True
+        actions: list[Any] = [
+            MessageItem.state.set("sent"),
+            MessageItem.ses_message_id.set(ses_message_id),
+            MessageItem.sent_at.set(now),
+            MessageItem.updated_at.set(now),
+            MessageItem.reason.remove(),
+            MessageItem.gsi1pk.set(ses_index_key(ses_message_id)),
+            MessageItem.gsi1sk.set(item.sk),
+            MessageItem.status.set(MessageItem.status | SENT_STATUS),
+            MessageItem.status_rank.set(MessageItem.status_rank | SENT_RANK),
+            MessageItem.status_at.set(MessageItem.status_at | ses_records.iso(now)),
+        ]
+        for from_state, counts in (("sending", {"sent": 1}), ("unknown", {"sent": 1, "send_unknown": -1})):
+            condition = (MessageItem.attempt == attempt) & (MessageItem.state == from_state)
+            if self._transact(record, item, actions, condition, {} if record.test else counts, now):
+                return True
+        return False
+
+    def _transact(
+        self,
+        record: EmailRecord,
+        item: MessageItem,
+        actions: list[Any],
+        condition: Any,
+        counts: Mapping[str, int],
+        now: datetime,
+    ) -> bool:
+        """One update of the record under ``condition`` with its counters; False when the condition failed."""
+        for tried in range(4):
+            try:
+                with TransactWrite(connection=connection()) as tx:
+                    tx.update(item, actions=actions, condition=condition)
+                    stats_updates(tx, self.workspace, record.automation_id, record.step, now, counts)
+            except TransactWriteError as exc:
+                if conditional_failed(exc):
+                    return False
+                if tried < 3 and "TransactionConflict" in cancellation_codes(exc):
+                    pause(tried)
+                    continue
+                raise
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # --- feedback --------------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ record as it was read. Also SES's side for the local stack and the tests: :func:
 
 A status only moves up (sent < delayed < soft_bounced < delivered < opened < clicked < rendering_failed <
 rejected < suppressed < bounced < complained), so an Open before its Delivery leaves the message "opened"; the
-first Open and the first Click also count ``opened_unique`` and ``clicked_unique``. A hard bounce or a
+first Open and the first Click also count ``opened_unique`` and ``clicked_unique``. ``sent`` is counted by the
+sender when SES accepts an email (:meth:`MessageStore.mark_sent <automations.ports.MessageStore.mark_sent>`), and
+here only by the event that settles a send a crash interrupted; SES's ``Send`` event counts nothing. A hard bounce or a
 complaint suppresses the address for every type of mail; test emails are tracked on their record, never counted.
 """
 
@@ -20,12 +22,21 @@ from typing import Any
 from automations import ses_records
 from automations.addresses import normalize_address
 from automations.engine.email import sanitize_tag
-from automations.ports import Confirmation, EmailRecord, FeedbackUpdate, FirstTime, RunningCount, Suppression
+from automations.ports import (
+    SENT_RANK,
+    SENT_STATUS,
+    Confirmation,
+    EmailRecord,
+    FeedbackUpdate,
+    FirstTime,
+    RunningCount,
+    Suppression,
+)
 from automations.ses_records import UnprocessableFeedbackError, detail_of, event_type, recipients_of
 
 #: Status precedence: a status only replaces a lower one.
 RANKS = {
-    "sent": 10,
+    SENT_STATUS: SENT_RANK,  # what the sender's mark sets (MessageStore.mark_sent), SES's Send event too
     "delayed": 20,
     "soft_bounced": 25,
     "delivered": 30,
@@ -72,7 +83,10 @@ def _effect_of(record: Mapping[str, Any]) -> FeedbackEffect:
     mail = record["mail"]
     fallback_at = str(mail.get("timestamp") or "")
     if kind == "Send":
-        return FeedbackEffect({"sent": 1}, fallback_at, status="sent")
+        # ``sent`` is counted when SES accepts the email (the sender's mark), or when an event settles a send a
+        # crash interrupted (:func:`update_for`): the configuration set no longer publishes this event, and one
+        # still delivered (a stack being upgraded) only sets the status and settles an interrupted send.
+        return FeedbackEffect({}, fallback_at, status=SENT_STATUS)
     if kind == "Delivery":
         detail = detail_of(record)
         at = str(detail.get("timestamp") or fallback_at)
@@ -193,8 +207,10 @@ def update_for(
     else:
         ses_message_id = str(mail.get("messageId") or "")
         if found.state in ("sending", "unknown") and ses_message_id:
-            # SES's own event settles what a crash left open: the email was accepted, under this id. An email
-            # counted as ``send_unknown`` stops being counted so: counters follow the final state.
+            # SES's own event settles what a crash left open: the email was accepted, under this id. It is counted
+            # ``sent`` now (no mark counted it: the mark needs a ``sending`` record, and this confirmation moves it
+            # on), and an email counted as ``send_unknown`` stops being counted so: counters follow the final state.
+            counts["sent"] = counts.get("sent", 0) + 1
             if found.state == "unknown":
                 counts["send_unknown"] = counts.get("send_unknown", 0) - 1
             reason = f"confirmed by SES's {effect.kind} event after an interrupted send"
