@@ -77,7 +77,7 @@ integration: $(STAMP)
 e2e: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/e2e
 
-# Schemathesis against the served OpenAPI document, FUZZ_EXAMPLES random cases per operation (make test: 60).
+# Schemathesis against the served OpenAPI document, FUZZ_EXAMPLES random cases per operation (make test: 30).
 FUZZ_EXAMPLES ?= 500
 
 fuzz: $(STAMP)

@@ -39,7 +39,7 @@ from tests.e2e.conftest import API_KEY, LocalStackClient, running_stack
 
 pytestmark = pytest.mark.e2e
 
-DEFAULT_MAX_EXAMPLES = 60
+DEFAULT_MAX_EXAMPLES = 30
 #: Random cases per operation, on top of the document's examples and the coverage cases.
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", DEFAULT_MAX_EXAMPLES))
 #: The least number of cases a run at the default scale (or larger) sends, over all operations.
