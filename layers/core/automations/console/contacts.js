@@ -2,7 +2,7 @@
 // suppressions and runs, changed where the key may.
 
 import { explain, get, patch, path } from "./api.js";
-import { action, ask, badge, chip, clear, empty, facts, h, loading, num, pretty, route, timeTag, toast } from "./dom.js";
+import { action, ask, badge, chip, clear, empty, facts, h, loadDetail, loading, num, pretty, route, timeTag, toast } from "./dom.js";
 import { runsTable } from "./runs.js";
 
 function fullName(p) {
@@ -74,15 +74,8 @@ export async function contactsPage(ctx) {
 export async function contactPage(ctx) {
   const [person] = ctx.params;
   const { main } = ctx;
-  clear(main, loading());
-  let contact;
-  try {
-    contact = await get(path`/v1/contacts/${person}`);
-  } catch (error) {
-    if (ctx.alive()) clear(main, h("p", { class: "crumbs" }, h("a", { href: "#/contacts" }, "Contacts")), h("h1", null, person), h("p", { class: "error" }, explain(error)));
-    return;
-  }
-  if (!ctx.alive()) return;
+  const contact = await loadDetail(ctx, path`/v1/contacts/${person}`, ["#/contacts", "Contacts"], person);
+  if (!contact) return;
   const profile = contact.profile;
   const writable = ctx.can("contacts:write");
   const change = async (body, done) => {

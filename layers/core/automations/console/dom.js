@@ -1,6 +1,8 @@
 // Building the page. Every value goes in as text (textContent, text nodes, attributes): never as HTML, since
 // automation names, templates and event data are user input. Shared widgets: dialogs, toasts, formatting.
 
+import { explain, get } from "./api.js";
+
 const PROPS = new Set(["value", "checked", "disabled", "selected", "indeterminate", "open"]);
 
 function add(el, children) {
@@ -98,6 +100,19 @@ export function empty(text) {
 
 export function loading(text = "Loading…") {
   return h("p", { class: "loading", role: "status" }, text);
+}
+
+/** What a detail page shows, read from the API while the page says "Loading…". On an error the page says it
+ * under its crumb (`[href, text]`) and title, and the answer is null; null too when the page was left meanwhile. */
+export async function loadDetail(ctx, route, crumb, title) {
+  clear(ctx.main, loading());
+  try {
+    const found = await get(route);
+    return ctx.alive() ? found : null;
+  } catch (error) {
+    if (ctx.alive()) clear(ctx.main, h("p", { class: "crumbs" }, h("a", { href: crumb[0] }, crumb[1])), h("h1", null, title), h("p", { class: "error" }, explain(error)));
+    return null;
+  }
 }
 
 export function pretty(value) {

@@ -1,7 +1,7 @@
 // Runs: filtered by automation, person, status and step; and one run's timeline, every decision with its reason.
 
 import { explain, get, path } from "./api.js";
-import { badge, clear, empty, facts, h, loading, pretty, route, timeTag } from "./dom.js";
+import { badge, clear, empty, facts, h, loadDetail, loading, pretty, route, timeTag } from "./dom.js";
 
 const STATUSES = ["running", "waiting", "completed", "skipped", "cancelled", "failed"];
 const STEP_LIMIT = 50;
@@ -166,15 +166,8 @@ function timelineEntry(entry) {
 export async function runPage(ctx) {
   const [id] = ctx.params;
   const { main } = ctx;
-  clear(main, loading());
-  let run;
-  try {
-    run = await get(path`/v1/runs/${id}`);
-  } catch (error) {
-    if (ctx.alive()) clear(main, h("p", { class: "crumbs" }, h("a", { href: "#/runs" }, "Runs")), h("h1", null, id), h("p", { class: "error" }, explain(error)));
-    return;
-  }
-  if (!ctx.alive()) return;
+  const run = await loadDetail(ctx, path`/v1/runs/${id}`, ["#/runs", "Runs"], id);
+  if (!run) return;
   clear(
     main,
     h(

@@ -65,6 +65,16 @@ class Mark:
         return None if self.pending is None else replace(self.pending, status="processed" if last else "received")
 
 
+@dataclass(frozen=True)
+class MarkAt:
+    """An event's mark as one of its routes sees it: the runs its routes started before, and whether this
+    route is its last (whose write may carry the mark)."""
+
+    mark: Mark
+    started: list[str]
+    last: bool
+
+
 @dataclass
 class Known:
     """What ingest read before processing a request's events (:meth:`RunStore.read_for_events`), kept up to date
@@ -355,7 +365,7 @@ def process(
                 _reschedule_runs(deps, automation, event, now, known)
                 continue
             last = position == len(ordered) - 1
-            with_mark = (mark, started, last) if mark is not None else None
+            with_mark = MarkAt(mark, started, last) if mark is not None else None
             run_id = _trigger(deps, automation, route.version, event, now, skipped, with_mark, known)
         except SkippedError as exc:
             if exc.reason == "stored":
@@ -477,11 +487,11 @@ def _trigger(
     event: dict[str, Any],
     now: datetime,
     skipped: list[dict[str, str]] | None = None,
-    mark: tuple[Mark, list[str], bool] | None = None,
+    mark: MarkAt | None = None,
     known: Known | None = None,
 ) -> str | None:
-    """Start the automation's run for the event, or restart its countdown; ``mark``: the event's mark, the runs
-    it started before, and whether this is its last route."""
+    """Start the automation's run for the event, or restart its countdown; ``mark``: the event's mark as this
+    route sees it."""
     match = match_trigger(automation, event)
     if not match.matched:
         counter = next((c for prefix, c in _UNMATCHED_COUNTERS.items() if match.reason.startswith(prefix)), None)
@@ -523,13 +533,12 @@ def _start(
     now: datetime,
     reason: str,
     skipped: list[dict[str, str]] | None = None,
-    mark: tuple[Mark, list[str], bool] | None = None,
+    mark: MarkAt | None = None,
     known: Known | None = None,
 ) -> str | None:
-    """Start the run; ``mark``: the event's mark, the runs it started before and whether this is its last route,
-    for the run's creation (which stores the event when it is pending)."""
+    """Start the run; ``mark``: the event's mark as this route sees it, for the run's creation (which stores the
+    event when it is pending)."""
     assert match.person is not None
-    last = mark is not None and mark[2]
     started = runner.start(
         deps,
         automation,
@@ -539,13 +548,13 @@ def _start(
         run_key=match.run_key,
         now=now,
         reason=reason,
-        mark=(mark[0].event_id, tuple(mark[1])) if mark is not None and last else None,
-        stored=mark[0].to_store(False) if mark is not None else None,
+        mark=(mark.mark.event_id, tuple(mark.started)) if mark is not None and mark.last else None,
+        stored=mark.mark.to_store(False) if mark is not None else None,
     )
     if mark is not None and started.stored:
-        mark[0].pending = None
+        mark.mark.pending = None
     if mark is not None and started.marked:
-        mark[0].done = True
+        mark.mark.done = True
     if known is not None and started.run_id is not None and started.holds_key and match.run_key is not None:
         known.held(automation.id, match.run_key, started.run_id)  # a later event of the request finds it
     if started.skipped:
@@ -584,10 +593,18 @@ def _silence_due(automation: Automation, event: dict[str, Any], now: datetime) -
     return due
 
 
-def _silence_payload(
-    deps: Deps, automation: Automation, version: int, event: dict[str, Any], person: str, due: datetime
-) -> dict[str, Any]:
-    return {
+def _arm_silence(
+    deps: Deps,
+    automation: Automation,
+    version: int,
+    event: dict[str, Any],
+    person: str,
+    due: datetime,
+    *,
+    existing: bool,
+) -> None:
+    """Make the person's countdown schedule, due at ``due`` (move it, when ``existing``: it was made before)."""
+    payload = {
         "kind": "silence",
         "workspace": deps.settings.workspace,
         "automation": automation.id,
@@ -596,6 +613,8 @@ def _silence_payload(
         "event": event["id"],
         "due_at": due.isoformat(),
     }
+    name = silence_schedule_name(deps.settings.workspace, automation.id, person)
+    deps.scheduler.replace(name, due, payload, existing=existing)
 
 
 def _restart_silence(
@@ -605,7 +624,7 @@ def _restart_silence(
     event: dict[str, Any],
     match: Match,
     now: datetime,
-    mark: tuple[Mark, list[str], bool] | None = None,
+    mark: MarkAt | None = None,
     known: Known | None = None,
 ) -> None:
     """Every event restarts the person's countdown: the run starts ``after_silence`` after the last one. A pending
@@ -616,15 +635,15 @@ def _restart_silence(
     if due is None:
         return
     countdown = (automation.id, match.person)
-    if mark is not None and mark[0].pending is not None and known is not None and countdown in known.countdowns:
-        store = mark[0].to_store(mark[2])
+    if mark is not None and mark.mark.pending is not None and known is not None and countdown in known.countdowns:
+        store = mark.mark.to_store(mark.last)
         assert store is not None
         current = known.reads.countdowns.get(countdown)
         restarted = deps.counters.restart_silence(
             automation.id, match.person, event, due, stored=store, current=current
         )
-        mark[0].pending = None
-        mark[0].done = mark[2]
+        mark.mark.pending = None
+        mark.mark.done = mark.last
     else:
         restarted = deps.counters.set_silence(automation.id, match.person, event, due)
     if restarted is None:
@@ -632,9 +651,8 @@ def _restart_silence(
         return
     if known is not None and countdown in known.countdowns:
         known.reads.countdowns[countdown] = Silence(str(event["id"]), due, event)
-    payload = _silence_payload(deps, automation, version, event, match.person, due)
-    name = silence_schedule_name(deps.settings.workspace, automation.id, match.person)
-    deps.scheduler.replace(name, due, payload, existing=restarted == "moved")  # a moved countdown has its schedule
+    # a moved countdown has its schedule already
+    _arm_silence(deps, automation, version, event, match.person, due, existing=restarted == "moved")
 
 
 def _rearm_silence(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], now: datetime) -> None:
@@ -656,10 +674,7 @@ def _rearm_silence(deps: Deps, event: dict[str, Any], routes: list[RouteInfo], n
         countdown = deps.counters.silence(automation.id, match.person)
         if countdown is None or countdown.event_id != event["id"] or countdown.due_at <= now:
             continue
-        due = countdown.due_at
-        payload = _silence_payload(deps, automation, route.version, event, match.person, due)
-        name = silence_schedule_name(deps.settings.workspace, automation.id, match.person)
-        deps.scheduler.replace(name, due, payload, existing=True)
+        _arm_silence(deps, automation, route.version, event, match.person, countdown.due_at, existing=True)
 
 
 def silence_over(deps: Deps, payload: dict[str, Any], now: datetime) -> runner.StepResult:
